@@ -1,0 +1,22 @@
+"""hfcore: Hessian-free optimisation of recurrent neural networks.
+
+Martens & Sutskever (2011), "Learning Recurrent Neural Networks with
+Hessian-Free Optimization", ICML. The core is backend-agnostic: models,
+tasks and backends arrive as plugins (see :mod:`hfcore.hookspecs`).
+"""
+
+from hfcore.cg import ConjugateGradient, save_schedule
+from hfcore.damping import LevenbergMarquardt
+from hfcore.hf import HFSettings, hf_step
+from hfcore.interfaces import CurvatureProduct, Damping, Model, Solver, Task
+from hfcore.state import RunState
+from hfcore.training import StopRule, initial_state, train
+from hfcore.types import Batch, CGResult, Counters, ModelSpec, StepInfo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Batch", "CGResult", "ConjugateGradient", "Counters", "CurvatureProduct", "Damping", "HFSettings",
+    "LevenbergMarquardt", "Model", "ModelSpec", "RunState", "Solver", "StepInfo", "StopRule", "Task",
+    "hf_step", "initial_state", "save_schedule", "train", "__version__",
+]

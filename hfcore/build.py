@@ -1,0 +1,105 @@
+"""Turn a composed config into the run's components, validating everything first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hfcore.hf import HFSettings
+from hfcore.interfaces import Damping, Model, Solver, Task
+from hfcore.registry import Registry
+from hfcore.training import StopRule
+
+
+class ConfigError(ValueError):
+    """A config value that types cannot catch (negative T, unknown loss, ...)."""
+
+
+@dataclass(frozen=True)
+class RunComponents:
+    """Everything a run needs, built and validated before any work starts."""
+
+    model: Model
+    task: Task
+    damping: Damping
+    solver: Solver
+    settings: HFSettings
+    stop: StopRule
+    lambda0: float
+
+
+def _build(kind: str, registry: Registry, name: str, *args: Any) -> Any:
+    component = registry.get(kind, name)
+    try:
+        return component.factory(*args)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{kind} '{name}': {exc}") from None
+
+
+def build_run(cfg: Any, registry: Registry) -> RunComponents:
+    """Build model, task, damping, solver and loop settings from ``cfg``.
+
+    Parameters
+    ----------
+    cfg : TrainConfig-like
+        The composed config (attribute access).
+    registry : Registry
+        Where components are looked up by name.
+
+    Raises
+    ------
+    ConfigError
+        With a one-line message naming the bad value.
+    hfcore.registry.UnknownComponentError
+        For a component name no plugin registered.
+    """
+    if cfg.seed < 0:
+        raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+    task = _build("task", registry, cfg.task.name, cfg.task)
+    model = _build("backend", registry, cfg.backend.name, task.spec, cfg.model, cfg.backend)
+    lambda0 = cfg.damping.lambda0 if cfg.damping.lambda0 is not None else 0.01 * task.spec.n_out
+    damping_cfg = _with(cfg.damping, lambda0=lambda0)
+    damping = _build("damping", registry, cfg.damping.name, damping_cfg)
+    solver = _build("solver", registry, cfg.solver.name, cfg.solver)
+    hf = cfg.hf
+    try:
+        settings = HFSettings(
+            gradient_batch=hf.gradient_batch,
+            curvature_batch=hf.curvature_batch,
+            backtrack_data=hf.backtrack_data,
+            line_search_data=hf.line_search_data,
+            fresh_batch=hf.fresh_batch,
+            backtrack_rule=hf.backtrack_rule,
+            rho_damped=hf.rho_damped,
+            armijo_c=hf.armijo_c,
+            line_search_shrink=hf.line_search_shrink,
+            line_search_tries=hf.line_search_tries,
+            warm_start_decay=cfg.solver.warm_start_decay,
+        )
+        stop = StopRule(
+            max_iterations=hf.max_iterations,
+            budget_minibatches=hf.budget_minibatches,
+            eval_every=hf.eval_every,
+            stop_on_success=hf.stop_on_success,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.checkpoint.every < 1:
+        raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")
+    return RunComponents(model, task, damping, solver, settings, stop, float(lambda0))
+
+
+class _Overlay:
+    """Attribute view of a config with a few values replaced."""
+
+    def __init__(self, base: Any, changes: dict[str, Any]) -> None:
+        self._base, self._changes = base, changes
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._changes:
+            return self._changes[name]
+        return getattr(self._base, name)
+
+
+def _with(cfg: Any, **changes: Any) -> Any:
+    return _Overlay(cfg, changes)

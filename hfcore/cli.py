@@ -1,0 +1,204 @@
+"""``hf-train``: compose a run with Hydra, train with HF, log to MLflow.
+
+Hydra, OmegaConf and MLflow are imported here, never by ``import hfcore``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from hfcore.build import ConfigError, RunComponents, build_run
+from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hfcore.registry import PluginError, Registry, UnknownComponentError, load_plugins
+from hfcore.state import RunState
+from hfcore.training import initial_state, train
+from hfcore.types import StepInfo
+
+log = logging.getLogger("hfcore")
+GROUPS = ("backend", "task", "damping", "solver")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """SIGTERM (e.g. from SLURM) is treated as Ctrl-C: the run ends as KILLED."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print a one-line error and exit non-zero."""
+    print(f"hf-train: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def register_configs(registry: Registry) -> None:
+    """Store the schema and every plugin's config options in Hydra's ConfigStore."""
+    from hydra.core.config_store import ConfigStore
+
+    from hfcore.config import TrainConfig
+
+    cs = ConfigStore.instance()
+    cs.store(name="hfcore_schema", node=TrainConfig)
+    for component in registry.components():
+        if component.config is not None:
+            cs.store(group=component.kind, name=component.name, node=component.config)
+
+
+def _git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Checkpointer:
+    """Saves the state every ``every`` iterations (atomically) and on demand."""
+
+    def __init__(self, directory: Path, every: int, parts: RunComponents, extra: dict) -> None:
+        self.path = directory / "state.npz"
+        self.every = every
+        self.parts = parts
+        self.extra = extra
+        self.last: RunState | None = None
+        self.saved_iteration = -1
+
+    def save(self, state: RunState) -> Path:
+        model = self.parts.model
+        save_checkpoint(self.path, state, model.to_numpy(state.theta), model.to_numpy(state.warm_start),
+                        self.extra)
+        self.saved_iteration = state.iteration
+        return self.path
+
+    def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
+        self.last = state
+        if state.iteration % self.every == 0:
+            self.save(state)
+
+
+class TrackerCallback:
+    """Forwards each iteration's metrics to the tracker in one batch."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.tracker = tracker
+
+    def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
+        self.tracker.log_metrics(state.iteration, metrics)
+
+
+def _resume(path: str, parts: RunComponents) -> RunState:
+    state, extra = load_checkpoint(path)
+    expected = parts.model.n_params
+    if state.theta.shape != (expected,):
+        raise CheckpointError(
+            f"checkpoint {path} holds {state.theta.size} parameters but this model has {expected}"
+        )
+    model = parts.model
+    return state.evolve(theta=model.from_numpy(state.theta), warm_start=model.from_numpy(state.warm_start))
+
+
+def run(cfg: Any, registry: Registry) -> int:
+    """Run one composed config; returns the process exit code."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    from hfcore.reporting import ProgressReporter, learning_curve
+    from hfcore.tracking import MlflowTracker, NullTracker, default_tracking_uri, flatten
+
+    try:
+        parts = build_run(cfg, registry)
+        state = _resume(cfg.checkpoint.resume, parts) if cfg.checkpoint.resume else None
+    except (ConfigError, UnknownComponentError, CheckpointError) as exc:
+        fail(str(exc))
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    ckpt_dir = Path(cfg.checkpoint.dir) if cfg.checkpoint.dir else output_dir / "checkpoints"
+    config_yaml = OmegaConf.to_yaml(cfg)
+    if state is None:
+        state = initial_state(parts.model, cfg.seed, parts.lambda0)
+
+    choices = HydraConfig.get().runtime.choices
+    tags = {
+        "backend": cfg.backend.name, "task": cfg.task.name, "T": str(cfg.task.T), "seed": str(cfg.seed),
+        "damping": cfg.damping.name, "git_sha": _git_sha(),
+        "experiment": str(choices.get("experiment") or "none"),
+    }
+    if HydraConfig.get().mode.name == "MULTIRUN":
+        tags["sweep_id"] = str(HydraConfig.get().sweep.dir)
+    if cfg.tracking.enabled:
+        uri = cfg.tracking.uri or default_tracking_uri()
+        run_name = cfg.tracking.run_name or f"{cfg.task.name}-T{cfg.task.T}-{cfg.damping.name}-s{cfg.seed}"
+        tracker: Any = MlflowTracker(uri, cfg.tracking.experiment, run_name)
+    else:
+        tracker = NullTracker()
+
+    reporter = ProgressReporter(parts.stop.max_iterations, enabled=cfg.progress, initial=state.iteration)
+    checkpointer = Checkpointer(ckpt_dir, cfg.checkpoint.every, parts,
+                                {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params})
+    status = "FAILED"
+    previous_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise RunInterrupted()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        tracker.start(flatten(OmegaConf.to_container(cfg, resolve=True)), tags)
+        tracker.log_text(config_yaml, "config/config.yaml")
+        if tracker.run_id:
+            log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
+        checkpointer.last = state
+        state = train(state, parts.model, parts.task, parts.damping, parts.solver, parts.settings, parts.stop,
+                      [reporter, checkpointer, TrackerCallback(tracker)])
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        reporter.close()
+        try:
+            last = checkpointer.last
+            if last is not None and last.iteration != checkpointer.saved_iteration:
+                checkpointer.save(last)
+            if checkpointer.saved_iteration >= 0:
+                tracker.log_artifact(checkpointer.path, "checkpoint")
+            if reporter.history:
+                title = f"{cfg.task.name} T={cfg.task.T}, {cfg.damping.name}, seed {cfg.seed}"
+                tracker.log_figure(learning_curve(reporter.history, title), "plots/learning_curve.png")
+        finally:
+            tracker.finish(status)
+    c = state.counters
+    verdict = "SOLVED" if state.solved else "not solved"
+    print(
+        f"{verdict}: task={cfg.task.name} T={cfg.task.T} seed={cfg.seed} iterations={state.iteration} "
+        f"minibatches={c.minibatches:.0f} gv={c.gv_products} test_error={state.test_error:.4g} "
+        f"wall={state.elapsed:.1f}s checkpoint={checkpointer.path}"
+        + (f" mlflow_run={tracker.run_id}" if tracker.run_id else "")
+    )
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    try:
+        _, registry = load_plugins()
+    except PluginError as exc:
+        fail(str(exc), code=1)
+    import hydra
+
+    register_configs(registry)
+
+    @hydra.main(version_base="1.3", config_path="pkg://hfcore.conf", config_name="config")
+    def _entry(cfg: Any) -> None:
+        run(cfg, registry)
+
+    _entry()
+
+
+if __name__ == "__main__":
+    main()

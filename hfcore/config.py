@@ -1,0 +1,148 @@
+"""Structured-config schemas (Hydra/OmegaConf dataclasses).
+
+Values live in ``conf/`` YAML; these classes give them types, so a typo or a
+wrong type in an override fails before any work starts. Plugins subclass
+:class:`BackendConfig`, :class:`TaskConfig`, :class:`DampingConfig` or
+:class:`SolverConfig` to add their own options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from omegaconf import MISSING
+
+
+@dataclass
+class BackendConfig:
+    """Which backend computes loss, gradient and Gv, and in what precision."""
+
+    name: str = "numpy"
+    dtype: str = "float64"
+
+
+@dataclass
+class ModelConfig:
+    """The network (M&S 2011 eqs. 1-4) and its initialisation.
+
+    ``kind`` is ``rnn`` (tanh RNN) or ``linear`` (an affine map applied at
+    every step, used by the exactly-quadratic test task). ``init`` is
+    ``sparse`` (each unit keeps ``num_connections`` incoming weights drawn
+    N(0, init_scale^2 / num_connections), input weights further scaled by
+    ``input_scale``; IS11) or ``dense`` (all weights N(0, init_scale^2/fan_in)).
+    ``normaliser`` divides the summed loss: ``targets`` (number of active
+    targets, IS11) or ``sequences`` (batch size, M&S 2011 sec. 2).
+    """
+
+    kind: str = "rnn"
+    hidden: int = 100
+    l2: float = 2e-5
+    init: str = "sparse"
+    num_connections: int = 15
+    init_scale: float = 1.0
+    input_scale: float = 0.25
+    normaliser: str = "targets"
+
+
+@dataclass
+class TaskConfig:
+    """Base schema of every task; tasks add their own fields."""
+
+    name: str = MISSING
+    T: int = 30
+    spec: str = "ms2011"
+    test_size: int = 10000
+    test_seed: int = 12345
+    success_threshold: float = 0.001
+
+
+@dataclass
+class DampingConfig:
+    """Tikhonov lambda with the Levenberg-Marquardt rule, and structural damping.
+
+    ``lambda0`` null means the task's default, ``0.01 * n_out`` (IS11).
+    The structural coefficient passed to Gv is ``lambda * mu * hessian_scale``
+    (``mu = 0`` for plain Tikhonov); ``hessian_scale = 0.25`` reproduces IS11.
+    """
+
+    name: str = "structural"
+    lambda0: Optional[float] = None
+    mu: float = 0.03
+    hessian_scale: float = 0.25
+    rho_low: float = 0.25
+    rho_high: float = 0.75
+    boost: float = 1.5
+    drop: float = 2.0 / 3.0
+    min_lambda: float = 1e-12
+
+
+@dataclass
+class SolverConfig:
+    """Linear CG as in Martens (2010)."""
+
+    name: str = "cg"
+    max_iters: int = 250
+    min_iters: int = 1
+    progress_tol: float = 5e-4
+    residual_tol: float = 1e-10
+    warm_start_decay: float = 0.95
+    save_first: int = 5
+    save_ratio: float = 1.3
+
+
+@dataclass
+class HFConfig:
+    """The outer HF loop: data roles, backtracking, line search, budget."""
+
+    gradient_batch: int = 10000
+    curvature_batch: int = 1000
+    backtrack_data: str = "gradient"
+    line_search_data: str = "gradient"
+    fresh_batch: int = 1000
+    backtrack_rule: str = "walkback"
+    rho_damped: bool = True
+    armijo_c: float = 1e-2
+    line_search_shrink: float = 0.8
+    line_search_tries: int = 60
+    max_iterations: int = 500
+    budget_minibatches: float = 50000.0
+    eval_every: int = 1
+    stop_on_success: bool = True
+
+
+@dataclass
+class TrackingConfig:
+    """MLflow logging. ``uri`` null means ``sqlite:///<cwd>/mlflow.db``."""
+
+    enabled: bool = True
+    uri: Optional[str] = None
+    experiment: str = "hfcore"
+    run_name: Optional[str] = None
+
+
+@dataclass
+class CheckpointConfig:
+    """Where and how often the run state is saved; ``resume`` is a checkpoint path.
+
+    ``dir`` null means ``<hydra run dir>/checkpoints``."""
+
+    dir: Optional[str] = None
+    every: int = 10
+    resume: Optional[str] = None
+
+
+@dataclass
+class TrainConfig:
+    """The whole composed run."""
+
+    seed: int = 0
+    progress: bool = True
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+    damping: DampingConfig = field(default_factory=DampingConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)
+    hf: HFConfig = field(default_factory=HFConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

@@ -1,0 +1,55 @@
+"""pluggy hook specifications: how plugins add components to hfcore.
+
+A plugin is a module registered through the ``hfcore`` entry-point group::
+
+    [project.entry-points.hfcore]
+    mything = "mypackage.plugin"
+
+and implements any of the hooks below with :data:`hookimpl`. Every hook
+receives the :class:`hfcore.registry.Registry`; each ``add_*`` call names a
+component, gives its factory and (optionally) its config schema, which becomes
+a Hydra option in the matching config group.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "hfcore"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def hfcore_register_backends(registry):
+    """Add backends with ``registry.add_backend(name, factory, config)``.
+
+    ``factory(spec, model_cfg, backend_cfg)`` returns a
+    :class:`hfcore.interfaces.Model` for the task's :class:`hfcore.types.ModelSpec`;
+    ``config`` is an instance of a :class:`hfcore.config.BackendConfig` subclass.
+    """
+
+
+@hookspec
+def hfcore_register_tasks(registry):
+    """Add tasks with ``registry.add_task(name, factory, config)``.
+
+    ``factory(task_cfg)`` returns a :class:`hfcore.interfaces.Task`; ``config``
+    is an instance of a :class:`hfcore.config.TaskConfig` subclass.
+    """
+
+
+@hookspec
+def hfcore_register_dampings(registry):
+    """Add damping schemes with ``registry.add_damping(name, factory, config)``.
+
+    ``factory(damping_cfg)`` returns a :class:`hfcore.interfaces.Damping`.
+    """
+
+
+@hookspec
+def hfcore_register_solvers(registry):
+    """Add solvers with ``registry.add_solver(name, factory, config)``.
+
+    ``factory(solver_cfg)`` returns a :class:`hfcore.interfaces.Solver`.
+    """

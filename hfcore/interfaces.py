@@ -1,0 +1,141 @@
+"""The five interfaces of hfcore, as small structural protocols.
+
+The core (CG, damping, the HF loop) talks to plugins only through these.
+Parameters always cross an interface as one flat vector.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from hfcore.types import Batch, CGResult, ModelSpec, Vector
+
+
+@runtime_checkable
+class CurvatureProduct(Protocol):
+    """Gauss-Newton products bound to one parameter vector and one batch.
+
+    Created by :meth:`Model.curvature`, which runs and caches the forward
+    pass; every :meth:`gv` call then costs one R-forward and one backward
+    pass (M&S 2011 sec. 3.1, 3.2).
+    """
+
+    def gv(self, v: Vector, structural_weight: float = 0.0) -> Vector:
+        """Return ``(G_f + kappa I + structural_weight * G_S) v``.
+
+        Parameters
+        ----------
+        v : Vector
+            Direction, flat, same layout as the parameters.
+        structural_weight : float
+            Coefficient of the structural-damping matrix
+            ``G_S = J_t' (D o e)'' J_t`` (M&S 2011 eq. 10, sec. 3.2), added in
+            the same pass. The damping passes ``lambda * mu * c_D``.
+
+        Returns
+        -------
+        Vector
+            The product, normalised exactly as the model's loss (same divisor)
+            and including the model's own L2 curvature ``kappa v``. Tikhonov
+            ``lambda v`` is *not* included: the core adds it.
+        """
+        ...
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A differentiable sequence model with a matched output loss.
+
+    The objective is the masked loss divided by the model's normaliser
+    (active targets by default) plus ``kappa/2 ||theta||^2``.
+    """
+
+    n_params: int
+
+    def init_params(self, rng: np.random.Generator) -> Vector:
+        """Draw initial parameters from ``rng`` (the only randomness used)."""
+        ...
+
+    def loss(self, theta: Vector, batch: Batch) -> float:
+        """Objective on ``batch`` (forward pass only)."""
+        ...
+
+    def loss_and_grad(self, theta: Vector, batch: Batch) -> tuple[float, Vector]:
+        """Objective and its gradient (forward pass + BPTT)."""
+        ...
+
+    def predict(self, theta: Vector, batch: Batch) -> np.ndarray:
+        """Outputs ``g(s_i)`` for every step, shape (T, B, n_out), as NumPy."""
+        ...
+
+    def curvature(self, theta: Vector, batch: Batch) -> CurvatureProduct:
+        """Bind a curvature product at ``theta`` on ``batch`` (forward cached)."""
+        ...
+
+    def preactivations(self, theta: Vector, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """Output and hidden pre-activations ``(s, t)`` as NumPy arrays.
+
+        ``s`` has shape (T, B, n_out), ``t`` shape (T, B, n_hidden) (``n_hidden``
+        may be 0 for models without hidden state). Used by
+        :mod:`hfcore.testing` to build dense ``J' H_L J`` and ``G_S`` matrices
+        by finite differences.
+        """
+        ...
+
+    def to_numpy(self, v: Vector) -> np.ndarray:
+        """A host NumPy copy of a parameter-shaped vector (for checkpoints)."""
+        ...
+
+    def from_numpy(self, v: np.ndarray) -> Vector:
+        """The backend's vector type from a NumPy array."""
+        ...
+
+
+@runtime_checkable
+class Task(Protocol):
+    """Where sequences come from and how success is judged."""
+
+    name: str
+    spec: ModelSpec
+
+    def sample(self, rng: np.random.Generator, n: int) -> Batch:
+        """Draw ``n`` training sequences using only ``rng``."""
+        ...
+
+    def test_batch(self) -> Batch:
+        """The fixed test set (the same for every call)."""
+        ...
+
+    def error(self, outputs: np.ndarray, batch: Batch) -> float:
+        """Task error of ``outputs`` (as from :meth:`Model.predict`) on ``batch``."""
+        ...
+
+    def solved(self, test_error: float) -> bool:
+        """Whether a test error meets the task's success criterion."""
+        ...
+
+
+@runtime_checkable
+class Solver(Protocol):
+    """Approximately minimise ``phi(x) = 0.5 x'Ax - b'x``."""
+
+    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector) -> CGResult:
+        """Run from ``x0``; return the saved iterates and why it stopped."""
+        ...
+
+
+@runtime_checkable
+class Damping(Protocol):
+    """Tikhonov lambda with Levenberg-Marquardt adaptation, plus structural weight."""
+
+    lambda0: float
+
+    def structural_weight(self, lam: float) -> float:
+        """Coefficient of ``G_S`` passed to :meth:`CurvatureProduct.gv`."""
+        ...
+
+    def update(self, lam: float, rho: float) -> float:
+        """The next lambda given the reduction ratio ``rho`` (NaN counts as bad)."""
+        ...

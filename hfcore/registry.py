@@ -1,0 +1,169 @@
+"""Plugin discovery (pluggy + entry points) and the component registry.
+
+Plugins are modules named in the ``hfcore`` entry-point group, exactly as a
+third-party distribution would declare them. Each load is attributed, so a
+broken plugin yields an error naming it and its distribution; the plugins
+loaded before it stay usable.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pluggy
+
+from hfcore import hookspecs
+
+ENTRY_POINT_GROUP = "hfcore"
+DISABLE_AUTOLOAD_ENV = "HFCORE_DISABLE_PLUGIN_AUTOLOAD"
+KINDS = ("backend", "task", "damping", "solver")
+
+
+class PluginError(RuntimeError):
+    """A plugin failed to load, declared an unknown hook or clashed with another."""
+
+
+class UnknownComponentError(LookupError):
+    """A component name that no loaded plugin registered."""
+
+
+@dataclass(frozen=True)
+class Component:
+    """One registered component: its factory, config schema and provider."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    config: Any
+    plugin: str
+
+
+class Registry:
+    """Named factories for backends, tasks, dampings and solvers.
+
+    Plugins receive this object in their ``hfcore_register_*`` hooks.
+    """
+
+    def __init__(self) -> None:
+        self._components: dict[tuple[str, str], Component] = {}
+        self._current_plugin = "<direct>"
+
+    def _add(self, kind: str, name: str, factory: Callable[..., Any], config: Any) -> None:
+        key = (kind, name)
+        if key in self._components:
+            other = self._components[key].plugin
+            raise PluginError(
+                f"{kind} '{name}' is registered twice: by plugin '{other}' and by plugin '{self._current_plugin}'"
+            )
+        self._components[key] = Component(kind, name, factory, config, self._current_plugin)
+
+    def add_backend(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
+        """Register a backend ``factory(spec, model_cfg, backend_cfg) -> Model``."""
+        self._add("backend", name, factory, config)
+
+    def add_task(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
+        """Register a task ``factory(task_cfg) -> Task``."""
+        self._add("task", name, factory, config)
+
+    def add_damping(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
+        """Register a damping ``factory(damping_cfg) -> Damping``."""
+        self._add("damping", name, factory, config)
+
+    def add_solver(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
+        """Register a solver ``factory(solver_cfg) -> Solver``."""
+        self._add("solver", name, factory, config)
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component ``name`` of ``kind``; a clear error lists the known ones."""
+        try:
+            return self._components[(kind, name)]
+        except KeyError:
+            known = ", ".join(sorted(self.names(kind))) or "none"
+            raise UnknownComponentError(f"unknown {kind} '{name}'; registered: {known}") from None
+
+    def names(self, kind: str) -> list[str]:
+        """Names registered for ``kind``."""
+        return sorted(n for (k, n) in self._components if k == kind)
+
+    def components(self) -> list[Component]:
+        """Every registered component."""
+        return list(self._components.values())
+
+
+def _make_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def load_plugins(
+    extra_plugins: list[tuple[str, object]] | None = None,
+    autoload: bool | None = None,
+) -> tuple[pluggy.PluginManager, Registry]:
+    """Load plugins from entry points (and ``extra_plugins``) into a fresh registry.
+
+    Parameters
+    ----------
+    extra_plugins : list of (name, module-or-object), optional
+        Plugins registered directly, after the entry-point ones (tests use this).
+    autoload : bool, optional
+        Whether to load the ``hfcore`` entry points. Default: yes, unless the
+        environment variable ``HFCORE_DISABLE_PLUGIN_AUTOLOAD`` is set.
+
+    Returns
+    -------
+    (PluginManager, Registry)
+
+    Raises
+    ------
+    PluginError
+        Naming the plugin and its distribution when a plugin fails to import,
+        implements an unknown hook, or registers a name already taken.
+    """
+    if autoload is None:
+        autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
+    pm = _make_manager()
+    registry = Registry()
+    from hfcore import builtin  # the core's own solver and dampings, registered like any plugin
+
+    plugins: list[tuple[str, str, Callable[[], object]]] = [("hfcore", "'hfcore' (built in)", lambda: builtin)]
+    if autoload:
+        for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
+            plugins.append((ep.name, f"'{ep.name}' ({ep.value}) from distribution {dist}", ep.load))
+    for name, obj in extra_plugins or []:
+        plugins.append((name, f"'{name}'", lambda obj=obj: obj))
+
+    for name, label, load in plugins:
+        try:
+            module = load()
+        except Exception as exc:  # any import-time failure is the plugin's, report it as such
+            raise PluginError(f"plugin {label} failed to import: {type(exc).__name__}: {exc}") from exc
+        try:
+            pm.register(module, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(f"plugin {label} is invalid: {exc}") from exc
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        bad = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"plugin '{bad}' implements an unknown hook: {exc}") from exc
+
+    labels = {name: label for name, label, _ in plugins}
+    for hook_name in ("hfcore_register_backends", "hfcore_register_tasks",
+                      "hfcore_register_dampings", "hfcore_register_solvers"):
+        hook = getattr(pm.hook, hook_name)
+        for impl in hook.get_hookimpls():  # registration order, so the first claimant keeps a name
+            registry._current_plugin = impl.plugin_name
+            try:
+                impl.function(registry=registry)
+            except PluginError:
+                raise
+            except Exception as exc:
+                label = labels.get(impl.plugin_name, f"'{impl.plugin_name}'")
+                raise PluginError(f"plugin {label} failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
+    registry._current_plugin = "<direct>"
+    return pm, registry

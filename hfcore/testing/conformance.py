@@ -1,0 +1,283 @@
+"""Backend-agnostic conformance checks for :class:`hfcore.interfaces.Model`.
+
+Run them against a tiny float64 instance of a backend (say I=3, H=4, O=2, T=5,
+B=3) on a batch with sparse masks and padding. Each check raises
+``AssertionError`` with a readable message on failure and otherwise returns
+the error it measured. Only the Model protocol (plus ``to_numpy`` /
+``from_numpy``) and NumPy are used.
+
+Example
+-------
+>>> check_all(model, theta, batch, spec, l2=cfg.l2, normaliser=cfg.normaliser)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hfcore.testing.dense import dense_gauss_newton, dense_jacobians, dense_structural
+from hfcore.types import Batch, ModelSpec
+
+__all__ = [
+    "check_all",
+    "check_bind_consistency",
+    "check_gradient",
+    "check_gv",
+    "check_symmetric_psd",
+    "gv_matrix",
+    "relative_error",
+]
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    """``||a - b|| / max(||a||, ||b||)`` (Frobenius; 0 when both are 0)."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    scale = max(np.linalg.norm(a), np.linalg.norm(b))
+    return 0.0 if scale == 0.0 else float(np.linalg.norm(a - b) / scale)
+
+
+def _np(model: Any, v: Any) -> np.ndarray:
+    return np.asarray(model.to_numpy(v), dtype=np.float64).ravel()
+
+
+def check_gradient(model: Any, theta: Any, batch: Batch, eps: float = 1e-6, rtol: float = 1e-6) -> float:
+    """Compare ``loss_and_grad`` with central differences of ``loss`` in every coordinate.
+
+    Also checks that ``loss_and_grad``'s value equals ``loss``.
+
+    Parameters
+    ----------
+    model : Model
+        Backend under test.
+    theta : Vector
+        Point of evaluation.
+    batch : Batch
+        Data.
+    eps : float
+        Finite-difference step.
+    rtol : float
+        Largest accepted relative error ``||g - g_fd|| / max(||g||, ||g_fd||)``.
+
+    Returns
+    -------
+    float
+        The relative error.
+
+    Notes
+    -----
+    Backpropagation through time, M&S 2011 sec. 2 / notes sec. 2.
+    """
+    th = _np(model, theta)
+    f, g = model.loss_and_grad(model.from_numpy(th), batch)
+    f_only = model.loss(model.from_numpy(th), batch)
+    assert abs(float(f) - float(f_only)) <= 1e-12 * max(1.0, abs(float(f_only))), (
+        f"loss_and_grad value {float(f)!r} differs from loss {float(f_only)!r}"
+    )
+    g = _np(model, g)
+    assert g.shape == th.shape, f"gradient has shape {g.shape}, expected {th.shape}"
+    g_fd = np.empty_like(th)
+    for j in range(th.size):
+        plus, minus = th.copy(), th.copy()
+        plus[j] += eps
+        minus[j] -= eps
+        g_fd[j] = (model.loss(model.from_numpy(plus), batch) - model.loss(model.from_numpy(minus), batch)) / (
+            2 * eps
+        )
+    err = relative_error(g, g_fd)
+    worst = int(np.argmax(np.abs(g - g_fd)))
+    assert err <= rtol, (
+        f"gradient disagrees with central differences: rel err {err:.3e} > {rtol:.1e} "
+        f"(worst coordinate {worst}: analytic {g[worst]:.6e}, numeric {g_fd[worst]:.6e})"
+    )
+    return err
+
+
+def gv_matrix(model: Any, curvature: Any, n_params: int, structural_weight: float = 0.0) -> np.ndarray:
+    """The dense matrix of a bound curvature product, column ``j`` = ``gv(e_j)``."""
+    cols = [
+        _np(model, curvature.gv(model.from_numpy(e), structural_weight)) for e in np.eye(n_params)
+    ]
+    return np.stack(cols, axis=1)
+
+
+def check_gv(
+    model: Any,
+    theta: Any,
+    batch: Batch,
+    spec: ModelSpec,
+    l2: float,
+    normaliser: str = "targets",
+    structural_weights: tuple[float, ...] = (0.0, 0.7),
+    rtol: float = 1e-6,
+    eps: float = 1e-5,
+) -> float:
+    """Compare ``curvature(theta, batch).gv`` with dense finite-difference matrices.
+
+    For each ``w`` in ``structural_weights`` the full matrix of ``gv(., w)`` must
+    match ``G_f + kappa I + w G_S`` (:func:`~hfcore.testing.dense.dense_gauss_newton`,
+    :func:`~hfcore.testing.dense.dense_structural`). For ``w != 0`` the structural
+    part alone, ``gv(., w) - gv(., 0)``, must also match ``w G_S`` (it may be small
+    next to ``G_f`` and would otherwise hide inside the tolerance).
+
+    Parameters
+    ----------
+    model, theta, batch, spec : as in :func:`~hfcore.testing.dense.dense_gauss_newton`
+    l2 : float
+        The model's ``kappa``.
+    normaliser : {"targets", "sequences"}
+        The model's loss divisor.
+    structural_weights : tuple of float
+        Values of ``w`` to test.
+    rtol : float
+        Largest accepted relative (Frobenius) error.
+    eps : float
+        Finite-difference step for the Jacobians.
+
+    Returns
+    -------
+    float
+        The largest relative error found.
+
+    Notes
+    -----
+    M&S 2011 eq. 7 (``G_f``), eq. 10 and sec. 3.2 (``G_S``); notes sec. 3.
+    """
+    jac = dense_jacobians(model, theta, batch, eps)
+    n_params = jac[0].shape[1]
+    g_dense = dense_gauss_newton(model, theta, batch, spec, l2, normaliser, eps, jacobians=jac)
+    gs_dense = dense_structural(model, theta, batch, normaliser, eps, jacobians=jac)
+    curv = model.curvature(theta, batch)
+    worst = 0.0
+    base = gv_matrix(model, curv, n_params, 0.0)
+    for w in structural_weights:
+        got = base if w == 0.0 else gv_matrix(model, curv, n_params, w)
+        err = relative_error(got, g_dense + w * gs_dense)
+        assert err <= rtol, (
+            f"gv(v, structural_weight={w}) disagrees with dense G_f + kappa I + w G_S: "
+            f"rel err {err:.3e} > {rtol:.1e}"
+        )
+        worst = max(worst, err)
+        if w != 0.0:
+            err_s = relative_error(got - base, w * gs_dense)
+            assert err_s <= rtol, (
+                f"structural part gv(v, {w}) - gv(v, 0) disagrees with dense w G_S: "
+                f"rel err {err_s:.3e} > {rtol:.1e}"
+            )
+            worst = max(worst, err_s)
+    return worst
+
+
+def check_symmetric_psd(
+    model: Any,
+    theta: Any,
+    batch: Batch,
+    structural_weight: float = 0.0,
+    sym_tol: float = 1e-10,
+    psd_tol: float = 1e-10,
+) -> tuple[float, float]:
+    """Check that the matrix of ``gv(., structural_weight)`` is symmetric and PSD.
+
+    Parameters
+    ----------
+    model, theta, batch : see :func:`check_gv`
+    structural_weight : float
+        ``w`` (must be >= 0 for PSD to hold).
+    sym_tol : float
+        Largest accepted ``||M - M'|| / ||M||``.
+    psd_tol : float
+        Largest accepted ``-lambda_min(M) / ||M||_2``.
+
+    Returns
+    -------
+    (float, float)
+        Relative asymmetry and ``-lambda_min / ||M||_2`` (negative when positive definite).
+
+    Notes
+    -----
+    ``G_f`` and ``G_S`` are Gauss-Newton matrices ``J' H J`` with ``H >= 0``
+    (M&S 2011 sec. 3.1-3.2), so CG sees a symmetric PSD operator.
+    """
+    n_params = _np(model, theta).size
+    mat = gv_matrix(model, model.curvature(theta, batch), n_params, structural_weight)
+    scale = np.linalg.norm(mat)
+    asym = 0.0 if scale == 0.0 else float(np.linalg.norm(mat - mat.T) / scale)
+    assert asym <= sym_tol, f"gv matrix (w={structural_weight}) is not symmetric: rel asym {asym:.3e}"
+    eig = np.linalg.eigvalsh(0.5 * (mat + mat.T))
+    top = max(abs(eig[0]), abs(eig[-1]), np.finfo(float).tiny)
+    neg = float(-eig[0] / top)
+    assert neg <= psd_tol, (
+        f"gv matrix (w={structural_weight}) is not PSD: lambda_min {eig[0]:.3e}, lambda_max {eig[-1]:.3e}"
+    )
+    return asym, neg
+
+
+def check_bind_consistency(
+    model: Any, theta: Any, batch: Batch, structural_weight: float = 0.5, seed: int = 0
+) -> float:
+    """Check that bound curvature products are pure functions of ``v``.
+
+    Two calls on one bound object, with another vector in between, and one call on a
+    freshly bound object must give identical results; an earlier result must not be
+    changed by a later call (no aliasing of work buffers); ``v`` and ``theta`` must not
+    be modified.
+
+    Parameters
+    ----------
+    model, theta, batch : see :func:`check_gv`
+    structural_weight : float
+        ``w`` used in the calls (the cached structural path is exercised too).
+    seed : int
+        Seed of the random directions.
+
+    Returns
+    -------
+    float
+        The largest absolute difference seen (0.0 for a conforming backend).
+    """
+    rng = np.random.default_rng(seed)
+    th = _np(model, theta)
+    n_params = th.size
+    theta_in = model.from_numpy(th)
+    v_np, u_np = rng.standard_normal(n_params), rng.standard_normal(n_params)
+    v, u = model.from_numpy(v_np), model.from_numpy(u_np)
+    v_before = _np(model, v)
+    curv = model.curvature(theta_in, batch)
+    r1 = curv.gv(v, structural_weight)
+    r1_copy = _np(model, r1)
+    curv.gv(u, 2.0 * structural_weight + 1.0)
+    r2 = _np(model, curv.gv(v, structural_weight))
+    r3 = _np(model, model.curvature(theta_in, batch).gv(v, structural_weight))
+    diffs = {
+        "second call on the same bound object": np.max(np.abs(r2 - r1_copy)),
+        "call on a freshly bound object": np.max(np.abs(r3 - r1_copy)),
+        "earlier result after later calls (aliased buffer?)": np.max(np.abs(_np(model, r1) - r1_copy)),
+        "v after gv (mutated input)": np.max(np.abs(_np(model, v) - v_before)),
+        "theta after curvature/gv (mutated input)": np.max(np.abs(_np(model, theta_in) - th)),
+    }
+    for what, diff in diffs.items():
+        assert diff == 0.0, f"bind consistency: {what} differs by {diff:.3e}"
+    return float(max(diffs.values()))
+
+
+def check_all(
+    model: Any,
+    theta: Any,
+    batch: Batch,
+    spec: ModelSpec,
+    l2: float,
+    normaliser: str = "targets",
+    structural_weight: float = 0.7,
+    grad_rtol: float = 1e-6,
+    gv_rtol: float = 1e-6,
+) -> dict[str, Any]:
+    """Run every check; return their measured errors by name."""
+    return {
+        "gradient": check_gradient(model, theta, batch, rtol=grad_rtol),
+        "gv": check_gv(model, theta, batch, spec, l2, normaliser, (0.0, structural_weight), rtol=gv_rtol),
+        "symmetric_psd": check_symmetric_psd(model, theta, batch, 0.0),
+        "symmetric_psd_structural": check_symmetric_psd(model, theta, batch, structural_weight),
+        "bind_consistency": check_bind_consistency(model, theta, batch, structural_weight),
+    }

@@ -1,0 +1,156 @@
+"""Run tracking: MLflow (embedded sqlite store by default) or nothing.
+
+mlflow is imported lazily, inside the tracker, so ``import hfcore`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
+_MAX_PER_BATCH = 100  # MLflow's limit on params (and tags) in one log_batch call
+
+
+def default_tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlflow.db``.
+
+    The explicit sqlite URI matters: MLflow refuses the old ``./mlruns`` file
+    store (ecosystem notes sec. 2).
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts/lists into dotted keys (``damping.mu``)."""
+    out: dict[str, Any] = {}
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(tree, (list, tuple)):
+        for i, value in enumerate(tree):
+            out.update(flatten(value, f"{prefix}{i}."))
+    else:
+        out[prefix[:-1]] = tree
+    return out
+
+
+class Tracker(Protocol):
+    """What the CLI needs from a run logger."""
+
+    run_id: str | None
+
+    def start(self, params: dict[str, Any], tags: dict[str, str]) -> None: ...
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None: ...
+    def log_text(self, text: str, artifact_file: str) -> None: ...
+    def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None: ...
+    def log_figure(self, figure: Any, artifact_file: str) -> None: ...
+    def finish(self, status: str) -> None: ...
+
+
+class NullTracker:
+    """Logs nothing (``tracking=none``)."""
+
+    run_id = None
+
+    def start(self, params: dict[str, Any], tags: dict[str, str]) -> None:
+        pass
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        pass
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
+        pass
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        pass
+
+    def finish(self, status: str) -> None:
+        pass
+
+
+def ensure_experiment(uri: str, experiment: str) -> str:
+    """Create the store and experiment if missing; return the experiment id.
+
+    Call once before parallel jobs start: concurrent first use of a fresh
+    sqlite store races on its schema migration (mlflow #19943).
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(experiment)
+    except Exception:  # another process created it first
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+class MlflowTracker:
+    """One MLflow run, written through ``MlflowClient`` (no global state).
+
+    Parameters
+    ----------
+    uri : str
+        Tracking URI (sqlite file, server URL, ...).
+    experiment : str
+        Experiment name; created if missing.
+    run_name : str, optional
+        Shown in the UI.
+    """
+
+    def __init__(self, uri: str, experiment: str, run_name: str | None = None) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+        self.experiment = experiment
+        self.run_name = run_name
+        self.run_id: str | None = None
+
+    def start(self, params: dict[str, Any], tags: dict[str, str]) -> None:
+        """Create the run and log its params and tags."""
+        from mlflow.entities import Param
+
+        experiment_id = ensure_experiment(self.uri, self.experiment)
+        run = self.client.create_run(experiment_id, run_name=self.run_name,
+                                     tags={k: str(v) for k, v in tags.items()})
+        self.run_id = run.info.run_id
+        items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
+        for i in range(0, len(items), _MAX_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[i:i + _MAX_PER_BATCH])
+
+    def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
+        """All of one iteration's metrics in a single ``log_batch`` call."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        self.client.log_figure(self.run_id, figure, artifact_file)
+
+    def finish(self, status: str) -> None:
+        """Mark the run FINISHED, FAILED or KILLED (never left RUNNING)."""
+        if status not in TERMINAL_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        if self.run_id is not None:
+            self.client.set_terminated(self.run_id, status)

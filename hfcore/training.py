@@ -1,0 +1,124 @@
+"""The HF training loop: iterate, evaluate, report to callbacks, stop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+from hfcore.hf import HFSettings, evaluate, hf_step
+from hfcore.interfaces import Damping, Model, Solver, Task
+from hfcore.state import RunState, seed_streams
+from hfcore.types import StepInfo
+
+
+class Callback(Protocol):
+    """Receives every iteration's results (logging, progress, checkpoints)."""
+
+    def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
+        """Called after each HF iteration with the new state."""
+        ...
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """When a run ends.
+
+    Parameters
+    ----------
+    max_iterations : int
+        Hard cap on HF iterations.
+    budget_minibatches : float
+        Paper units (M&S 2011 Fig. 3); a run past it is a failure.
+    eval_every : int
+        Evaluate on the test set every this many iterations.
+    stop_on_success : bool
+        End as soon as the task's success criterion holds.
+    """
+
+    max_iterations: int = 500
+    budget_minibatches: float = 50000.0
+    eval_every: int = 1
+    stop_on_success: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_iterations < 0:
+            raise ValueError(f"hf.max_iterations must be >= 0, got {self.max_iterations}")
+        if self.eval_every < 1:
+            raise ValueError(f"hf.eval_every must be >= 1, got {self.eval_every}")
+        if not self.budget_minibatches > 0:
+            raise ValueError(f"hf.budget_minibatches must be > 0, got {self.budget_minibatches}")
+
+
+def initial_state(model: Model, seed: int, lambda0: float) -> RunState:
+    """Fresh run state: parameters from the seed's init stream, data stream at its start."""
+    init_rng, data_rng = seed_streams(seed)
+    theta = model.init_params(init_rng)
+    return RunState(
+        iteration=0,
+        theta=theta,
+        lam=float(lambda0),
+        warm_start=theta * 0.0,
+        data_rng=data_rng.bit_generator.state,
+    )
+
+
+def step_metrics(info: StepInfo) -> dict[str, float]:
+    """Flat per-iteration metrics (dotted names) from a :class:`StepInfo`."""
+    c = info.counters
+    return {
+        "train.loss": info.train_loss,
+        "train.loss_after": info.new_train_loss,
+        "hf.lambda": info.lam,
+        "hf.rho": info.rho,
+        "hf.accepted": float(info.accepted),
+        "hf.nonfinite": float(info.nonfinite),
+        "cg.iters": float(info.cg_iterations),
+        "cg.backtrack_index": float(info.backtrack_index),
+        "line_search.step": info.step_size,
+        "hf.delta_norm": info.delta_norm,
+        "time.iteration": info.wall_time,
+        "cost.gradient_evals": float(c.gradient_evals),
+        "cost.gv_products": float(c.gv_products),
+        "cost.forward_evals": float(c.forward_evals),
+        "cost.sequences": float(c.sequences_gradient + c.sequences_curvature + c.sequences_forward),
+        "cost.minibatches": c.minibatches,
+    }
+
+
+CG_REASON_CODES = {"none": 0, "progress": 1, "max_iters": 2, "residual": 3, "negative_curvature": 4, "nonfinite": 5}
+
+
+def train(
+    state: RunState,
+    model: Model,
+    task: Task,
+    damping: Damping,
+    solver: Solver,
+    settings: HFSettings,
+    stop: StopRule,
+    callbacks: list[Callback] = (),
+) -> RunState:
+    """Run HF iterations from ``state`` until a stop rule fires.
+
+    Returns
+    -------
+    RunState
+        The final state; ``state.solved`` tells whether the task was solved.
+    """
+    test_batch = task.test_batch()
+    while state.iteration < stop.max_iterations and not (state.solved and stop.stop_on_success):
+        if state.counters.minibatches >= stop.budget_minibatches:
+            break
+        state, info = hf_step(state, model, task, damping, solver, settings)
+        metrics = step_metrics(info)
+        metrics["cg.stop_reason"] = float(CG_REASON_CODES.get(info.cg_reason, -1))
+        if state.iteration % stop.eval_every == 0 or state.iteration == stop.max_iterations:
+            test_loss, test_error = evaluate(model, task, state.theta, test_batch)
+            solved = task.solved(test_error) if math.isfinite(test_error) else False
+            state = state.evolve(test_error=test_error, solved=solved)
+            metrics.update({"test.loss": test_loss, "test.error": test_error, "task.solved": float(solved)})
+        metrics["time.elapsed"] = state.elapsed
+        for callback in callbacks:
+            callback.on_step(state, info, metrics)
+    return state

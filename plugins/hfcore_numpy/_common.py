@@ -1,0 +1,107 @@
+"""Helpers shared by :mod:`hfcore_numpy.rnn` and :mod:`hfcore_numpy.linear`.
+
+Config validation, the objective normaliser and the one-time conversion of a
+:class:`~hfcore.types.Batch` into contiguous arrays of the model dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hfcore.types import Batch, ModelSpec
+
+from .losses import check_output
+
+NORMALISERS = ("targets", "sequences")
+"""``targets``: divide by the number of active targets (IS11); ``sequences``: by B (M&S 2011 sec. 2)."""
+
+INITS = ("sparse", "dense")
+"""Initialisations: IS11 sparse (notes sec. 7) or dense ``N(0, init_scale^2 / fan_in)``."""
+
+DTYPES = ("float32", "float64")
+
+
+def resolve_dtype(dtype: Any) -> np.dtype:
+    """``np.dtype`` of ``dtype``, which must be float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise ValueError(f"unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}") from exc
+    if dt.name not in DTYPES:
+        raise ValueError(f"unsupported dtype {dt.name!r}; expected one of {', '.join(DTYPES)}")
+    return dt
+
+
+def validate_common(spec: ModelSpec, cfg: Any) -> None:
+    """Checks every NumPy model makes on its spec and ``ModelConfig``."""
+    if int(spec.n_in) < 1 or int(spec.n_out) < 1:
+        raise ValueError(f"spec needs n_in >= 1 and n_out >= 1, got n_in={spec.n_in}, n_out={spec.n_out}")
+    check_output(spec.output)
+    if cfg.normaliser not in NORMALISERS:
+        raise ValueError(f"unknown normaliser {cfg.normaliser!r}; expected one of {', '.join(NORMALISERS)}")
+    if cfg.init not in INITS:
+        raise ValueError(f"unknown init {cfg.init!r}; expected one of {', '.join(INITS)}")
+    if not float(cfg.l2) >= 0.0:
+        raise ValueError(f"l2 must be >= 0, got {cfg.l2!r}")
+    if not float(cfg.init_scale) >= 0.0:
+        raise ValueError(f"init_scale must be >= 0, got {cfg.init_scale!r}")
+
+
+@dataclass(frozen=True)
+class BatchArrays:
+    """A batch converted once to contiguous arrays of the model dtype.
+
+    Attributes
+    ----------
+    x : ndarray, shape (T, B, n_in)
+    y : ndarray, shape (T, B, n_out)
+        Targets, zeroed where the mask is 0 (so stray values there cannot leak NaNs).
+    mask : ndarray, shape (T, B, 1)
+    valid : ndarray, shape (T, B, 1)
+        1 at real steps, 0 at padding (``Batch.valid_steps``).
+    norm : float
+        The objective's divisor N (at least 1).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray
+    valid: np.ndarray
+    norm: float
+
+
+def prepare_batch(batch: Batch, n_in: int, n_out: int, dtype: np.dtype, normaliser: str) -> BatchArrays:
+    """Validate shapes and convert ``batch`` to :class:`BatchArrays` (no copy when already right)."""
+    x = np.ascontiguousarray(batch.inputs, dtype=dtype)
+    if x.ndim != 3 or x.shape[2] != n_in:
+        raise ValueError(f"batch.inputs must have shape (T, B, {n_in}), got {np.shape(batch.inputs)}")
+    T, B = x.shape[:2]
+    if T < 1 or B < 1:
+        raise ValueError(f"batch must have T >= 1 and B >= 1, got T={T}, B={B}")
+    mask_in = np.asarray(batch.mask)
+    if mask_in.shape != (T, B):
+        raise ValueError(f"batch.mask must have shape ({T}, {B}), got {mask_in.shape}")
+    y_in = np.asarray(batch.targets)
+    if y_in.shape != (T, B, n_out):
+        raise ValueError(f"batch.targets must have shape ({T}, {B}, {n_out}), got {y_in.shape}")
+    if np.shape(batch.lengths) != (B,):
+        raise ValueError(f"batch.lengths must have shape ({B},), got {np.shape(batch.lengths)}")
+    mask = np.ascontiguousarray(mask_in, dtype=dtype)[..., None]
+    y = np.ascontiguousarray(np.where(mask > 0, y_in, 0), dtype=dtype)
+    valid = np.ascontiguousarray(batch.valid_steps(), dtype=dtype)[..., None]
+    if normaliser == "targets":
+        norm = float(np.sum(mask_in, dtype=np.float64))
+    else:
+        norm = float(B)
+    return BatchArrays(x=x, y=y, mask=mask, valid=valid, norm=max(norm, 1.0))
+
+
+def as_vector(v: Any, n_params: int, dtype: np.dtype, what: str = "vector") -> np.ndarray:
+    """``v`` as a flat contiguous array of ``dtype`` (no copy when already right)."""
+    a = np.ascontiguousarray(v, dtype=dtype)
+    if a.shape != (n_params,):
+        raise ValueError(f"{what} must have shape ({n_params},), got {np.shape(v)}")
+    return a

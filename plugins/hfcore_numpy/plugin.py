@@ -1,0 +1,57 @@
+"""pluggy plugin: registers the ``numpy`` backend with hfcore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hfcore.config import BackendConfig
+from hfcore.hookspecs import hookimpl
+from hfcore.types import ModelSpec
+
+from ._common import DTYPES
+from .linear import NumpyLinear
+from .rnn import NumpyRNN
+
+MODEL_KINDS = {"rnn": NumpyRNN, "linear": NumpyLinear}
+"""``ModelConfig.kind`` -> model class."""
+
+
+@dataclass
+class NumpyBackendConfig(BackendConfig):
+    """Config of the NumPy backend: ``dtype`` is ``float64`` (default) or ``float32``."""
+
+    name: str = "numpy"
+    dtype: str = "float64"
+
+
+def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLinear:
+    """Build the NumPy model for ``spec``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Sizes and output/loss pair from the task.
+    model_cfg : ModelConfig-like
+        ``kind`` selects :class:`NumpyRNN` (``"rnn"``) or :class:`NumpyLinear` (``"linear"``).
+    backend_cfg : BackendConfig-like
+        ``dtype`` is ``"float64"`` or ``"float32"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind or dtype, or an invalid model config.
+    """
+    kind = model_cfg.kind
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"numpy backend: unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+    dtype = backend_cfg.dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"numpy backend: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    return MODEL_KINDS[kind](spec, model_cfg, dtype=dtype)
+
+
+@hookimpl
+def hfcore_register_backends(registry: Any) -> None:
+    """Register ``numpy`` with :func:`make_model` and :class:`NumpyBackendConfig`."""
+    registry.add_backend("numpy", make_model, NumpyBackendConfig())

@@ -1,0 +1,392 @@
+"""The tanh RNN of Martens & Sutskever (2011) in NumPy: loss, BPTT gradient and Gauss-Newton products.
+
+All arrays are time-major ``(T, B, dim)`` and C-contiguous. Products that do not
+go through the recurrence are single GEMMs over all ``T*B`` rows; only the
+recurrent products (``W_hh`` forward, ``W_hh'`` backward) loop over time.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from hfcore.types import Batch, ModelSpec
+
+from ._common import BatchArrays, as_vector, prepare_batch, resolve_dtype, validate_common
+from .losses import OutputCurvature, evaluate, output_activation
+
+
+class RNNParams(NamedTuple):
+    """Views into a flat parameter vector (see :class:`NumpyRNN` for the layout)."""
+
+    W_hx: np.ndarray
+    W_hh: np.ndarray
+    W_yh: np.ndarray
+    b_h: np.ndarray
+    b_y: np.ndarray
+    b_init: np.ndarray
+
+
+class NumpyRNN:
+    """Tanh RNN with a matched output loss (M&S 2011 eqs. 1-4), NumPy backend.
+
+    ``t_i = W_hx x_i + W_hh h_{i-1} + b_h`` (at ``i = 1`` the ``W_hh h_0`` term is
+    the learned ``b_init``), ``h_i = tanh(t_i)``, ``s_i = W_yh h_i + b_y``,
+    ``yhat_i = g(s_i)``. The objective is ``sum_{i,b} m L(s; y) / N + (kappa/2)||theta||^2``
+    with ``N`` = number of active targets (``normaliser="targets"``) or the batch
+    size (``"sequences"``), at least 1, and ``kappa = cfg.l2``.
+
+    **Flat parameter layout** (other backends use the same order)::
+
+        W_hx   (H, I)  row-major   offset 0
+        W_hh   (H, H)  row-major   offset H*I
+        W_yh   (O, H)  row-major   offset H*I + H*H
+        b_h    (H,)                offset H*I + H*H + O*H
+        b_y    (O,)                then
+        b_init (H,)                then; n_params = H*I + H*H + O*H + 2*H + O
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Input/output sizes and the output/loss pair.
+    cfg : ModelConfig-like
+        Read by attribute: ``hidden``, ``l2``, ``init``, ``num_connections``,
+        ``init_scale``, ``input_scale``, ``normaliser``.
+    dtype : numpy dtype, optional
+        ``float64`` (default) or ``float32``; every array the model returns has it.
+
+    Raises
+    ------
+    ValueError
+        On an invalid spec or config (one-line message).
+
+    Notes
+    -----
+    Internally the input-side weights are used as one ``(H, I+H+2)`` matrix
+    ``[W_hx | W_hh | b_h | b_init]`` against the per-step row ``[x_i, h_{i-1}, 1, [i=1]]``
+    (``h_0 = 0``) and the output side as ``[W_yh | b_y]`` against ``[h_i, 1]``, so the
+    non-recurrent parts of the R-forward pass and all gradient accumulations are one
+    GEMM each. :meth:`curvature` objects keep work buffers and are not thread-safe.
+    """
+
+    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64) -> None:
+        validate_common(spec, cfg)
+        if int(cfg.hidden) < 1:
+            raise ValueError(f"rnn needs hidden >= 1, got {cfg.hidden!r}")
+        if int(cfg.num_connections) < 1:
+            raise ValueError(f"num_connections must be >= 1, got {cfg.num_connections!r}")
+        self.spec = spec
+        self.dtype = resolve_dtype(dtype)
+        self.output: str = spec.output
+        self.n_in = I = int(spec.n_in)
+        self.n_hidden = H = int(cfg.hidden)
+        self.n_out = O = int(spec.n_out)
+        self.l2 = float(cfg.l2)
+        self.normaliser: str = cfg.normaliser
+        self.init: str = cfg.init
+        self.num_connections = int(cfg.num_connections)
+        self.init_scale = float(cfg.init_scale)
+        self.input_scale = float(cfg.input_scale)
+        shapes = [(H, I), (H, H), (O, H), (H,), (O,), (H,)]
+        sizes = [int(np.prod(s)) for s in shapes]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        self._layout = [(offsets[k], offsets[k + 1], shapes[k]) for k in range(len(shapes))]
+        self.n_params: int = offsets[-1]
+        self._K = I + H + 2  # width of [x_i, h_{i-1}, 1, [i=1]]
+
+    # ------------------------------------------------------------------ layout
+    def unpack(self, theta: np.ndarray) -> RNNParams:
+        """Views ``(W_hx, W_hh, W_yh, b_h, b_y, b_init)`` into a flat contiguous vector."""
+        return RNNParams(*(theta[a:b].reshape(shape) for a, b, shape in self._layout))
+
+    def _in_cat(self, p: RNNParams) -> np.ndarray:
+        """``[W_hx | W_hh | b_h | b_init]``, shape (H, I+H+2)."""
+        I, H = self.n_in, self.n_hidden
+        w = np.empty((H, self._K), dtype=self.dtype)
+        w[:, :I] = p.W_hx
+        w[:, I : I + H] = p.W_hh
+        w[:, I + H] = p.b_h
+        w[:, I + H + 1] = p.b_init
+        return w
+
+    def _out_cat(self, p: RNNParams) -> np.ndarray:
+        """``[W_yh | b_y]``, shape (O, H+1)."""
+        H = self.n_hidden
+        w = np.empty((self.n_out, H + 1), dtype=self.dtype)
+        w[:, :H] = p.W_yh
+        w[:, H] = p.b_y
+        return w
+
+    def _scatter(self, g_in: np.ndarray, g_out: np.ndarray, out: np.ndarray) -> None:
+        """Write the (H, I+H+2) and (O, H+1) accumulations into the flat layout."""
+        I, H = self.n_in, self.n_hidden
+        q = self.unpack(out)
+        q.W_hx[...] = g_in[:, :I]
+        q.W_hh[...] = g_in[:, I : I + H]
+        q.b_h[...] = g_in[:, I + H]
+        q.b_init[...] = g_in[:, I + H + 1]
+        q.W_yh[...] = g_out[:, :H]
+        q.b_y[...] = g_out[:, H]
+
+    # ------------------------------------------------------------------ init
+    def init_params(self, rng: np.random.Generator) -> np.ndarray:
+        """Draw initial parameters (notes sec. 7).
+
+        ``init="sparse"`` (IS11): each row of ``W_hx``, ``W_hh``, ``W_yh`` keeps exactly
+        ``min(num_connections, fan_in)`` weights at positions drawn without replacement,
+        valued ``N(0, 1) * init_scale / sqrt(num_connections)``. ``init="dense"``:
+        ``N(0, init_scale^2 / fan_in)``. In both, ``W_hx`` is further multiplied by
+        ``input_scale``; ``b_h``, ``b_y``, ``b_init`` are 0. Draws happen in float64 in
+        the order ``W_hx, W_hh, W_yh`` (so float32 and float64 models agree), then cast.
+        """
+        theta = np.zeros(self.n_params)
+        p = self.unpack(theta)
+        I, H, O = self.n_in, self.n_hidden, self.n_out
+        draw = self._sparse_matrix if self.init == "sparse" else self._dense_matrix
+        p.W_hx[...] = draw(rng, H, I) * self.input_scale
+        p.W_hh[...] = draw(rng, H, H)
+        p.W_yh[...] = draw(rng, O, H)
+        return theta.astype(self.dtype)
+
+    def _sparse_matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
+        k = min(self.num_connections, fan_in)
+        # argsort of iid keys = an independent uniform k-subset per row, without a Python loop.
+        idx = np.argsort(rng.random((rows, fan_in)), axis=1)[:, :k]
+        vals = rng.standard_normal((rows, k)) * (self.init_scale / np.sqrt(self.num_connections))
+        w = np.zeros((rows, fan_in))
+        np.put_along_axis(w, idx, vals, axis=1)
+        return w
+
+    def _dense_matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
+        return rng.standard_normal((rows, fan_in)) * (self.init_scale / np.sqrt(fan_in))
+
+    # ------------------------------------------------------------------ passes
+    def _prepare(self, batch: Batch) -> BatchArrays:
+        return prepare_batch(batch, self.n_in, self.n_out, self.dtype, self.normaliser)
+
+    def _hidden(self, p: RNNParams, x: np.ndarray, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Forward recurrence (M&S 2011 eqs. 1-2). Returns ``(t, h)``.
+
+        If ``h`` is None the states overwrite ``t`` (one buffer, ``t`` is then lost).
+        """
+        T, B, _ = x.shape
+        H = self.n_hidden
+        t = np.empty((T, B, H), dtype=self.dtype)
+        np.matmul(x.reshape(T * B, self.n_in), p.W_hx.T, out=t.reshape(T * B, H))
+        t += p.b_h
+        t[0] += p.b_init
+        if h is None:
+            h = t
+        tmp = np.empty((B, H), dtype=self.dtype)
+        w_hh_t = p.W_hh.T
+        np.tanh(t[0], out=h[0])
+        for i in range(1, T):
+            np.matmul(h[i - 1], w_hh_t, out=tmp)
+            t[i] += tmp
+            np.tanh(t[i], out=h[i])
+        return t, h
+
+    def _forward_full(self, p: RNNParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Forward pass keeping what BPTT and Gv need.
+
+        Returns
+        -------
+        z_in : (T, B, I+H+2) rows ``[x_i, h_{i-1}, 1, [i=1]]``
+        z_out : (T, B, H+1) rows ``[h_i, 1]``
+        d : (T, B, H) ``1 - h_i^2`` (tanh')
+        s : (T, B, O) output pre-activations
+        """
+        T, B, _ = x.shape
+        I, H = self.n_in, self.n_hidden
+        z_out = np.empty((T, B, H + 1), dtype=self.dtype)
+        z_out[..., H] = 1.0
+        h = z_out[..., :H]
+        t, _ = self._hidden(p, x, h=h)
+        z_in = np.empty((T, B, self._K), dtype=self.dtype)
+        z_in[..., :I] = x
+        z_in[0, :, I : I + H] = 0.0
+        z_in[1:, :, I : I + H] = h[:-1]
+        z_in[..., I + H] = 1.0
+        z_in[..., I + H + 1] = 0.0
+        z_in[0, :, I + H + 1] = 1.0
+        d = t  # reuse the pre-activation buffer for 1 - h^2
+        np.multiply(h, h, out=d)
+        np.subtract(1.0, d, out=d)
+        s = np.matmul(z_out.reshape(T * B, H + 1), self._out_cat(p).T).reshape(T, B, self.n_out)
+        return z_in, z_out, d, s
+
+    def _backward(
+        self,
+        ds: np.ndarray,
+        d: np.ndarray,
+        z_in: np.ndarray,
+        z_out: np.ndarray,
+        p: RNNParams,
+        out: np.ndarray,
+        buf: np.ndarray,
+        tmp: np.ndarray,
+        extra: np.ndarray | None = None,
+    ) -> None:
+        """Linear BPTT (notes sec. 2 and 3), unnormalised sums written into ``out``.
+
+        ``dt_i = d_i * (W_yh' ds_i + W_hh' dt_{i+1} + extra_i)``. With ``extra = None``
+        this is the gradient pass; Gv passes ``extra = w * valid * Rt`` (the structural
+        line, notes sec. 3) which is why it is added before the ``d_i`` factor.
+        ``buf`` (T, B, H) and ``tmp`` (B, H) are work buffers; ``buf`` ends as ``dt``.
+        """
+        T, B, O = ds.shape
+        H = self.n_hidden
+        ds2 = ds.reshape(T * B, O)
+        np.matmul(ds2, p.W_yh, out=buf.reshape(T * B, H))
+        if extra is not None:
+            buf += extra
+        w_hh = p.W_hh
+        buf[T - 1] *= d[T - 1]
+        for i in range(T - 2, -1, -1):
+            np.matmul(buf[i + 1], w_hh, out=tmp)
+            buf[i] += tmp
+            buf[i] *= d[i]
+        g_in = buf.reshape(T * B, H).T @ z_in.reshape(T * B, self._K)
+        g_out = ds2.T @ z_out.reshape(T * B, H + 1)
+        self._scatter(g_in, g_out, out)
+
+    def _objective(self, s: np.ndarray, data: BatchArrays, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Objective value and ``yhat``."""
+        per_step, yhat = evaluate(self.output, s, data.y)
+        total = float(np.sum(per_step * data.mask[..., 0], dtype=np.float64))
+        value = total / data.norm + 0.5 * self.l2 * float(np.dot(theta, theta))
+        return value, yhat
+
+    # ------------------------------------------------------------------ Model protocol
+    def loss(self, theta: np.ndarray, batch: Batch) -> float:
+        """Objective on ``batch`` (forward pass only)."""
+        theta = as_vector(theta, self.n_params, self.dtype, "theta")
+        data = self._prepare(batch)
+        p = self.unpack(theta)
+        _, h = self._hidden(p, data.x)
+        s = self._outputs_pre(p, h)
+        return self._objective(s, data, theta)[0]
+
+    def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+        """Objective and its gradient by BPTT (notes sec. 2)."""
+        theta = as_vector(theta, self.n_params, self.dtype, "theta")
+        data = self._prepare(batch)
+        p = self.unpack(theta)
+        z_in, z_out, d, s = self._forward_full(p, data.x)
+        value, ds = self._objective(s, data, theta)
+        ds -= data.y  # dL/ds = yhat - y for matched pairs
+        ds *= data.mask
+        grad = np.empty(self.n_params, dtype=self.dtype)
+        buf = np.empty(d.shape, dtype=self.dtype)
+        tmp = np.empty(d.shape[1:], dtype=self.dtype)
+        self._backward(ds, d, z_in, z_out, p, grad, buf, tmp)
+        grad *= 1.0 / data.norm
+        grad += self.l2 * theta
+        return value, grad
+
+    def _outputs_pre(self, p: RNNParams, h: np.ndarray) -> np.ndarray:
+        T, B, H = h.shape
+        s = np.matmul(h.reshape(T * B, H), p.W_yh.T)
+        s += p.b_y
+        return s.reshape(T, B, self.n_out)
+
+    def predict(self, theta: np.ndarray, batch: Batch) -> np.ndarray:
+        """Outputs ``g(s_i)``, shape (T, B, n_out)."""
+        s, _ = self.preactivations(theta, batch)
+        return output_activation(self.output, s)
+
+    def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """``(s, t)`` with shapes (T, B, n_out) and (T, B, hidden)."""
+        theta = as_vector(theta, self.n_params, self.dtype, "theta")
+        data = self._prepare(batch)
+        p = self.unpack(theta)
+        h = np.empty(data.x.shape[:2] + (self.n_hidden,), dtype=self.dtype)
+        t, h = self._hidden(p, data.x, h=h)
+        return self._outputs_pre(p, h), t
+
+    def curvature(self, theta: np.ndarray, batch: Batch) -> RNNCurvature:
+        """Bind Gauss-Newton products at ``theta`` on ``batch`` (forward pass cached)."""
+        return RNNCurvature(self, theta, batch)
+
+    def to_numpy(self, v: np.ndarray) -> np.ndarray:
+        """A NumPy copy of ``v``."""
+        return np.array(v, dtype=self.dtype, copy=True)
+
+    def from_numpy(self, v: np.ndarray) -> np.ndarray:
+        """``v`` as a new contiguous array of the model dtype."""
+        return np.array(v, dtype=self.dtype, copy=True, order="C")
+
+
+class RNNCurvature:
+    """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyRNN`, bound to ``(theta, batch)``.
+
+    The forward pass (``[x, h_prev, 1, first]``, ``[h, 1]``, ``1 - h^2`` and the masked
+    output Hessian factors) is computed once here; each :meth:`gv` is one R-forward
+    pass and one linear BPTT pass (M&S 2011 sec. 3.1-3.2; notes sec. 3).
+
+    Notes
+    -----
+    ``G_S = J_t' diag(1 - h^2) J_t`` is the exact Gauss-Newton matrix of the matching
+    loss of tanh, restricted to real (non-padding) steps and divided by the same N as
+    the loss. Any constant such as IS11's 0.25 belongs in ``w`` (the core passes
+    ``w = lambda * mu * c_D``). Work buffers are reused across calls, so one bound
+    object must not be used from several threads at once; results are fresh arrays.
+    """
+
+    def __init__(self, model: NumpyRNN, theta: np.ndarray, batch: Batch) -> None:
+        self.model = model
+        self.theta = as_vector(theta, model.n_params, model.dtype, "theta").copy()
+        self.data = model._prepare(batch)
+        self.params = model.unpack(self.theta)
+        self.z_in, self.z_out, self.d, s = model._forward_full(self.params, self.data.x)
+        self.out_curv = OutputCurvature(model.output, s, self.data.mask)
+        T, B, H = self.d.shape
+        self._rt = np.empty((T, B, H), dtype=model.dtype)
+        self._buf = np.empty((T, B, H), dtype=model.dtype)
+        self._tmp = np.empty((B, H), dtype=model.dtype)
+
+    def gv(self, v: np.ndarray, structural_weight: float = 0.0) -> np.ndarray:
+        """Return ``(G_f + kappa I + structural_weight * G_S) v`` (see class notes).
+
+        Parameters
+        ----------
+        v : ndarray, shape (n_params,)
+            Direction in the flat layout; not modified.
+        structural_weight : float
+            Coefficient ``w`` of ``G_S`` (M&S 2011 eq. 10, sec. 3.2).
+
+        Returns
+        -------
+        ndarray, shape (n_params,)
+            A new array of the model dtype, normalised like the loss.
+        """
+        m = self.model
+        v = as_vector(v, m.n_params, m.dtype, "v")
+        vp = m.unpack(v)
+        p = self.params
+        T, B, H = self.d.shape
+        d, rt, rh, tmp = self.d, self._rt, self._buf, self._tmp
+        # R-forward: everything but the recurrence in one GEMM, Rt = [x, h_prev, 1, first] [V_hx|V_hh|v_bh|v_init]'.
+        np.matmul(self.z_in.reshape(T * B, m._K), m._in_cat(vp).T, out=rt.reshape(T * B, H))
+        w_hh_t = p.W_hh.T
+        np.multiply(d[0], rt[0], out=rh[0])
+        for i in range(1, T):
+            np.matmul(rh[i - 1], w_hh_t, out=tmp)
+            rt[i] += tmp
+            np.multiply(d[i], rt[i], out=rh[i])
+        rs = np.matmul(self.z_out.reshape(T * B, H + 1), m._out_cat(vp).T)
+        rs += rh.reshape(T * B, H) @ p.W_yh.T
+        rds = self.out_curv.apply(rs.reshape(T, B, m.n_out))
+        extra = None
+        w = float(structural_weight)
+        if w != 0.0:
+            # Structural damping only at real steps: Rt <- w * valid * Rt (Rt is not needed after this).
+            rt *= self.data.valid * w
+            extra = rt
+        out = np.empty(m.n_params, dtype=m.dtype)
+        m._backward(rds, d, self.z_in, self.z_out, p, out, rh, tmp, extra=extra)
+        out *= 1.0 / self.data.norm
+        if m.l2:
+            out += m.l2 * v
+        return out

@@ -1,0 +1,32 @@
+"""Small builders shared by the engine tests."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from hfcore.registry import load_plugins
+
+_, REGISTRY = load_plugins()
+
+
+def model_cfg(**overrides):
+    base = dict(kind="rnn", hidden=8, l2=2e-5, init="sparse", num_connections=15, init_scale=1.0,
+                input_scale=0.25, normaliser="targets")
+    base.update(overrides)
+    return SimpleNamespace(**base)
+
+
+def backend_cfg(dtype="float64"):
+    return SimpleNamespace(name="numpy", dtype=dtype)
+
+
+def make_task(name, **overrides):
+    component = REGISTRY.get("task", name)
+    cfg = component.config
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return component.factory(cfg)
+
+
+def make_model(spec, **overrides):
+    return REGISTRY.get("backend", "numpy").factory(spec, model_cfg(**overrides), backend_cfg())

@@ -1,0 +1,186 @@
+"""The HF iteration: exactness on a quadratic, bit-identical resume, NaN handling, accounting."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from hfcore.cg import ConjugateGradient
+from hfcore.checkpoint import load_checkpoint, save_checkpoint
+from hfcore.damping import LevenbergMarquardt
+from hfcore.hf import HFSettings, hf_step
+from hfcore.training import StopRule, initial_state, train
+from tests.helpers import make_model, make_task
+
+
+def quadratic_setup(l2=2e-5):
+    task = make_task("quadratic")
+    model = make_model(task.spec, kind="linear", hidden=0, l2=l2, init="dense")
+    n = 64
+    settings = HFSettings(gradient_batch=n, curvature_batch=n)
+    return task, model, settings
+
+
+def test_one_step_lands_on_quadratic_minimiser():
+    task, model, settings = quadratic_setup()
+    state = initial_state(model, seed=0, lambda0=1e-12)
+    solver = ConjugateGradient(max_iters=500, progress_tol=1e-15, residual_tol=1e-13)
+    state, info = hf_step(state, model, task, LevenbergMarquardt(lambda0=1e-12), solver, settings)
+    assert info.accepted and info.step_size == 1.0
+    np.testing.assert_allclose(state.theta, task.minimiser(2e-5), rtol=1e-7, atol=1e-9)
+    # On an exact quadratic with lambda -> 0 the model predicts the decrease exactly: rho = 1.
+    assert info.rho == pytest.approx(1.0, abs=1e-6)
+
+
+def test_large_lambda_gives_short_step_and_lm_lowers_it_on_good_rho():
+    task, model, settings = quadratic_setup()
+    state = initial_state(model, seed=0, lambda0=100.0)
+    damping = LevenbergMarquardt(lambda0=100.0)
+    new, info = hf_step(state, model, task, damping, ConjugateGradient(max_iters=50), settings)
+    assert info.accepted
+    assert info.rho > 0.75 and new.lam == pytest.approx(100.0 * 2 / 3)
+    gap_before = np.linalg.norm(state.theta - task.minimiser(2e-5))
+    gap_after = np.linalg.norm(new.theta - task.minimiser(2e-5))
+    assert 0 < gap_after < gap_before
+
+
+def addition_setup(T=10, hidden=8):
+    task = make_task("addition", T=T, test_size=200)
+    model = make_model(task.spec, hidden=hidden)
+    settings = HFSettings(gradient_batch=60, curvature_batch=20)
+    damping = LevenbergMarquardt(lambda0=0.01, mu=0.03)
+    solver = ConjugateGradient(max_iters=20)
+    return task, model, settings, damping, solver
+
+
+def run_steps(state, n, task, model, settings, damping, solver):
+    infos = []
+    for _ in range(n):
+        state, info = hf_step(state, model, task, damping, solver, settings)
+        infos.append(info)
+    return state, infos
+
+
+def test_resume_from_checkpoint_is_bit_identical(tmp_path):
+    task, model, settings, damping, solver = addition_setup()
+    start = initial_state(model, seed=3, lambda0=damping.lambda0)
+    straight, _ = run_steps(start, 6, task, model, settings, damping, solver)
+
+    half, _ = run_steps(start, 3, task, model, settings, damping, solver)
+    path = save_checkpoint(tmp_path / "s.npz", half, half.theta, half.warm_start)
+    loaded, _ = load_checkpoint(path)
+    resumed, _ = run_steps(loaded, 3, task, model, settings, damping, solver)
+
+    assert np.array_equal(resumed.theta, straight.theta)
+    assert np.array_equal(resumed.warm_start, straight.warm_start)
+    assert resumed.lam == straight.lam
+    assert resumed.counters == straight.counters
+    assert resumed.data_rng == straight.data_rng
+    assert resumed.iteration == straight.iteration == 6
+
+
+def test_each_iteration_draws_fresh_data():
+    task, model, settings, damping, solver = addition_setup()
+    s0 = initial_state(model, seed=0, lambda0=0.01)
+    s1, _ = run_steps(s0, 1, task, model, settings, damping, solver)
+    s2, _ = run_steps(s1, 1, task, model, settings, damping, solver)
+    assert s0.data_rng != s1.data_rng != s2.data_rng
+
+
+def test_seed_determines_trajectory():
+    task, model, settings, damping, solver = addition_setup()
+    a, _ = run_steps(initial_state(model, seed=1, lambda0=0.01), 2, task, model, settings, damping, solver)
+    b, _ = run_steps(initial_state(model, seed=1, lambda0=0.01), 2, task, model, settings, damping, solver)
+    c, _ = run_steps(initial_state(model, seed=2, lambda0=0.01), 2, task, model, settings, damping, solver)
+    assert np.array_equal(a.theta, b.theta) and not np.array_equal(a.theta, c.theta)
+
+
+def test_counters_in_paper_units():
+    task, model, settings, damping, solver = addition_setup()
+    state, (info,) = run_steps(initial_state(model, seed=0, lambda0=0.01), 1, task, model, settings, damping, solver)
+    c = state.counters
+    assert c.gradient_evals == 1 and c.sequences_gradient == 60
+    assert c.gv_products >= info.cg_iterations  # one Gv per CG iteration (+1 for a warm start's residual)
+    assert c.sequences_curvature == 20 * c.gv_products
+    assert c.minibatches == pytest.approx((60 + 20 * c.gv_products) / 1000)
+    assert c.forward_evals >= 2
+
+
+class NaNAfter:
+    """Wraps a model so that its gradient turns NaN on chosen calls."""
+
+    def __init__(self, model, bad_calls):
+        self.model, self.bad_calls, self.calls = model, set(bad_calls), 0
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def loss_and_grad(self, theta, batch):
+        self.calls += 1
+        f, g = self.model.loss_and_grad(theta, batch)
+        return (f, g * np.nan) if self.calls in self.bad_calls else (f, g)
+
+
+def test_nonfinite_gradient_rejects_step_and_raises_lambda():
+    task, model, settings, damping, solver = addition_setup()
+    wrapped = NaNAfter(model, bad_calls={2})
+    state = initial_state(wrapped, seed=0, lambda0=0.01)
+    s1, i1 = hf_step(state, wrapped, task, damping, solver, settings)
+    s2, i2 = hf_step(s1, wrapped, task, damping, solver, settings)
+    s3, i3 = hf_step(s2, wrapped, task, damping, solver, settings)
+    assert i2.nonfinite and not i2.accepted
+    assert np.array_equal(s2.theta, s1.theta)
+    assert s2.lam == pytest.approx(s1.lam * 1.5)
+    assert not i3.nonfinite  # the run goes on
+
+
+class NaNGv:
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def curvature(self, theta, batch):
+        inner = self.model.curvature(theta, batch)
+
+        class Bad:
+            def gv(self, v, structural_weight=0.0):
+                return inner.gv(v, structural_weight) * np.inf
+
+        return Bad()
+
+
+def test_nonfinite_gv_rejects_step():
+    task, model, settings, damping, solver = addition_setup()
+    bad = NaNGv(model)
+    state = initial_state(bad, seed=0, lambda0=0.01)
+    new, info = hf_step(state, bad, task, damping, solver, settings)
+    assert info.nonfinite and not info.accepted and info.cg_reason == "nonfinite"
+    assert np.array_equal(new.theta, state.theta) and new.lam == pytest.approx(0.015)
+
+
+def test_undamped_rho_option_spends_one_more_gv():
+    task, model, settings, damping, solver = addition_setup()
+    state = initial_state(model, seed=0, lambda0=0.01)
+    damped, i_d = hf_step(state, model, task, damping, solver, settings)
+    undamped, i_u = hf_step(state, model, task, damping, solver, replace(settings, rho_damped=False))
+    assert undamped.counters.gv_products == damped.counters.gv_products + 1
+    assert np.array_equal(undamped.theta, damped.theta)  # rho only changes lambda, not this step
+    assert i_u.rho != i_d.rho
+
+
+def test_train_stops_on_success_and_budget():
+    task, model, settings, damping, solver = addition_setup()
+    state = initial_state(model, seed=0, lambda0=0.01)
+    out = train(state, model, task, damping, solver, settings, StopRule(max_iterations=50, budget_minibatches=0.5))
+    assert out.counters.minibatches >= 0.5 and out.iteration < 50
+    assert math.isfinite(out.test_error)
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError, match="curvature_batch"):
+        HFSettings(gradient_batch=10, curvature_batch=20)
+    with pytest.raises(ValueError, match="backtrack_data"):
+        HFSettings(backtrack_data="elsewhere")

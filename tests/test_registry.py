@@ -1,0 +1,114 @@
+"""Plugin loading: attribution of failures, duplicates, unknown hooks, autoload switch."""
+
+import subprocess
+import sys
+import types
+
+import pytest
+
+from hfcore.hookspecs import hookimpl
+from hfcore.registry import PluginError, UnknownComponentError, load_plugins
+
+
+def plugin_module(name: str, **hooks) -> types.ModuleType:
+    module = types.ModuleType(name)
+    for hook_name, fn in hooks.items():
+        setattr(module, hook_name, hookimpl(fn))
+    return module
+
+
+def test_builtin_components_without_autoload():
+    _, registry = load_plugins(autoload=False)
+    assert registry.names("solver") == ["cg"]
+    assert registry.names("damping") == ["structural", "tikhonov"]
+    assert registry.names("backend") == []
+
+
+def test_entry_point_plugins_load():
+    _, registry = load_plugins()
+    assert "numpy" in registry.names("backend")
+    assert {"addition", "quadratic"} <= set(registry.names("task"))
+    assert registry.get("backend", "numpy").plugin == "numpy"
+
+
+def test_env_disables_autoload(monkeypatch):
+    monkeypatch.setenv("HFCORE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    _, registry = load_plugins()
+    assert registry.names("backend") == []
+
+
+def test_extra_plugin_registers():
+    def hfcore_register_tasks(registry):
+        registry.add_task("toy", lambda cfg: "made", None)
+
+    _, registry = load_plugins([("toyplugin", plugin_module("toyplugin", hfcore_register_tasks=hfcore_register_tasks))],
+                               autoload=False)
+    component = registry.get("task", "toy")
+    assert component.plugin == "toyplugin" and component.factory(None) == "made"
+
+
+def test_duplicate_name_names_both_plugins():
+    def reg_a(registry):
+        registry.add_task("same", lambda cfg: None)
+
+    def reg_b(registry):
+        registry.add_task("same", lambda cfg: None)
+
+    with pytest.raises(PluginError, match="registered twice: by plugin 'first' and by plugin 'second'"):
+        load_plugins([("first", plugin_module("a", hfcore_register_tasks=reg_a)),
+                      ("second", plugin_module("b", hfcore_register_tasks=reg_b))], autoload=False)
+
+
+def test_unknown_hook_is_named():
+    def hfcore_register_widgets(registry):
+        pass
+
+    with pytest.raises(PluginError, match="'oddball' implements an unknown hook"):
+        load_plugins([("oddball", plugin_module("oddball", hfcore_register_widgets=hfcore_register_widgets))],
+                     autoload=False)
+
+
+def test_hook_failure_is_attributed():
+    def hfcore_register_tasks(registry):
+        raise RuntimeError("boom")
+
+    with pytest.raises(PluginError, match="plugin 'explodes' failed in hfcore_register_tasks: RuntimeError: boom"):
+        load_plugins([("explodes", plugin_module("explodes", hfcore_register_tasks=hfcore_register_tasks))],
+                     autoload=False)
+
+
+def test_import_failure_names_plugin():
+    def load():
+        raise ModuleNotFoundError("No module named 'torch_that_does_not_exist'")
+
+    # Simulate an entry point whose import fails by handing load_plugins a loader that raises.
+    import hfcore.registry as reg
+
+    original = reg.importlib.metadata.entry_points
+
+    class FakeEP:
+        name, value, dist = "broken", "brokenpkg.plugin", types.SimpleNamespace(name="brokenpkg-dist", version="0.3")
+
+        def load(self):
+            return load()
+
+    try:
+        reg.importlib.metadata.entry_points = lambda group: [FakeEP()]
+        with pytest.raises(PluginError, match=r"plugin 'broken' \(brokenpkg.plugin\) from distribution brokenpkg-dist 0.3 "
+                                              r"failed to import: ModuleNotFoundError"):
+            load_plugins()
+    finally:
+        reg.importlib.metadata.entry_points = original
+
+
+def test_unknown_component_lists_known():
+    _, registry = load_plugins(autoload=False)
+    with pytest.raises(UnknownComponentError, match="unknown solver 'bfgs'; registered: cg"):
+        registry.get("solver", "bfgs")
+
+
+def test_import_hfcore_is_light():
+    code = ("import sys, hfcore; heavy = [m for m in ('torch', 'autograd', 'mlflow', 'hydra', 'omegaconf', "
+            "'matplotlib', 'mpi4py', 'hfcore_numpy') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
