@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hfcore.hf import HFSettings
 from hfcore.interfaces import Damping, Model, Solver, Task
 from hfcore.registry import Registry
 from hfcore.training import StopRule
+from hfcore.types import OUTPUT_LOSSES
 
 
 class ConfigError(ValueError):
@@ -55,8 +56,16 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
     """
     if cfg.seed < 0:
         raise ConfigError(f"seed must be >= 0, got {cfg.seed}")
+    if cfg.blas_threads is not None and cfg.blas_threads < 1:
+        raise ConfigError(f"blas_threads must be >= 1 or null, got {cfg.blas_threads}")
     task = _build("task", registry, cfg.task.name, cfg.task)
-    model = _build("backend", registry, cfg.backend.name, task.spec, cfg.model, cfg.backend)
+    spec = task.spec
+    output = getattr(cfg.model, "output", None)
+    if output is not None:
+        if output not in OUTPUT_LOSSES:
+            raise ConfigError(f"model.output must be one of {OUTPUT_LOSSES} or null, got '{output}'")
+        spec = replace(spec, output=output)
+    model = _build("backend", registry, cfg.backend.name, spec, cfg.model, cfg.backend)
     lambda0 = cfg.damping.lambda0 if cfg.damping.lambda0 is not None else 0.01 * task.spec.n_out
     damping_cfg = _with(cfg.damping, lambda0=lambda0)
     damping = _build("damping", registry, cfg.damping.name, damping_cfg)

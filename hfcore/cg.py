@@ -10,8 +10,8 @@ leave the device except for scalars.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from hfcore.types import CGResult, Vector
 

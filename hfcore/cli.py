@@ -90,6 +90,12 @@ class TrackerCallback:
         self.tracker.log_metrics(state.iteration, metrics)
 
 
+def _blas_limit(threads: int | None) -> Any:
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def _resume(path: str, parts: RunComponents) -> RunState:
     state, extra = load_checkpoint(path)
     expected = parts.model.n_params
@@ -145,6 +151,7 @@ def run(cfg: Any, registry: Registry) -> int:
         raise RunInterrupted()
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    blas_limit = _blas_limit(cfg.blas_threads)
     try:
         tracker.start(flatten(OmegaConf.to_container(cfg, resolve=True)), tags)
         tracker.log_text(config_yaml, "config/config.yaml")
@@ -158,6 +165,7 @@ def run(cfg: Any, registry: Registry) -> int:
         status = "KILLED"
         raise
     finally:
+        blas_limit.restore_original_limits()
         signal.signal(signal.SIGTERM, previous_sigterm)
         reporter.close()
         try:

@@ -9,7 +9,6 @@ wrong type in an override fails before any work starts. Plugins subclass
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from omegaconf import MISSING
 
@@ -33,6 +32,8 @@ class ModelConfig:
     ``input_scale``; IS11) or ``dense`` (all weights N(0, init_scale^2/fan_in)).
     ``normaliser`` divides the summed loss: ``targets`` (number of active
     targets, IS11) or ``sequences`` (batch size, M&S 2011 sec. 2).
+    ``output`` null uses the task's output/loss pair; ``linear``,
+    ``logistic`` or ``softmax`` overrides it.
     """
 
     kind: str = "rnn"
@@ -43,6 +44,7 @@ class ModelConfig:
     init_scale: float = 1.0
     input_scale: float = 0.25
     normaliser: str = "targets"
+    output: str | None = None
 
 
 @dataclass
@@ -67,7 +69,7 @@ class DampingConfig:
     """
 
     name: str = "structural"
-    lambda0: Optional[float] = None
+    lambda0: float | None = None
     mu: float = 0.03
     hessian_scale: float = 0.25
     rho_low: float = 0.25
@@ -116,9 +118,9 @@ class TrackingConfig:
     """MLflow logging. ``uri`` null means ``sqlite:///<cwd>/mlflow.db``."""
 
     enabled: bool = True
-    uri: Optional[str] = None
+    uri: str | None = None
     experiment: str = "hfcore"
-    run_name: Optional[str] = None
+    run_name: str | None = None
 
 
 @dataclass
@@ -127,17 +129,23 @@ class CheckpointConfig:
 
     ``dir`` null means ``<hydra run dir>/checkpoints``."""
 
-    dir: Optional[str] = None
+    dir: str | None = None
     every: int = 10
-    resume: Optional[str] = None
+    resume: str | None = None
 
 
 @dataclass
 class TrainConfig:
-    """The whole composed run."""
+    """The whole composed run.
+
+    ``blas_threads`` caps BLAS threads for the run (null: the library's
+    default). One thread is the safe default on small shared machines, where two
+    threads can run 20-30x slower under contention.
+    """
 
     seed: int = 0
     progress: bool = True
+    blas_threads: int | None = 1
     backend: BackendConfig = field(default_factory=BackendConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     task: TaskConfig = field(default_factory=TaskConfig)

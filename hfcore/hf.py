@@ -16,7 +16,7 @@ import numpy as np
 
 from hfcore.interfaces import Damping, Model, Solver, Task
 from hfcore.state import RunState
-from hfcore.types import Batch, CGResult, Counters, StepInfo, Vector
+from hfcore.types import Batch, CGResult, StepInfo, Vector
 
 log = logging.getLogger(__name__)
 

@@ -54,7 +54,7 @@ class RunState:
         bit_generator.state = self.data_rng
         return np.random.Generator(bit_generator)
 
-    def evolve(self, **changes: Any) -> "RunState":
+    def evolve(self, **changes: Any) -> RunState:
         """A copy with ``changes`` applied."""
         return replace(self, **changes)
 

@@ -60,7 +60,7 @@ class Batch:
         t = np.arange(self.steps)[:, None]
         return (t < np.asarray(self.lengths)[None, :]).astype(self.inputs.dtype)
 
-    def subset(self, start: int, stop: int) -> "Batch":
+    def subset(self, start: int, stop: int) -> Batch:
         """Sequences ``start:stop`` of this batch (views, no copy)."""
         return Batch(
             self.inputs[:, start:stop],
@@ -141,7 +141,7 @@ class Counters:
         """Paper units: (gradient + curvature sequences) / 1000."""
         return (self.sequences_gradient + self.sequences_curvature) / 1000.0
 
-    def add(self, **increments: int) -> "Counters":
+    def add(self, **increments: int) -> Counters:
         """Return a copy with the given fields incremented."""
         values = {k: getattr(self, k) + increments.get(k, 0) for k in self.__dataclass_fields__}
         return Counters(**values)

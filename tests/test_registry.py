@@ -94,8 +94,9 @@ def test_import_failure_names_plugin():
 
     try:
         reg.importlib.metadata.entry_points = lambda group: [FakeEP()]
-        with pytest.raises(PluginError, match=r"plugin 'broken' \(brokenpkg.plugin\) from distribution brokenpkg-dist 0.3 "
-                                              r"failed to import: ModuleNotFoundError"):
+        expected = (r"plugin 'broken' \(brokenpkg.plugin\) from distribution brokenpkg-dist 0.3 "
+                    r"failed to import: ModuleNotFoundError")
+        with pytest.raises(PluginError, match=expected):
             load_plugins()
     finally:
         reg.importlib.metadata.entry_points = original

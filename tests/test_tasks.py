@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hfcore_tasks import plugin
-from hfcore_tasks.addition import AdditionConfig, AdditionTask, make_addition
-from hfcore_tasks.quadratic import QuadraticConfig, QuadraticTask, make_quadratic
 
 from hfcore.interfaces import Task
 from hfcore.types import Batch
+from hfcore_tasks import plugin
+from hfcore_tasks.addition import AdditionConfig, AdditionTask, make_addition
+from hfcore_tasks.quadratic import QuadraticConfig, QuadraticTask, make_quadratic
 
 TS = (10, 30, 100, 200)
 SPECS = ("ms2011", "hs1997")

@@ -73,7 +73,7 @@ def check_gradient(model: Any, theta: Any, batch: Batch, eps: float = 1e-6, rtol
     th = _np(model, theta)
     f, g = model.loss_and_grad(model.from_numpy(th), batch)
     f_only = model.loss(model.from_numpy(th), batch)
-    assert abs(float(f) - float(f_only)) <= 1e-12 * max(1.0, abs(float(f_only))), (
+    assert abs(float(f) - float(f_only)) <= 1e-10 * max(1.0, abs(float(f_only))), (
         f"loss_and_grad value {float(f)!r} differs from loss {float(f_only)!r}"
     )
     g = _np(model, g)
@@ -243,23 +243,26 @@ def check_bind_consistency(
     theta_in = model.from_numpy(th)
     v_np, u_np = rng.standard_normal(n_params), rng.standard_normal(n_params)
     v, u = model.from_numpy(v_np), model.from_numpy(u_np)
-    v_before = _np(model, v)
+    worst = 0.0
+
+    def same(what: str, a: Any, b: np.ndarray) -> None:
+        nonlocal worst
+        diff = float(np.max(np.abs(_np(model, a) - b)))
+        assert diff == 0.0, f"bind consistency: {what} differs by {diff:.3e}"
+        worst = max(worst, diff)
+
     curv = model.curvature(theta_in, batch)
     r1 = curv.gv(v, structural_weight)
     r1_copy = _np(model, r1)
+    same("v after gv (mutated input)", v, v_np)
     curv.gv(u, 2.0 * structural_weight + 1.0)
-    r2 = _np(model, curv.gv(v, structural_weight))
-    r3 = _np(model, model.curvature(theta_in, batch).gv(v, structural_weight))
-    diffs = {
-        "second call on the same bound object": np.max(np.abs(r2 - r1_copy)),
-        "call on a freshly bound object": np.max(np.abs(r3 - r1_copy)),
-        "earlier result after later calls (aliased buffer?)": np.max(np.abs(_np(model, r1) - r1_copy)),
-        "v after gv (mutated input)": np.max(np.abs(_np(model, v) - v_before)),
-        "theta after curvature/gv (mutated input)": np.max(np.abs(_np(model, theta_in) - th)),
-    }
-    for what, diff in diffs.items():
-        assert diff == 0.0, f"bind consistency: {what} differs by {diff:.3e}"
-    return float(max(diffs.values()))
+    same("u after gv (mutated input)", u, u_np)
+    same("an earlier result after a later gv call (aliased buffer?)", r1, r1_copy)
+    same("a second call on the same bound object", curv.gv(v, structural_weight), r1_copy)
+    fresh = model.curvature(theta_in, batch)
+    same("a call on a freshly bound object", fresh.gv(v, structural_weight), r1_copy)
+    same("theta after curvature/gv (mutated input)", theta_in, th)
+    return worst
 
 
 def check_all(

@@ -131,10 +131,10 @@ def dense_gauss_newton(
     js = dense_jacobians(model, theta, batch, eps)[0] if jacobians is None else jacobians[0]
     s, _ = model.preactivations(theta, batch)
     s = np.asarray(s, dtype=np.float64)
-    T, B, O = s.shape
+    n_steps, n_seq, n_out = s.shape
     n_params = js.shape[1]
     hl = output_hessians(spec.output, s) * np.asarray(batch.mask, np.float64)[..., None, None]
-    jsr = js.reshape(T, B, O, n_params)
+    jsr = js.reshape(n_steps, n_seq, n_out, n_params)
     hj = np.einsum("tbok,tbkp->tbop", hl, jsr)
     g = np.einsum("tbop,tboq->pq", jsr, hj) / normaliser_value(batch, normaliser)
     return g + l2 * np.eye(n_params)

@@ -6,6 +6,7 @@ Config validation, the objective normaliser and the one-time conversion of a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +74,20 @@ class BatchArrays:
     norm: float
 
 
-def prepare_batch(batch: Batch, n_in: int, n_out: int, dtype: np.dtype, normaliser: str) -> BatchArrays:
-    """Validate shapes and convert ``batch`` to :class:`BatchArrays` (no copy when already right)."""
+def batch_norm(batch: Batch, normaliser: str) -> float:
+    """The objective's divisor N for the whole batch: active targets or sequences, at least 1."""
+    if normaliser == "targets":
+        n = float(np.sum(np.asarray(batch.mask), dtype=np.float64))
+    else:
+        n = float(np.shape(batch.inputs)[1])
+    return max(n, 1.0)
+
+
+def prepare_batch(batch: Batch, n_in: int, n_out: int, dtype: np.dtype, norm: float) -> BatchArrays:
+    """Validate shapes and convert ``batch`` to :class:`BatchArrays` (no copy when already right).
+
+    ``norm`` is passed in because a chunk of a batch is divided by the whole batch's N.
+    """
     x = np.ascontiguousarray(batch.inputs, dtype=dtype)
     if x.ndim != 3 or x.shape[2] != n_in:
         raise ValueError(f"batch.inputs must have shape (T, B, {n_in}), got {np.shape(batch.inputs)}")
@@ -92,11 +105,38 @@ def prepare_batch(batch: Batch, n_in: int, n_out: int, dtype: np.dtype, normalis
     mask = np.ascontiguousarray(mask_in, dtype=dtype)[..., None]
     y = np.ascontiguousarray(np.where(mask > 0, y_in, 0), dtype=dtype)
     valid = np.ascontiguousarray(batch.valid_steps(), dtype=dtype)[..., None]
-    if normaliser == "targets":
-        norm = float(np.sum(mask_in, dtype=np.float64))
-    else:
-        norm = float(B)
-    return BatchArrays(x=x, y=y, mask=mask, valid=valid, norm=max(norm, 1.0))
+    return BatchArrays(x=x, y=y, mask=mask, valid=valid, norm=norm)
+
+
+def iter_chunks(batch: Batch, chunk_size: int) -> Iterator[Batch]:
+    """Consecutive groups of at most ``chunk_size`` sequences (views; one chunk if the batch is small)."""
+    size = int(np.shape(batch.inputs)[1])
+    if size <= chunk_size:
+        yield batch
+        return
+    for start in range(0, size, chunk_size):
+        yield batch.subset(start, min(start + chunk_size, size))
+
+
+class Workspace:
+    """Reusable scratch memory handing out C-contiguous views of any shape.
+
+    Reusing one block per name avoids re-faulting hundreds of MB of fresh pages
+    for every chunk or every Gv call.
+    """
+
+    def __init__(self, dtype: np.dtype) -> None:
+        self.dtype = dtype
+        self._blocks: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A contiguous array of ``shape`` backed by block ``name`` (contents undefined)."""
+        n = int(np.prod(shape))
+        block = self._blocks.get(name)
+        if block is None or block.size < n:
+            block = np.empty(n, dtype=self.dtype)
+            self._blocks[name] = block
+        return block[:n].reshape(shape)
 
 
 def as_vector(v: Any, n_params: int, dtype: np.dtype, what: str = "vector") -> np.ndarray:

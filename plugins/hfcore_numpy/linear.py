@@ -13,7 +13,7 @@ import numpy as np
 
 from hfcore.types import Batch, ModelSpec
 
-from ._common import BatchArrays, as_vector, prepare_batch, resolve_dtype, validate_common
+from ._common import BatchArrays, as_vector, batch_norm, prepare_batch, resolve_dtype, validate_common
 from .losses import OutputCurvature, evaluate, output_activation
 
 
@@ -78,10 +78,10 @@ class NumpyLinear:
 
     def _design(self, x: np.ndarray) -> np.ndarray:
         """Rows ``[x_i, 1]`` as a (T*B, I+1) matrix."""
-        T, B, I = x.shape
-        z = np.empty((T * B, I + 1), dtype=self.dtype)
-        z[:, :I] = x.reshape(T * B, I)
-        z[:, I] = 1.0
+        T, B, n_i = x.shape
+        z = np.empty((T * B, n_i + 1), dtype=self.dtype)
+        z[:, :n_i] = x.reshape(T * B, n_i)
+        z[:, n_i] = 1.0
         return z
 
     def _accumulate(self, ds2: np.ndarray, z: np.ndarray, out: np.ndarray) -> None:
@@ -92,12 +92,12 @@ class NumpyLinear:
         q.b[...] = g[:, self.n_in]
 
     def _prepare(self, batch: Batch) -> BatchArrays:
-        return prepare_batch(batch, self.n_in, self.n_out, self.dtype, self.normaliser)
+        return prepare_batch(batch, self.n_in, self.n_out, self.dtype, batch_norm(batch, self.normaliser))
 
     def _pre(self, theta: np.ndarray, x: np.ndarray) -> np.ndarray:
-        T, B, I = x.shape
+        T, B, n_i = x.shape
         p = self.unpack(theta)
-        s = np.matmul(x.reshape(T * B, I), p.W.T)
+        s = np.matmul(x.reshape(T * B, n_i), p.W.T)
         s += p.b
         return s.reshape(T, B, self.n_out)
 

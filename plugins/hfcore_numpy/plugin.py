@@ -19,10 +19,16 @@ MODEL_KINDS = {"rnn": NumpyRNN, "linear": NumpyLinear}
 
 @dataclass
 class NumpyBackendConfig(BackendConfig):
-    """Config of the NumPy backend: ``dtype`` is ``float64`` (default) or ``float32``."""
+    """Config of the NumPy backend.
+
+    ``dtype`` is ``float64`` (default) or ``float32``. ``chunk_size`` is how many
+    sequences the RNN processes at once; bigger batches are split, which bounds
+    working memory (results equal up to summation order).
+    """
 
     name: str = "numpy"
     dtype: str = "float64"
+    chunk_size: int = 1000
 
 
 def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLinear:
@@ -35,7 +41,7 @@ def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | 
     model_cfg : ModelConfig-like
         ``kind`` selects :class:`NumpyRNN` (``"rnn"``) or :class:`NumpyLinear` (``"linear"``).
     backend_cfg : BackendConfig-like
-        ``dtype`` is ``"float64"`` or ``"float32"``.
+        ``dtype`` is ``"float64"`` or ``"float32"``; optional ``chunk_size`` (default 1000).
 
     Raises
     ------
@@ -44,11 +50,15 @@ def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | 
     """
     kind = model_cfg.kind
     if kind not in MODEL_KINDS:
-        raise ValueError(f"numpy backend: unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+        known = ", ".join(MODEL_KINDS)
+        raise ValueError(f"numpy backend: unknown model kind {kind!r}; expected one of {known}")
     dtype = backend_cfg.dtype
     if dtype not in DTYPES:
         raise ValueError(f"numpy backend: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    return MODEL_KINDS[kind](spec, model_cfg, dtype=dtype)
+    if kind == "rnn":
+        chunk_size = int(getattr(backend_cfg, "chunk_size", 1000))
+        return NumpyRNN(spec, model_cfg, dtype=dtype, chunk_size=chunk_size)
+    return NumpyLinear(spec, model_cfg, dtype=dtype)
 
 
 @hookimpl

@@ -7,13 +7,23 @@ recurrent products (``W_hh`` forward, ``W_hh'`` backward) loop over time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from hfcore.types import Batch, ModelSpec
 
-from ._common import BatchArrays, as_vector, prepare_batch, resolve_dtype, validate_common
+from ._common import (
+    BatchArrays,
+    Workspace,
+    as_vector,
+    batch_norm,
+    iter_chunks,
+    prepare_batch,
+    resolve_dtype,
+    validate_common,
+)
 from .losses import OutputCurvature, evaluate, output_activation
 
 
@@ -55,6 +65,10 @@ class NumpyRNN:
         ``init_scale``, ``input_scale``, ``normaliser``.
     dtype : numpy dtype, optional
         ``float64`` (default) or ``float32``; every array the model returns has it.
+    chunk_size : int, optional
+        Sequences processed together. Larger batches are split into chunks (results
+        are the same up to summation order) so that the working memory, about
+        ``4 * T * chunk_size * H`` numbers, does not grow with the gradient batch.
 
     Raises
     ------
@@ -68,10 +82,13 @@ class NumpyRNN:
     (``h_0 = 0``) and the output side as ``[W_yh | b_y]`` against ``[h_i, 1]``, so the
     non-recurrent parts of the R-forward pass and all gradient accumulations are one
     GEMM each. :meth:`curvature` objects keep work buffers and are not thread-safe.
+    :meth:`curvature` caches about ``3 * T * B * H`` numbers for the bound batch.
     """
 
-    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64) -> None:
+    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000) -> None:
         validate_common(spec, cfg)
+        if int(chunk_size) < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
         if int(cfg.hidden) < 1:
             raise ValueError(f"rnn needs hidden >= 1, got {cfg.hidden!r}")
         if int(cfg.num_connections) < 1:
@@ -79,21 +96,22 @@ class NumpyRNN:
         self.spec = spec
         self.dtype = resolve_dtype(dtype)
         self.output: str = spec.output
-        self.n_in = I = int(spec.n_in)
-        self.n_hidden = H = int(cfg.hidden)
-        self.n_out = O = int(spec.n_out)
+        self.n_in = n_i = int(spec.n_in)
+        self.n_hidden = n_h = int(cfg.hidden)
+        self.n_out = n_o = int(spec.n_out)
         self.l2 = float(cfg.l2)
         self.normaliser: str = cfg.normaliser
         self.init: str = cfg.init
         self.num_connections = int(cfg.num_connections)
         self.init_scale = float(cfg.init_scale)
         self.input_scale = float(cfg.input_scale)
-        shapes = [(H, I), (H, H), (O, H), (H,), (O,), (H,)]
+        self.chunk_size = int(chunk_size)
+        shapes = [(n_h, n_i), (n_h, n_h), (n_o, n_h), (n_h,), (n_o,), (n_h,)]
         sizes = [int(np.prod(s)) for s in shapes]
         offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         self._layout = [(offsets[k], offsets[k + 1], shapes[k]) for k in range(len(shapes))]
         self.n_params: int = offsets[-1]
-        self._K = I + H + 2  # width of [x_i, h_{i-1}, 1, [i=1]]
+        self._K = n_i + n_h + 2  # width of [x_i, h_{i-1}, 1, [i=1]]
 
     # ------------------------------------------------------------------ layout
     def unpack(self, theta: np.ndarray) -> RNNParams:
@@ -102,12 +120,12 @@ class NumpyRNN:
 
     def _in_cat(self, p: RNNParams) -> np.ndarray:
         """``[W_hx | W_hh | b_h | b_init]``, shape (H, I+H+2)."""
-        I, H = self.n_in, self.n_hidden
-        w = np.empty((H, self._K), dtype=self.dtype)
-        w[:, :I] = p.W_hx
-        w[:, I : I + H] = p.W_hh
-        w[:, I + H] = p.b_h
-        w[:, I + H + 1] = p.b_init
+        n_i, n_h = self.n_in, self.n_hidden
+        w = np.empty((n_h, self._K), dtype=self.dtype)
+        w[:, :n_i] = p.W_hx
+        w[:, n_i : n_i + n_h] = p.W_hh
+        w[:, n_i + n_h] = p.b_h
+        w[:, n_i + n_h + 1] = p.b_init
         return w
 
     def _out_cat(self, p: RNNParams) -> np.ndarray:
@@ -120,14 +138,14 @@ class NumpyRNN:
 
     def _scatter(self, g_in: np.ndarray, g_out: np.ndarray, out: np.ndarray) -> None:
         """Write the (H, I+H+2) and (O, H+1) accumulations into the flat layout."""
-        I, H = self.n_in, self.n_hidden
+        n_i, n_h = self.n_in, self.n_hidden
         q = self.unpack(out)
-        q.W_hx[...] = g_in[:, :I]
-        q.W_hh[...] = g_in[:, I : I + H]
-        q.b_h[...] = g_in[:, I + H]
-        q.b_init[...] = g_in[:, I + H + 1]
-        q.W_yh[...] = g_out[:, :H]
-        q.b_y[...] = g_out[:, H]
+        q.W_hx[...] = g_in[:, :n_i]
+        q.W_hh[...] = g_in[:, n_i : n_i + n_h]
+        q.b_h[...] = g_in[:, n_i + n_h]
+        q.b_init[...] = g_in[:, n_i + n_h + 1]
+        q.W_yh[...] = g_out[:, :n_h]
+        q.b_y[...] = g_out[:, n_h]
 
     # ------------------------------------------------------------------ init
     def init_params(self, rng: np.random.Generator) -> np.ndarray:
@@ -142,11 +160,11 @@ class NumpyRNN:
         """
         theta = np.zeros(self.n_params)
         p = self.unpack(theta)
-        I, H, O = self.n_in, self.n_hidden, self.n_out
+        n_i, n_h, n_o = self.n_in, self.n_hidden, self.n_out
         draw = self._sparse_matrix if self.init == "sparse" else self._dense_matrix
-        p.W_hx[...] = draw(rng, H, I) * self.input_scale
-        p.W_hh[...] = draw(rng, H, H)
-        p.W_yh[...] = draw(rng, O, H)
+        p.W_hx[...] = draw(rng, n_h, n_i) * self.input_scale
+        p.W_hh[...] = draw(rng, n_h, n_h)
+        p.W_yh[...] = draw(rng, n_o, n_h)
         return theta.astype(self.dtype)
 
     def _sparse_matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
@@ -162,33 +180,37 @@ class NumpyRNN:
         return rng.standard_normal((rows, fan_in)) * (self.init_scale / np.sqrt(fan_in))
 
     # ------------------------------------------------------------------ passes
-    def _prepare(self, batch: Batch) -> BatchArrays:
-        return prepare_batch(batch, self.n_in, self.n_out, self.dtype, self.normaliser)
+    def _chunks(self, batch: Batch) -> Iterator[BatchArrays]:
+        """The batch as converted chunks of at most ``chunk_size`` sequences, all divided by the batch's N."""
+        norm = batch_norm(batch, self.normaliser)
+        for chunk in iter_chunks(batch, self.chunk_size):
+            yield prepare_batch(chunk, self.n_in, self.n_out, self.dtype, norm)
 
-    def _hidden(self, p: RNNParams, x: np.ndarray, h: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Forward recurrence (M&S 2011 eqs. 1-2). Returns ``(t, h)``.
+    def _hidden(
+        self, p: RNNParams, x: np.ndarray, t: np.ndarray, h: np.ndarray, tmp: np.ndarray
+    ) -> None:
+        """Forward recurrence (M&S 2011 eqs. 1-2) into ``t`` and ``h`` (which may be the same array).
 
-        If ``h`` is None the states overwrite ``t`` (one buffer, ``t`` is then lost).
+        ``t`` (T, B, H) must be contiguous; ``h`` may be a strided view; ``tmp`` is (B, H) scratch.
         """
         T, B, _ = x.shape
         H = self.n_hidden
-        t = np.empty((T, B, H), dtype=self.dtype)
         np.matmul(x.reshape(T * B, self.n_in), p.W_hx.T, out=t.reshape(T * B, H))
         t += p.b_h
         t[0] += p.b_init
-        if h is None:
-            h = t
-        tmp = np.empty((B, H), dtype=self.dtype)
         w_hh_t = p.W_hh.T
         np.tanh(t[0], out=h[0])
         for i in range(1, T):
             np.matmul(h[i - 1], w_hh_t, out=tmp)
             t[i] += tmp
             np.tanh(t[i], out=h[i])
-        return t, h
 
-    def _forward_full(self, p: RNNParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _forward_full(
+        self, p: RNNParams, x: np.ndarray, ws: Workspace | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Forward pass keeping what BPTT and Gv need.
+
+        Arrays come from ``ws`` when given (valid until its next use), else are new.
 
         Returns
         -------
@@ -198,19 +220,22 @@ class NumpyRNN:
         s : (T, B, O) output pre-activations
         """
         T, B, _ = x.shape
-        I, H = self.n_in, self.n_hidden
-        z_out = np.empty((T, B, H + 1), dtype=self.dtype)
+        n_i, H = self.n_in, self.n_hidden
+        if ws is None:
+            ws = Workspace(self.dtype)
+        z_out = ws.get("z_out", (T, B, H + 1))
         z_out[..., H] = 1.0
         h = z_out[..., :H]
-        t, _ = self._hidden(p, x, h=h)
-        z_in = np.empty((T, B, self._K), dtype=self.dtype)
-        z_in[..., :I] = x
-        z_in[0, :, I : I + H] = 0.0
-        z_in[1:, :, I : I + H] = h[:-1]
-        z_in[..., I + H] = 1.0
-        z_in[..., I + H + 1] = 0.0
-        z_in[0, :, I + H + 1] = 1.0
-        d = t  # reuse the pre-activation buffer for 1 - h^2
+        d = ws.get("d", (T, B, H))
+        self._hidden(p, x, d, h, ws.get("tmp", (B, H)))
+        z_in = ws.get("z_in", (T, B, self._K))
+        z_in[..., :n_i] = x
+        z_in[0, :, n_i : n_i + H] = 0.0
+        z_in[1:, :, n_i : n_i + H] = h[:-1]
+        z_in[..., n_i + H] = 1.0
+        z_in[..., n_i + H + 1] = 0.0
+        z_in[0, :, n_i + H + 1] = 1.0
+        # d held t; now overwrite it with 1 - h^2 (t is not needed again).
         np.multiply(h, h, out=d)
         np.subtract(1.0, d, out=d)
         s = np.matmul(z_out.reshape(T * B, H + 1), self._out_cat(p).T).reshape(T, B, self.n_out)
@@ -235,9 +260,9 @@ class NumpyRNN:
         line, notes sec. 3) which is why it is added before the ``d_i`` factor.
         ``buf`` (T, B, H) and ``tmp`` (B, H) are work buffers; ``buf`` ends as ``dt``.
         """
-        T, B, O = ds.shape
+        T, B, n_o = ds.shape
         H = self.n_hidden
-        ds2 = ds.reshape(T * B, O)
+        ds2 = ds.reshape(T * B, n_o)
         np.matmul(ds2, p.W_yh, out=buf.reshape(T * B, H))
         if extra is not None:
             buf += extra
@@ -251,39 +276,10 @@ class NumpyRNN:
         g_out = ds2.T @ z_out.reshape(T * B, H + 1)
         self._scatter(g_in, g_out, out)
 
-    def _objective(self, s: np.ndarray, data: BatchArrays, theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """Objective value and ``yhat``."""
+    def _loss_sum(self, s: np.ndarray, data: BatchArrays) -> tuple[float, np.ndarray]:
+        """Masked loss sum (float64 accumulation) and ``yhat``."""
         per_step, yhat = evaluate(self.output, s, data.y)
-        total = float(np.sum(per_step * data.mask[..., 0], dtype=np.float64))
-        value = total / data.norm + 0.5 * self.l2 * float(np.dot(theta, theta))
-        return value, yhat
-
-    # ------------------------------------------------------------------ Model protocol
-    def loss(self, theta: np.ndarray, batch: Batch) -> float:
-        """Objective on ``batch`` (forward pass only)."""
-        theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        data = self._prepare(batch)
-        p = self.unpack(theta)
-        _, h = self._hidden(p, data.x)
-        s = self._outputs_pre(p, h)
-        return self._objective(s, data, theta)[0]
-
-    def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
-        """Objective and its gradient by BPTT (notes sec. 2)."""
-        theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        data = self._prepare(batch)
-        p = self.unpack(theta)
-        z_in, z_out, d, s = self._forward_full(p, data.x)
-        value, ds = self._objective(s, data, theta)
-        ds -= data.y  # dL/ds = yhat - y for matched pairs
-        ds *= data.mask
-        grad = np.empty(self.n_params, dtype=self.dtype)
-        buf = np.empty(d.shape, dtype=self.dtype)
-        tmp = np.empty(d.shape[1:], dtype=self.dtype)
-        self._backward(ds, d, z_in, z_out, p, grad, buf, tmp)
-        grad *= 1.0 / data.norm
-        grad += self.l2 * theta
-        return value, grad
+        return float(np.sum(per_step * data.mask[..., 0], dtype=np.float64)), yhat
 
     def _outputs_pre(self, p: RNNParams, h: np.ndarray) -> np.ndarray:
         T, B, H = h.shape
@@ -291,18 +287,68 @@ class NumpyRNN:
         s += p.b_y
         return s.reshape(T, B, self.n_out)
 
+    def _l2(self, theta: np.ndarray) -> float:
+        return 0.5 * self.l2 * float(np.dot(theta, theta))
+
+    # ------------------------------------------------------------------ Model protocol
+    def loss(self, theta: np.ndarray, batch: Batch) -> float:
+        """Objective on ``batch`` (forward pass only, in chunks of ``chunk_size`` sequences)."""
+        theta = as_vector(theta, self.n_params, self.dtype, "theta")
+        p = self.unpack(theta)
+        ws = Workspace(self.dtype)
+        total, norm = 0.0, 1.0
+        for data in self._chunks(batch):
+            T, B, _ = data.x.shape
+            h = ws.get("h", (T, B, self.n_hidden))
+            self._hidden(p, data.x, h, h, ws.get("tmp", (B, self.n_hidden)))
+            total += self._loss_sum(self._outputs_pre(p, h), data)[0]
+            norm = data.norm
+        return total / norm + self._l2(theta)
+
+    def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+        """Objective and its gradient by BPTT (notes sec. 2), in chunks of ``chunk_size`` sequences."""
+        theta = as_vector(theta, self.n_params, self.dtype, "theta")
+        p = self.unpack(theta)
+        ws = Workspace(self.dtype)
+        grad = np.zeros(self.n_params, dtype=self.dtype)
+        part = np.empty(self.n_params, dtype=self.dtype)
+        total, norm = 0.0, 1.0
+        for data in self._chunks(batch):
+            z_in, z_out, d, s = self._forward_full(p, data.x, ws)
+            value, ds = self._loss_sum(s, data)
+            total += value
+            norm = data.norm
+            ds -= data.y  # dL/ds = yhat - y for matched pairs
+            ds *= data.mask
+            buf = ws.get("buf", d.shape)
+            self._backward(ds, d, z_in, z_out, p, part, buf, ws.get("tmp", d.shape[1:]))
+            grad += part
+        grad *= 1.0 / norm
+        grad += self.l2 * theta
+        return total / norm + self._l2(theta), grad
+
     def predict(self, theta: np.ndarray, batch: Batch) -> np.ndarray:
         """Outputs ``g(s_i)``, shape (T, B, n_out)."""
-        s, _ = self.preactivations(theta, batch)
-        return output_activation(self.output, s)
+        theta = as_vector(theta, self.n_params, self.dtype, "theta")
+        p = self.unpack(theta)
+        ws = Workspace(self.dtype)
+        outs = []
+        for data in self._chunks(batch):
+            T, B, _ = data.x.shape
+            h = ws.get("h", (T, B, self.n_hidden))
+            self._hidden(p, data.x, h, h, ws.get("tmp", (B, self.n_hidden)))
+            outs.append(output_activation(self.output, self._outputs_pre(p, h)))
+        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
 
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """``(s, t)`` with shapes (T, B, n_out) and (T, B, hidden)."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        data = self._prepare(batch)
+        data = prepare_batch(batch, self.n_in, self.n_out, self.dtype, 1.0)
         p = self.unpack(theta)
-        h = np.empty(data.x.shape[:2] + (self.n_hidden,), dtype=self.dtype)
-        t, h = self._hidden(p, data.x, h=h)
+        T, B, _ = data.x.shape
+        t = np.empty((T, B, self.n_hidden), dtype=self.dtype)
+        h = np.empty_like(t)
+        self._hidden(p, data.x, t, h, np.empty((B, self.n_hidden), dtype=self.dtype))
         return self._outputs_pre(p, h), t
 
     def curvature(self, theta: np.ndarray, batch: Batch) -> RNNCurvature:
@@ -318,12 +364,23 @@ class NumpyRNN:
         return np.array(v, dtype=self.dtype, copy=True, order="C")
 
 
+class _ChunkState(NamedTuple):
+    """Cached forward quantities of one chunk of sequences."""
+
+    z_in: np.ndarray
+    z_out: np.ndarray
+    d: np.ndarray
+    out_curv: OutputCurvature
+    valid: np.ndarray
+
+
 class RNNCurvature:
     """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyRNN`, bound to ``(theta, batch)``.
 
     The forward pass (``[x, h_prev, 1, first]``, ``[h, 1]``, ``1 - h^2`` and the masked
-    output Hessian factors) is computed once here; each :meth:`gv` is one R-forward
-    pass and one linear BPTT pass (M&S 2011 sec. 3.1-3.2; notes sec. 3).
+    output Hessian factors) is computed once here, per chunk of ``chunk_size``
+    sequences; each :meth:`gv` is one R-forward pass and one linear BPTT pass
+    (M&S 2011 sec. 3.1-3.2; notes sec. 3).
 
     Notes
     -----
@@ -337,14 +394,14 @@ class RNNCurvature:
     def __init__(self, model: NumpyRNN, theta: np.ndarray, batch: Batch) -> None:
         self.model = model
         self.theta = as_vector(theta, model.n_params, model.dtype, "theta").copy()
-        self.data = model._prepare(batch)
         self.params = model.unpack(self.theta)
-        self.z_in, self.z_out, self.d, s = model._forward_full(self.params, self.data.x)
-        self.out_curv = OutputCurvature(model.output, s, self.data.mask)
-        T, B, H = self.d.shape
-        self._rt = np.empty((T, B, H), dtype=model.dtype)
-        self._buf = np.empty((T, B, H), dtype=model.dtype)
-        self._tmp = np.empty((B, H), dtype=model.dtype)
+        self.norm = batch_norm(batch, model.normaliser)
+        self.chunks: list[_ChunkState] = []
+        for data in model._chunks(batch):
+            z_in, z_out, d, s = model._forward_full(self.params, data.x)
+            out_curv = OutputCurvature(model.output, s, data.mask)
+            self.chunks.append(_ChunkState(z_in, z_out, d, out_curv, data.valid))
+        self._ws = Workspace(model.dtype)
 
     def gv(self, v: np.ndarray, structural_weight: float = 0.0) -> np.ndarray:
         """Return ``(G_f + kappa I + structural_weight * G_S) v`` (see class notes).
@@ -364,29 +421,47 @@ class RNNCurvature:
         m = self.model
         v = as_vector(v, m.n_params, m.dtype, "v")
         vp = m.unpack(v)
-        p = self.params
-        T, B, H = self.d.shape
-        d, rt, rh, tmp = self.d, self._rt, self._buf, self._tmp
-        # R-forward: everything but the recurrence in one GEMM, Rt = [x, h_prev, 1, first] [V_hx|V_hh|v_bh|v_init]'.
-        np.matmul(self.z_in.reshape(T * B, m._K), m._in_cat(vp).T, out=rt.reshape(T * B, H))
+        v_in, v_out = m._in_cat(vp), m._out_cat(vp)
+        w = float(structural_weight)
+        out = np.empty(m.n_params, dtype=m.dtype)
+        part = None
+        for k, chunk in enumerate(self.chunks):
+            if k == 0:
+                self._chunk_gv(chunk, v_in, v_out, w, out)
+            else:
+                part = np.empty_like(out) if part is None else part
+                self._chunk_gv(chunk, v_in, v_out, w, part)
+                out += part
+        out *= 1.0 / self.norm
+        if m.l2:
+            out += m.l2 * v
+        return out
+
+    def _chunk_gv(
+        self, c: _ChunkState, v_in: np.ndarray, v_out: np.ndarray, w: float, out: np.ndarray
+    ) -> None:
+        """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out`` (notes sec. 3)."""
+        m, p = self.model, self.params
+        T, B, H = c.d.shape
+        d = c.d
+        rt = self._ws.get("rt", (T, B, H))
+        rh = self._ws.get("rh", (T, B, H))
+        tmp = self._ws.get("tmp", (B, H))
+        # R-forward, all but the recurrence in one GEMM: Rt = [x, h_prev, 1, first] [V_hx|V_hh|v_bh|v_init]'.
+        np.matmul(c.z_in.reshape(T * B, m._K), v_in.T, out=rt.reshape(T * B, H))
         w_hh_t = p.W_hh.T
         np.multiply(d[0], rt[0], out=rh[0])
         for i in range(1, T):
             np.matmul(rh[i - 1], w_hh_t, out=tmp)
             rt[i] += tmp
             np.multiply(d[i], rt[i], out=rh[i])
-        rs = np.matmul(self.z_out.reshape(T * B, H + 1), m._out_cat(vp).T)
+        rs = np.matmul(c.z_out.reshape(T * B, H + 1), v_out.T)
         rs += rh.reshape(T * B, H) @ p.W_yh.T
-        rds = self.out_curv.apply(rs.reshape(T, B, m.n_out))
+        rds = c.out_curv.apply(rs.reshape(T, B, m.n_out))
         extra = None
-        w = float(structural_weight)
         if w != 0.0:
             # Structural damping only at real steps: Rt <- w * valid * Rt (Rt is not needed after this).
-            rt *= self.data.valid * w
+            rt *= c.valid * w
             extra = rt
-        out = np.empty(m.n_params, dtype=m.dtype)
-        m._backward(rds, d, self.z_in, self.z_out, p, out, rh, tmp, extra=extra)
-        out *= 1.0 / self.data.norm
-        if m.l2:
-            out += m.l2 * v
-        return out
+        # rh is free now; the backward pass reuses it for Rdt.
+        m._backward(rds, d, c.z_in, c.z_out, p, out, rh, tmp, extra=extra)

@@ -1,0 +1,141 @@
+"""hf-train end to end: help, errors before work, MLflow run states, resume, multirun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TINY = ["task.T=10", "model.hidden=8", "hf.gradient_batch=100", "hf.curvature_batch=20", "task.test_size=50",
+        "solver.max_iters=10", "hf.max_iterations=2", "progress=false"]
+
+
+def hf_train(tmp_path: Path, *args: str, prelude: str = "", timeout: int = 180) -> subprocess.CompletedProcess:
+    """Run the real CLI in ``tmp_path`` (``prelude`` is Python run first, e.g. to inject a fault)."""
+    code = (f"import sys\n{textwrap.dedent(prelude)}\n"
+            f"from hfcore.cli import main\nsys.argv = ['hf-train', *{list(args)!r}]\nmain()")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def runs(tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("hfcore")
+    return client, client.search_runs([exp.experiment_id]) if exp else []
+
+
+def test_help_lists_groups(tmp_path):
+    out = hf_train(tmp_path, "--help")
+    assert out.returncode == 0
+    for group in ("backend: numpy", "damping: structural, tikhonov", "task: addition", "solver: cg", "model:",
+                  "hf:", "tracking:"):
+        assert group in out.stdout
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [("damping.mu=abc", "could not be converted"),
+     ("task.colour=red", "Could not override 'task.colour'"),
+     ("backend=jax", "Could not find 'backend/jax'")],
+)
+def test_bad_overrides_fail_in_hydra(tmp_path, override, message):
+    out = hf_train(tmp_path, override, *TINY)
+    assert out.returncode == 1
+    assert message in out.stderr
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [("task.T=-5", "task 'addition'"),
+     ("model.hidden=0", "hidden"),
+     ("model.output=gaussian", "model.output must be one of"),
+     ("hf.curvature_batch=500", "hf.curvature_batch must be in"),
+     ("checkpoint.resume=/nonexistent/state.npz", "checkpoint not found")],
+)
+def test_bad_values_fail_before_work(tmp_path, override, message):
+    out = hf_train(tmp_path, *TINY, override)
+    assert out.returncode == 2, out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("hf-train: error:") and message in lines[-1]
+    assert len(lines) == 1, out.stderr  # one line, no traceback
+    assert not (tmp_path / "mlflow.db").exists()  # nothing started
+
+
+def test_run_logs_to_mlflow(tmp_path):
+    out = hf_train(tmp_path, *TINY)
+    assert out.returncode == 0, out.stderr
+    client, found = runs(tmp_path)
+    (run,) = found
+    assert run.info.status == "FINISHED"
+    assert run.data.params["damping.mu"] == "0.03" and run.data.params["task.T"] == "10"
+    assert run.data.tags["backend"] == "numpy" and run.data.tags["task"] == "addition"
+    for key in ("train.loss", "test.error", "hf.lambda", "hf.rho", "cg.iters", "cg.stop_reason",
+                "cg.backtrack_index", "line_search.step", "hf.delta_norm", "time.iteration", "cost.minibatches",
+                "cost.gv_products"):
+        assert key in run.data.metrics, key
+    assert len(client.get_metric_history(run.info.run_id, "hf.lambda")) == 2
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config", "plots", "checkpoint"} <= artifacts
+
+
+CRASH = """
+import hfcore.training as training
+real_train = training.train
+def exploding_train(*args, **kwargs):
+    raise {exc}
+training.train = exploding_train
+import hfcore.cli
+hfcore.cli.train = exploding_train
+"""
+
+
+@pytest.mark.parametrize("exc, status", [("RuntimeError('simulated crash')", "FAILED"),
+                                          ("KeyboardInterrupt()", "KILLED")])
+def test_crash_or_interrupt_never_leaves_running(tmp_path, exc, status):
+    out = hf_train(tmp_path, *TINY, prelude=CRASH.format(exc=exc))
+    assert out.returncode != 0
+    _, (run,) = runs(tmp_path)
+    assert run.info.status == status
+
+
+def test_cli_resume_continues_exactly(tmp_path):
+    common = [*TINY, "tracking=none", "hf.stop_on_success=false"]
+    straight = hf_train(tmp_path, *common, "hf.max_iterations=4", "checkpoint.dir=straight")
+    first = hf_train(tmp_path, *common, "hf.max_iterations=2", "checkpoint.dir=part")
+    assert straight.returncode == 0 and first.returncode == 0, first.stderr
+    second = hf_train(tmp_path, *common, "hf.max_iterations=4", "checkpoint.dir=resumed",
+                      f"checkpoint.resume={tmp_path / 'part' / 'state.npz'}")
+    assert second.returncode == 0, second.stderr
+    a = np.load(tmp_path / "straight" / "state.npz")
+    b = np.load(tmp_path / "resumed" / "state.npz")
+    assert np.array_equal(a["theta"], b["theta"]) and np.array_equal(a["warm_start"], b["warm_start"])
+    meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
+    for key in ("iteration", "lam", "data_rng", "counters", "test_error"):
+        assert meta_a[key] == meta_b[key], key
+
+
+def test_corrupt_checkpoint_is_refused(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    out = hf_train(tmp_path, *TINY, f"checkpoint.resume={bad}")
+    assert out.returncode == 2 and "corrupt" in out.stderr
+
+
+def test_parallel_multirun_on_fresh_store(tmp_path):
+    out = hf_train(tmp_path, "--multirun", *TINY, "seed=0,1,2", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3",
+                   timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    _, found = runs(tmp_path)
+    assert sorted(r.data.tags["seed"] for r in found) == ["0", "1", "2"]
+    assert {r.info.status for r in found} == {"FINISHED"}
+    assert len({r.data.tags["sweep_id"] for r in found}) == 1
