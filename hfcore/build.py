@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hfcore.config import fields_from
 from hfcore.hf import HFSettings
 from hfcore.interfaces import Damping, Model, Solver, Task
 from hfcore.registry import Registry
@@ -70,27 +71,9 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
     damping_cfg = _with(cfg.damping, lambda0=lambda0)
     damping = _build("damping", registry, cfg.damping.name, damping_cfg)
     solver = _build("solver", registry, cfg.solver.name, cfg.solver)
-    hf = cfg.hf
     try:
-        settings = HFSettings(
-            gradient_batch=hf.gradient_batch,
-            curvature_batch=hf.curvature_batch,
-            backtrack_data=hf.backtrack_data,
-            line_search_data=hf.line_search_data,
-            fresh_batch=hf.fresh_batch,
-            backtrack_rule=hf.backtrack_rule,
-            rho_damped=hf.rho_damped,
-            armijo_c=hf.armijo_c,
-            line_search_shrink=hf.line_search_shrink,
-            line_search_tries=hf.line_search_tries,
-            warm_start_decay=cfg.solver.warm_start_decay,
-        )
-        stop = StopRule(
-            max_iterations=hf.max_iterations,
-            budget_minibatches=hf.budget_minibatches,
-            eval_every=hf.eval_every,
-            stop_on_success=hf.stop_on_success,
-        )
+        settings = fields_from(HFSettings, cfg.hf, warm_start_decay=cfg.solver.warm_start_decay)
+        stop = fields_from(StopRule, cfg.hf)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if cfg.checkpoint.every < 1:

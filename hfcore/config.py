@@ -8,9 +8,24 @@ wrong type in an override fails before any work starts. Plugins subclass
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from omegaconf import MISSING
+
+T = TypeVar("T")
+
+
+def fields_from(cls: type[T], node: Any, **overrides: Any) -> T:
+    """Build dataclass ``cls`` from the same-named attributes of a config node.
+
+    Fields the node lacks keep their defaults; ``overrides`` win over both.
+    This keeps runtime objects (CG, damping, loop settings) free of Hydra
+    while the config schemas stay the single place users edit.
+    """
+    values = {f.name: getattr(node, f.name) for f in fields(cls) if hasattr(node, f.name)}
+    values.update(overrides)
+    return cls(**values)
 
 
 @dataclass
