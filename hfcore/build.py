@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hfcore.config import fields_from
-from hfcore.hf import HFSettings
-from hfcore.interfaces import Damping, Model, Solver, Task
+from hfcore.hf import HessianFree, HFSettings
+from hfcore.interfaces import Model, Optimizer, Task
 from hfcore.registry import Registry
 from hfcore.training import StopRule
 from hfcore.types import OUTPUT_LOSSES
@@ -23,9 +23,7 @@ class RunComponents:
 
     model: Model
     task: Task
-    damping: Damping
-    solver: Solver
-    settings: HFSettings
+    optimizer: Optimizer
     stop: StopRule
     lambda0: float
 
@@ -67,18 +65,24 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
             raise ConfigError(f"model.output must be one of {OUTPUT_LOSSES} or null, got '{output}'")
         spec = replace(spec, output=output)
     model = _build("backend", registry, cfg.backend.name, spec, cfg.model, cfg.backend)
-    lambda0 = cfg.damping.lambda0 if cfg.damping.lambda0 is not None else 0.01 * task.spec.n_out
+    lambda0 = cfg.damping.lambda0
+    if lambda0 is None:  # the task's IS11 value, else IS11's general rule 0.01 * outputs
+        lambda0 = getattr(task, "default_lambda0", 0.01 * task.spec.n_out)
     damping_cfg = _with(cfg.damping, lambda0=lambda0)
     damping = _build("damping", registry, cfg.damping.name, damping_cfg)
     solver = _build("solver", registry, cfg.solver.name, cfg.solver)
     try:
-        settings = fields_from(HFSettings, cfg.hf, warm_start_decay=cfg.solver.warm_start_decay)
+        if isinstance(solver, Optimizer):  # a complete optimiser (e.g. the SGD baseline) replaces HF
+            optimizer = solver
+        else:
+            decay = getattr(cfg.solver, "warm_start_decay", 0.95)
+            optimizer = HessianFree(damping, solver, fields_from(HFSettings, cfg.hf, warm_start_decay=decay))
         stop = fields_from(StopRule, cfg.hf)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if cfg.checkpoint.every < 1:
         raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")
-    return RunComponents(model, task, damping, solver, settings, stop, float(lambda0))
+    return RunComponents(model, task, optimizer, stop, float(lambda0))
 
 
 class _Overlay:

@@ -1,4 +1,4 @@
-"""The core's own components (CG, Tikhonov and structural damping), registered
+"""The core's own components (CG, SGD baseline, Tikhonov and structural damping), registered
 through the same hooks as any plugin."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hfcore.cg import ConjugateGradient
-from hfcore.config import DampingConfig, SolverConfig, fields_from
+from hfcore.config import CGConfig, DampingConfig, SGDConfig, fields_from
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hookspecs import hookimpl
+from hfcore.sgd import MomentumSGD
 
 
 def make_structural(cfg) -> LevenbergMarquardt:
@@ -25,8 +26,13 @@ def make_tikhonov(cfg) -> LevenbergMarquardt:
 
 
 def make_cg(cfg) -> ConjugateGradient:
-    """Martens' CG from a :class:`~hfcore.config.SolverConfig`."""
+    """Martens' CG from a :class:`~hfcore.config.CGConfig`."""
     return fields_from(ConjugateGradient, cfg)
+
+
+def make_sgd(cfg) -> MomentumSGD:
+    """The first-order baseline from a :class:`~hfcore.config.SGDConfig`."""
+    return fields_from(MomentumSGD, cfg)
 
 
 @dataclass
@@ -45,4 +51,5 @@ def hfcore_register_dampings(registry) -> None:
 
 @hookimpl
 def hfcore_register_solvers(registry) -> None:
-    registry.add_solver("cg", make_cg, SolverConfig())
+    registry.add_solver("cg", make_cg, CGConfig())
+    registry.add_solver("sgd", make_sgd, SGDConfig())

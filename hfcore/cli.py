@@ -158,7 +158,7 @@ def run(cfg: Any, registry: Registry) -> int:
         if tracker.run_id:
             log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
         checkpointer.last = state
-        state = train(state, parts.model, parts.task, parts.damping, parts.solver, parts.settings, parts.stop,
+        state = train(state, parts.model, parts.task, parts.optimizer, parts.stop,
                       [reporter, checkpointer, TrackerCallback(tracker)])
         status = "FINISHED"
     except KeyboardInterrupt:

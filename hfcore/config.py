@@ -96,7 +96,18 @@ class DampingConfig:
 
 @dataclass
 class SolverConfig:
-    """Linear CG as in Martens (2010)."""
+    """Base schema of the ``solver`` group.
+
+    A solver is either the linear solver inside HF (``cg``) or a complete
+    first-order optimiser that replaces HF (``sgd``); plugins subclass this.
+    """
+
+    name: str = MISSING
+
+
+@dataclass
+class CGConfig(SolverConfig):
+    """Linear CG as in Martens (2010), run inside each HF iteration."""
 
     name: str = "cg"
     max_iters: int = 250
@@ -106,6 +117,21 @@ class SolverConfig:
     warm_start_decay: float = 0.95
     save_first: int = 5
     save_ratio: float = 1.3
+
+
+@dataclass
+class SGDConfig(SolverConfig):
+    """First-order baseline: SGD with momentum and gradient-norm clipping (Pascanu et al. 2013).
+
+    ``clip_norm`` 0 disables clipping. Each iteration draws ``batch_size``
+    fresh sequences; compute is counted in the same paper units as HF.
+    """
+
+    name: str = "sgd"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    clip_norm: float = 1.0
+    batch_size: int = 100
 
 
 @dataclass

@@ -270,6 +270,19 @@ def hf_step(
     return finish(theta + step, new_lam, result.x, info, extra_gv)
 
 
+@dataclass(frozen=True)
+class HessianFree:
+    """The HF optimiser: :func:`hf_step` with a fixed damping, linear solver and settings."""
+
+    damping: Damping
+    solver: Solver
+    settings: HFSettings
+
+    def step(self, state: RunState, model: Model, task: Task) -> tuple[RunState, StepInfo]:
+        """One HF iteration (see :func:`hf_step`)."""
+        return hf_step(state, model, task, self.damping, self.solver, self.settings)
+
+
 def evaluate(model: Model, task: Task, theta: Vector, batch: Batch) -> tuple[float, float]:
     """Test loss and task error of ``theta`` on ``batch``."""
     outputs = model.predict(theta, batch)

@@ -1,4 +1,4 @@
-"""The five interfaces of hfcore, as small structural protocols.
+"""The interfaces of hfcore, as small structural protocols.
 
 The core (CG, damping, the HF loop) talks to plugins only through these.
 Parameters always cross an interface as one flat vector.
@@ -11,7 +11,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from hfcore.types import Batch, CGResult, ModelSpec, Vector
+from hfcore.state import RunState
+from hfcore.types import Batch, CGResult, ModelSpec, StepInfo, Vector
 
 
 @runtime_checkable
@@ -139,4 +140,13 @@ class Damping(Protocol):
 
     def update(self, lam: float, rho: float) -> float:
         """The next lambda given the reduction ratio ``rho`` (NaN counts as bad)."""
+        ...
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """One training iteration: Hessian-free (:class:`hfcore.hf.HessianFree`) or a first-order method."""
+
+    def step(self, state: RunState, model: Model, task: Task) -> tuple[RunState, StepInfo]:
+        """Advance ``state`` by one iteration; all randomness comes from ``state``'s data stream."""
         ...

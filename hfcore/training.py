@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from hfcore.hf import HFSettings, evaluate, hf_step
-from hfcore.interfaces import Damping, Model, Solver, Task
+from hfcore.hf import evaluate
+from hfcore.interfaces import Model, Optimizer, Task
 from hfcore.state import RunState, seed_streams
 from hfcore.types import StepInfo
 
@@ -93,13 +94,11 @@ def train(
     state: RunState,
     model: Model,
     task: Task,
-    damping: Damping,
-    solver: Solver,
-    settings: HFSettings,
+    optimizer: Optimizer,
     stop: StopRule,
     callbacks: list[Callback] = (),
 ) -> RunState:
-    """Run HF iterations from ``state`` until a stop rule fires.
+    """Run ``optimizer`` iterations from ``state`` until a stop rule fires.
 
     Returns
     -------
@@ -110,13 +109,16 @@ def train(
     while state.iteration < stop.max_iterations and not (state.solved and stop.stop_on_success):
         if state.counters.minibatches >= stop.budget_minibatches:
             break
-        state, info = hf_step(state, model, task, damping, solver, settings)
+        state, info = optimizer.step(state, model, task)
         metrics = step_metrics(info)
         metrics["cg.stop_reason"] = float(CG_REASON_CODES.get(info.cg_reason, -1))
         if state.iteration % stop.eval_every == 0 or state.iteration == stop.max_iterations:
+            started = time.perf_counter()
             test_loss, test_error = evaluate(model, task, state.theta, test_batch)
             solved = task.solved(test_error) if math.isfinite(test_error) else False
-            state = state.evolve(test_error=test_error, solved=solved)
+            # Evaluation is part of the time a user waits for success, so it counts in elapsed.
+            state = state.evolve(test_error=test_error, solved=solved,
+                                 elapsed=state.elapsed + time.perf_counter() - started)
             metrics.update({"test.loss": test_loss, "test.error": test_error, "task.solved": float(solved)})
         metrics["time.elapsed"] = state.elapsed
         for callback in callbacks:

@@ -9,7 +9,7 @@ import pytest
 from hfcore.cg import ConjugateGradient
 from hfcore.checkpoint import load_checkpoint, save_checkpoint
 from hfcore.damping import LevenbergMarquardt
-from hfcore.hf import HFSettings, hf_step
+from hfcore.hf import HessianFree, HFSettings, hf_step
 from hfcore.training import StopRule, initial_state, train
 from tests.helpers import make_model, make_task
 
@@ -174,7 +174,8 @@ def test_undamped_rho_option_spends_one_more_gv():
 def test_train_stops_on_success_and_budget():
     task, model, settings, damping, solver = addition_setup()
     state = initial_state(model, seed=0, lambda0=0.01)
-    out = train(state, model, task, damping, solver, settings, StopRule(max_iterations=50, budget_minibatches=0.5))
+    out = train(state, model, task, HessianFree(damping, solver, settings),
+                StopRule(max_iterations=50, budget_minibatches=0.5))
     assert out.counters.minibatches >= 0.5 and out.iteration < 50
     assert math.isfinite(out.test_error)
 

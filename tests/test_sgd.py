@@ -1,0 +1,62 @@
+"""The first-order baseline: the update rule, clipping, determinism and resume."""
+
+import numpy as np
+import pytest
+
+from hfcore.sgd import MomentumSGD
+from hfcore.training import initial_state
+from tests.helpers import make_model, make_task
+
+
+def setup(**kw):
+    task = make_task("addition", T=10, test_size=50)
+    model = make_model(task.spec, hidden=8)
+    return task, model, MomentumSGD(**kw)
+
+
+def test_update_rule_with_clipping():
+    task, model, sgd = setup(learning_rate=0.1, momentum=0.5, clip_norm=1e-3, batch_size=30)
+    s0 = initial_state(model, seed=0, lambda0=0.0)
+    batch = task.sample(s0.data_generator(), 30)
+    _, g = model.loss_and_grad(s0.theta, batch)
+    assert np.linalg.norm(g) > 1e-3  # so clipping is active
+    s1, info = sgd.step(s0, model, task)
+    expected_v = -0.1 * g * (1e-3 / np.linalg.norm(g))
+    np.testing.assert_allclose(s1.warm_start, expected_v, rtol=1e-12)
+    np.testing.assert_allclose(s1.theta, s0.theta + expected_v, rtol=1e-12)
+    # second step: momentum carries half of the previous velocity
+    batch2 = task.sample(s1.data_generator(), 30)
+    _, g2 = model.loss_and_grad(s1.theta, batch2)
+    s2, _ = sgd.step(s1, model, task)
+    v2 = 0.5 * expected_v - 0.1 * g2 * min(1.0, 1e-3 / np.linalg.norm(g2))
+    np.testing.assert_allclose(s2.warm_start, v2, rtol=1e-12)
+    assert info.accepted and s2.counters.sequences_gradient == 60 and s2.counters.gv_products == 0
+
+
+def test_no_clipping_when_disabled():
+    task, model, sgd = setup(learning_rate=0.1, momentum=0.0, clip_norm=0.0, batch_size=20)
+    s0 = initial_state(model, seed=1, lambda0=0.0)
+    _, g = model.loss_and_grad(s0.theta, task.sample(s0.data_generator(), 20))
+    s1, _ = sgd.step(s0, model, task)
+    np.testing.assert_allclose(s1.theta, s0.theta - 0.1 * g, rtol=1e-12)
+
+
+def test_deterministic_and_resumable():
+    task, model, sgd = setup()
+    a = initial_state(model, seed=2, lambda0=0.0)
+    for _ in range(4):
+        a, _ = sgd.step(a, model, task)
+    b = initial_state(model, seed=2, lambda0=0.0)
+    for _ in range(2):
+        b, _ = sgd.step(b, model, task)
+    b = b.evolve(theta=b.theta.copy(), warm_start=b.warm_start.copy(), data_rng=dict(b.data_rng))
+    for _ in range(2):
+        b, _ = sgd.step(b, model, task)
+    assert np.array_equal(a.theta, b.theta)
+
+
+@pytest.mark.parametrize("kw, field", [({"learning_rate": 0}, "learning_rate"), ({"momentum": 1.0}, "momentum"),
+                                       ({"clip_norm": -1}, "clip_norm"), ({"batch_size": 0}, "batch_size")])
+def test_bad_values(kw, field):
+    with pytest.raises(ValueError, match=field):
+        MomentumSGD(**kw)
