@@ -18,6 +18,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch", "CGResult", "ConjugateGradient", "Counters", "CurvatureProduct", "Damping", "HessianFree",
-    "HFSettings", "LevenbergMarquardt", "Model", "MomentumSGD", "Optimizer", "ModelSpec", "RunState", "Solver", "StepInfo", "StopRule", "Task",
-    "hf_step", "initial_state", "save_schedule", "train", "__version__",
+    "HFSettings", "LevenbergMarquardt", "Model", "MomentumSGD", "Optimizer", "ModelSpec", "RunState", "Solver",
+    "StepInfo", "StopRule", "Task", "hf_step", "initial_state", "save_schedule", "train", "__version__",
 ]

@@ -1,0 +1,1 @@
+"""The autograd backend (work in progress: registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""The torch backend (work in progress: registers nothing yet)."""
