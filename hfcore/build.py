@@ -32,7 +32,7 @@ def _build(kind: str, registry: Registry, name: str, *args: Any) -> Any:
     component = registry.get(kind, name)
     try:
         return component.factory(*args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:
         raise ConfigError(f"{kind} '{name}': {exc}") from None
 
 

@@ -21,8 +21,10 @@ def make_structural(cfg) -> LevenbergMarquardt:
 
 
 def make_tikhonov(cfg) -> LevenbergMarquardt:
-    """Plain Tikhonov damping with LM adaptation: ``mu`` is forced to 0."""
-    return fields_from(LevenbergMarquardt, cfg, mu=0.0)
+    """Plain Tikhonov damping with LM adaptation (no structural term)."""
+    if cfg.mu != 0:
+        raise ValueError(f"has no structural term but damping.mu={cfg.mu}; use damping=structural for mu > 0")
+    return fields_from(LevenbergMarquardt, cfg)
 
 
 def make_cg(cfg) -> ConjugateGradient:

@@ -84,7 +84,7 @@ class ConjugateGradient:
         if self.save_first < 1 or self.save_ratio <= 1:
             raise ValueError("solver.save_first must be >= 1 and solver.save_ratio > 1")
 
-    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector) -> CGResult:
+    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector | None) -> CGResult:
         """Minimise ``0.5 x'Ax - b'x`` from ``x0``.
 
         Parameters
@@ -93,16 +93,21 @@ class ConjugateGradient:
             ``v -> A v`` for a symmetric positive-definite ``A``.
         b : Vector
             Right-hand side (``-gradient`` in HF).
-        x0 : Vector
-            Starting point (HF's decayed warm start).
+        x0 : Vector or None
+            Starting point (HF's decayed warm start); None starts from zero
+            without spending a product on the initial residual.
 
         Returns
         -------
         CGResult
         """
         schedule = set(save_schedule(self.max_iters, self.save_first, self.save_ratio))
+        if x0 is None:
+            x0 = b * 0.0
+            r = -b
+        else:
+            r = matvec(x0) - b
         x = x0
-        r = matvec(x) - b
         phi = float(0.5 * ((r - b) @ x))
         phis = [phi]
         iterates: list[Vector] = []

@@ -5,6 +5,7 @@ Hydra, OmegaConf and MLflow are imported here, never by ``import hfcore``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from typing import Any
 
 from hfcore.build import ConfigError, RunComponents, build_run
 from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hfcore.hf import HessianFree
 from hfcore.registry import PluginError, Registry, UnknownComponentError, load_plugins
 from hfcore.state import RunState
 from hfcore.training import initial_state, train
@@ -49,9 +51,11 @@ def register_configs(registry: Registry) -> None:
 
 def _git_sha() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
+        here = Path(__file__).resolve().parent
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=5, cwd=here)
+        return (sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")) or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -93,11 +97,21 @@ class TrackerCallback:
 def _blas_limit(threads: int | None) -> Any:
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=threads, user_api="blas")
+    # All thread pools (BLAS and OpenMP): torch's CPU kernels run on OpenMP, not on numpy's BLAS.
+    return threadpool_limits(limits=threads)
 
 
-def _resume(path: str, parts: RunComponents) -> RunState:
+def _resume(path: str, parts: RunComponents, cfg: Any) -> RunState:
+    from omegaconf import OmegaConf
+
     state, extra = load_checkpoint(path)
+    saved = extra.get("config", {})
+    for section in ("model", "task"):  # the backend may change (same parameter layout), these may not
+        current = OmegaConf.to_container(cfg[section], resolve=True)
+        if section in saved and saved[section] != current:
+            keys = sorted(k for k in set(current) | set(saved[section]) if current.get(k) != saved[section].get(k))
+            raise CheckpointError(f"checkpoint {path} was written with different {section} settings "
+                                  f"({', '.join(f'{section}.{k}' for k in keys)}); resume with the same ones")
     expected = parts.model.n_params
     if state.theta.shape != (expected,):
         raise CheckpointError(
@@ -117,7 +131,7 @@ def run(cfg: Any, registry: Registry) -> int:
 
     try:
         parts = build_run(cfg, registry)
-        state = _resume(cfg.checkpoint.resume, parts) if cfg.checkpoint.resume else None
+        state = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else None
     except (ConfigError, UnknownComponentError, CheckpointError) as exc:
         fail(str(exc))
     output_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -129,19 +143,23 @@ def run(cfg: Any, registry: Registry) -> int:
     choices = HydraConfig.get().runtime.choices
     tags = {
         "backend": cfg.backend.name, "task": cfg.task.name, "T": str(cfg.task.T), "seed": str(cfg.seed),
-        "damping": cfg.damping.name, "git_sha": _git_sha(),
+        "damping": cfg.damping.name, "solver": cfg.solver.name, "git_sha": _git_sha(),
         "experiment": str(choices.get("experiment") or "none"),
     }
     if HydraConfig.get().mode.name == "MULTIRUN":
         tags["sweep_id"] = str(HydraConfig.get().sweep.dir)
+    if cfg.tracking.parent_run_id:
+        tags["mlflow.parentRunId"] = cfg.tracking.parent_run_id
+    tags.update({str(k): str(v) for k, v in cfg.tracking.tags.items()})
     if cfg.tracking.enabled:
         uri = cfg.tracking.uri or default_tracking_uri()
-        run_name = cfg.tracking.run_name or f"{cfg.task.name}-T{cfg.task.T}-{cfg.damping.name}-s{cfg.seed}"
+        method = cfg.damping.name if isinstance(parts.optimizer, HessianFree) else cfg.solver.name
+        run_name = cfg.tracking.run_name or f"{cfg.task.name}-T{cfg.task.T}-{method}-s{cfg.seed}"
         tracker: Any = MlflowTracker(uri, cfg.tracking.experiment, run_name)
     else:
         tracker = NullTracker()
 
-    reporter = ProgressReporter(parts.stop.max_iterations, enabled=cfg.progress, initial=state.iteration)
+    reporter = ProgressReporter(enabled=cfg.progress, initial=state.iteration)
     checkpointer = Checkpointer(ckpt_dir, cfg.checkpoint.every, parts,
                                 {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params})
     status = "FAILED"
@@ -153,7 +171,9 @@ def run(cfg: Any, registry: Registry) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     blas_limit = _blas_limit(cfg.blas_threads)
     try:
-        tracker.start(flatten(OmegaConf.to_container(cfg, resolve=True)), tags)
+        params = flatten(OmegaConf.to_container(cfg, resolve=True))
+        params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
+        tracker.start(params, tags)
         tracker.log_text(config_yaml, "config/config.yaml")
         if tracker.run_id:
             log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
@@ -165,8 +185,9 @@ def run(cfg: Any, registry: Registry) -> int:
         status = "KILLED"
         raise
     finally:
+        # A second SIGTERM during cleanup must not leave the MLflow run RUNNING: ignore it until closed.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         blas_limit.restore_original_limits()
-        signal.signal(signal.SIGTERM, previous_sigterm)
         reporter.close()
         try:
             last = checkpointer.last
@@ -179,7 +200,14 @@ def run(cfg: Any, registry: Registry) -> int:
                 tracker.log_figure(learning_curve(reporter.history, title), "plots/learning_curve.png")
         finally:
             tracker.finish(status)
+            signal.signal(signal.SIGTERM, previous_sigterm)
     c = state.counters
+    summary = {
+        "solved": state.solved, "iterations": state.iteration, "minibatches": c.minibatches,
+        "gv_products": c.gv_products, "gradient_evals": c.gradient_evals, "test_error": state.test_error,
+        "wall_seconds": state.elapsed, "run_id": tracker.run_id, "checkpoint": str(checkpointer.path),
+    }
+    (output_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     verdict = "SOLVED" if state.solved else "not solved"
     print(
         f"{verdict}: task={cfg.task.name} T={cfg.task.T} seed={cfg.seed} iterations={state.iteration} "

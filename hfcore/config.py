@@ -148,7 +148,7 @@ class HFConfig:
     armijo_c: float = 1e-2
     line_search_shrink: float = 0.8
     line_search_tries: int = 60
-    max_iterations: int = 500
+    max_iterations: int = 2000
     budget_minibatches: float = 50000.0
     eval_every: int = 1
     stop_on_success: bool = True
@@ -156,12 +156,18 @@ class HFConfig:
 
 @dataclass
 class TrackingConfig:
-    """MLflow logging. ``uri`` null means ``sqlite:///<cwd>/mlflow.db``."""
+    """MLflow logging. ``uri`` null means ``$MLFLOW_TRACKING_URI`` or ``sqlite:///<cwd>/mlflow.db``.
+
+    ``parent_run_id`` files the run as a child of another (sweeps); ``tags`` are
+    added to the run's tags (e.g. ``+tracking.tags.study=lr``).
+    """
 
     enabled: bool = True
     uri: str | None = None
     experiment: str = "hfcore"
     run_name: str | None = None
+    parent_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

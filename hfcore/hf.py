@@ -214,7 +214,10 @@ def hf_step(
         gv_count += 1
         return curvature.gv(v, weight) + lam * v
 
-    result = solver.solve(matvec, -grad, state.warm_start * settings.warm_start_decay)
+    # A zero warm start (first iteration, or after a rejected step) needs no product for CG's first residual.
+    warm = state.warm_start
+    x0 = None if float(warm @ warm) == 0.0 else warm * settings.warm_start_decay
+    result = solver.solve(matvec, -grad, x0)
     if result.reason == "negative_curvature":
         log.warning("iteration %d: CG met non-positive curvature after %d iterations; using the "
                     "iterates saved before it", state.iteration + 1, result.iterations)

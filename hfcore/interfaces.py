@@ -123,8 +123,8 @@ class Task(Protocol):
 class Solver(Protocol):
     """Approximately minimise ``phi(x) = 0.5 x'Ax - b'x``."""
 
-    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector) -> CGResult:
-        """Run from ``x0``; return the saved iterates and why it stopped."""
+    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector | None) -> CGResult:
+        """Run from ``x0`` (None: from zero); return the saved iterates and why it stopped."""
         ...
 
 

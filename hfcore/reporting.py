@@ -17,20 +17,19 @@ class ProgressReporter:
 
     Parameters
     ----------
-    total : int
-        Maximum number of HF iterations (the bar's length).
     enabled : bool
         Show the bar; it is also off when stderr is not a terminal.
     initial : int
         Iterations already done (when resuming).
     """
 
-    def __init__(self, total: int, enabled: bool = True, initial: int = 0) -> None:
+    def __init__(self, enabled: bool = True, initial: int = 0) -> None:
         self.bar = None
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="it", dynamic_ncols=True, desc="HF")
+            # No total: runs end on success long before the iteration cap, so a bar would mislead.
+            self.bar = tqdm(initial=initial, unit="it", dynamic_ncols=True, desc="HF")
         self.history: list[dict[str, float]] = []
 
     def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:

@@ -37,7 +37,7 @@ class StopRule:
         End as soon as the task's success criterion holds.
     """
 
-    max_iterations: int = 500
+    max_iterations: int = 2000
     budget_minibatches: float = 50000.0
     eval_every: int = 1
     stop_on_success: bool = True
@@ -112,7 +112,8 @@ def train(
         state, info = optimizer.step(state, model, task)
         metrics = step_metrics(info)
         metrics["cg.stop_reason"] = float(CG_REASON_CODES.get(info.cg_reason, -1))
-        if state.iteration % stop.eval_every == 0 or state.iteration == stop.max_iterations:
+        last = state.iteration == stop.max_iterations or state.counters.minibatches >= stop.budget_minibatches
+        if state.iteration % stop.eval_every == 0 or last:  # the final state is always evaluated
             started = time.perf_counter()
             test_loss, test_error = evaluate(model, task, state.theta, test_batch)
             solved = task.solved(test_error) if math.isfinite(test_error) else False

@@ -36,9 +36,10 @@ def runs(tmp_path: Path):
 def test_help_lists_groups(tmp_path):
     out = hf_train(tmp_path, "--help")
     assert out.returncode == 0
-    for group in ("backend: numpy", "damping: structural, tikhonov", "task: addition", "solver: cg", "model:",
-                  "hf:", "tracking:"):
-        assert group in out.stdout
+    groups = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line and not line.startswith(" "))
+    for group, option in (("backend", "numpy"), ("damping", "tikhonov"), ("task", "addition"), ("solver", "sgd"),
+                          ("model", "rnn_tanh"), ("hf", "ms2011"), ("tracking", "none"), ("experiment", "")):
+        assert option in groups[group].split(", ") or not option, group
 
 
 @pytest.mark.parametrize(
@@ -139,3 +140,24 @@ def test_parallel_multirun_on_fresh_store(tmp_path):
     assert sorted(r.data.tags["seed"] for r in found) == ["0", "1", "2"]
     assert {r.info.status for r in found} == {"FINISHED"}
     assert len({r.data.tags["sweep_id"] for r in found}) == 1
+
+
+def test_resume_with_other_model_settings_is_refused(tmp_path):
+    first = hf_train(tmp_path, *TINY, "tracking=none", "checkpoint.dir=ck")
+    assert first.returncode == 0, first.stderr
+    out = hf_train(tmp_path, *TINY, "tracking=none", "model.hidden=9", f"checkpoint.resume={tmp_path / 'ck' / 'state.npz'}")
+    assert out.returncode == 2 and "different model settings (model.hidden)" in out.stderr
+
+
+def test_tikhonov_with_mu_is_an_error(tmp_path):
+    out = hf_train(tmp_path, *TINY, "damping=tikhonov", "damping.mu=0.1")
+    assert out.returncode == 2 and "use damping=structural" in out.stderr
+
+
+def test_sgd_baseline_runs_through_cli(tmp_path):
+    out = hf_train(tmp_path, "task.T=10", "model.hidden=8", "task.test_size=50", "solver=sgd", "hf.max_iterations=20",
+                   "hf.eval_every=10", "progress=false")
+    assert out.returncode == 0, out.stderr
+    _, (run,) = runs(tmp_path)
+    assert run.data.tags["solver"] == "sgd" and run.info.run_name.endswith("-sgd-s0")
+    assert run.data.metrics["cost.gv_products"] == 0

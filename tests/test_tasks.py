@@ -16,6 +16,9 @@ from hfcore_tasks.addition import AdditionConfig, AdditionTask, make_addition
 from hfcore_tasks.quadratic import QuadraticConfig, QuadraticTask, make_quadratic
 
 TS = (10, 30, 100, 200)
+ALL_TASKS = ("addition", "quadratic", "multiplication", "xor", "temporal_order", "temporal_order_3bit",
+             "random_permutation", "memorization")
+"""Registration order of plugin.py (the pathological tasks are tested in test_pathological_tasks.py)."""
 SPECS = ("ms2011", "hs1997")
 N = 400
 
@@ -349,7 +352,7 @@ def test_plugin_registers_tasks() -> None:
 
     reg = Registry()
     plugin.hfcore_register_tasks(registry=reg)
-    assert set(reg.tasks) == {"addition", "quadratic"}
+    assert set(reg.tasks) == set(ALL_TASKS)
     for name, (factory, config) in reg.tasks.items():
         assert config.name == name
         task = factory(config)
@@ -376,4 +379,4 @@ def test_plugin_with_pluggy() -> None:
         hook.call_historic(kwargs={"registry": Registry()})
     else:
         hook(registry=Registry())
-    assert names == ["addition", "quadratic"]
+    assert names == list(ALL_TASKS)

@@ -1,1 +1,98 @@
-"""The torch backend (work in progress: registers nothing yet)."""
+"""pluggy plugin: registers the ``torch`` backend with hfcore.
+
+This module imports without torch installed: torch (and the model modules
+that need it) are imported inside :func:`make_model`, so ``hfcore`` lists the
+backend everywhere and only building it requires the ``torch`` extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hfcore.config import BackendConfig
+from hfcore.hookspecs import hookimpl
+from hfcore.types import ModelSpec
+from hfcore_numpy._common import DTYPES
+
+if TYPE_CHECKING:
+    from .linear import TorchLinear
+    from .rnn import TorchRNN
+
+MODEL_KINDS = ("rnn", "linear")
+"""``ModelConfig.kind`` values this backend builds."""
+
+MISSING_TORCH = "backend 'torch' needs the torch extra: pip install 'hfcore[torch]'"
+
+
+@dataclass
+class TorchBackendConfig(BackendConfig):
+    """Config of the PyTorch backend.
+
+    ``dtype`` is ``float64`` (default) or ``float32``. ``device`` is ``auto``
+    (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
+    ``threads`` sets ``torch.set_num_threads`` (process-wide) when not null.
+    ``chunk_size`` is how many sequences the RNN processes at once; null means
+    1000 on CPU (bounded working memory, like the NumPy backend) and the whole
+    batch on CUDA.
+    """
+
+    name: str = "torch"
+    dtype: str = "float64"
+    device: str = "auto"
+    threads: int | None = None
+    chunk_size: int | None = None
+
+
+def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> TorchRNN | TorchLinear:
+    """Build the torch model for ``spec``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Sizes and output/loss pair from the task.
+    model_cfg : ModelConfig-like
+        ``kind`` selects :class:`~hfcore_torch.rnn.TorchRNN` (``"rnn"``) or
+        :class:`~hfcore_torch.linear.TorchLinear` (``"linear"``).
+    backend_cfg : BackendConfig-like
+        ``dtype``; optional ``device`` (default ``"auto"``), ``threads`` and ``chunk_size``
+        (see :class:`TorchBackendConfig`).
+
+    Raises
+    ------
+    ImportError
+        When torch is not installed.
+    ValueError
+        For an unknown kind, dtype or device (CUDA requested but unavailable included),
+        a bad thread count or an invalid model config.
+    """
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(MISSING_TORCH) from exc
+    kind = model_cfg.kind
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"torch backend: unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+    dtype = backend_cfg.dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"torch backend: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
+    threads = getattr(backend_cfg, "threads", None)
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"torch backend: threads must be >= 1 or null, got {threads!r}")
+        torch.set_num_threads(int(threads))
+    device = getattr(backend_cfg, "device", "auto")
+    if kind == "rnn":
+        from .rnn import TorchRNN
+
+        chunk_size = getattr(backend_cfg, "chunk_size", None)
+        return TorchRNN(spec, model_cfg, dtype=dtype, device=device, chunk_size=chunk_size)
+    from .linear import TorchLinear
+
+    return TorchLinear(spec, model_cfg, dtype=dtype, device=device)
+
+
+@hookimpl
+def hfcore_register_backends(registry: Any) -> None:
+    """Register ``torch`` with :func:`make_model` and :class:`TorchBackendConfig`."""
+    registry.add_backend("torch", make_model, TorchBackendConfig())

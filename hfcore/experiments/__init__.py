@@ -1,0 +1,1 @@
+"""Experiment harnesses that reproduce the paper's results (each a console script)."""

@@ -1,0 +1,328 @@
+"""``hf-figure3``: the M&S 2011 Figure 3 sweep over the pathological problems.
+
+Runs problems x T x {structural, tikhonov} x seeds with ``hf-train`` (plus the
+first-order baseline), one subprocess per run, and records for each run the
+minibatches processed until success (paper units: 1000 sequences; a run past
+50,000 is a failure) and its wall time. Results go to ``<out>/runs.csv``; a
+rerun skips every run already recorded there, so an interrupted sweep resumes.
+At the end it writes the Figure-3-style plot, a CSV summary and a Markdown
+table, and logs them to an MLflow parent run whose children are the runs.
+
+Examples::
+
+    hf-figure3 --profile quick --out figure3-quick
+    hf-figure3 --profile full --jobs 8 --out figure3-full
+    hf-figure3 --profile quick --problems addition --T 30 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+PROBLEMS = ("addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit", "random_permutation",
+            "memorization_5bit", "memorization_20bit")
+FIELDS = ("problem", "T", "method", "seed", "solved", "minibatches", "iterations", "wall_seconds", "test_error",
+          "run_id", "returncode")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A sweep: which cells to run and with which extra overrides."""
+
+    problems: tuple[str, ...]
+    lengths: tuple[int, ...]
+    seeds: tuple[int, ...]
+    methods: tuple[str, ...] = ("structural", "tikhonov")
+    baseline_seeds: tuple[int, ...] = (0,)
+    overrides: tuple[str, ...] = ()
+    baseline_overrides: tuple[str, ...] = ()
+    budget_minibatches: float = 50000.0
+
+
+# The quick profile trades the release's batch sizes for time (documented in docs/results.md): it must finish
+# in about an hour on 2 cores. The full profile uses the ms2011 presets unchanged.
+PROFILES = {
+    "quick": Profile(
+        problems=("addition", "multiplication", "temporal_order"),
+        lengths=(30, 50),
+        seeds=(0, 1),
+        overrides=("hf=small", "task.test_size=2000", "hf.max_iterations=300"),
+        baseline_overrides=("solver.batch_size=100", "hf.eval_every=200", "hf.max_iterations=20000",
+                            "task.test_size=2000"),
+        budget_minibatches=2000.0,
+    ),
+    "full": Profile(
+        problems=PROBLEMS,
+        lengths=(30, 50, 100, 200),
+        seeds=(0, 1, 2, 3, 4),
+        baseline_seeds=(0, 1),
+        baseline_overrides=("solver.batch_size=100", "hf.eval_every=500", "hf.max_iterations=500000"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the sweep."""
+
+    problem: str
+    T: int
+    method: str  # structural | tikhonov | sgd
+    seed: int
+    overrides: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def key(self) -> tuple[str, int, str, int]:
+        return (self.problem, self.T, self.method, self.seed)
+
+    @property
+    def name(self) -> str:
+        return f"{self.problem}-T{self.T}-{self.method}-s{self.seed}"
+
+
+def cells(profile: Profile) -> list[Cell]:
+    """Every run of ``profile``: HF with both dampings, then the baseline."""
+    out = []
+    for problem in profile.problems:
+        for T in profile.lengths:
+            for method in profile.methods:
+                out += [Cell(problem, T, method, s, profile.overrides) for s in profile.seeds]
+            out += [Cell(problem, T, "sgd", s, profile.baseline_overrides) for s in profile.baseline_seeds]
+    return out
+
+
+def command(cell: Cell, out: Path, parent_run_id: str | None, budget: float) -> list[str]:
+    """The hf-train command line of one cell."""
+    overrides = [f"experiment=ms2011_{cell.problem}", f"task.T={cell.T}", f"seed={cell.seed}",
+                 f"hf.budget_minibatches={budget}", "progress=false",
+                 f"hydra.run.dir={out / 'runs' / cell.name}", f"+tracking.tags.sweep={out.name}"]
+    if cell.method == "sgd":
+        overrides.append("solver=sgd")
+    else:
+        overrides.append(f"damping={cell.method}")
+    if parent_run_id:
+        overrides.append(f"tracking.parent_run_id={parent_run_id}")
+    return [sys.executable, "-m", "hfcore.cli", *overrides, *cell.overrides]
+
+
+def read_done(path: Path) -> dict[tuple[str, int, str, int], dict]:
+    """Rows already recorded (the resume set)."""
+    if not path.exists():
+        return {}
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    return {(r["problem"], int(r["T"]), r["method"], int(r["seed"])): r for r in rows}
+
+
+def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: float) -> dict:
+    """Run one cell to completion and return its result row."""
+    run_dir = out / "runs" / cell.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with (run_dir / "stdout.log").open("w") as log_out, (run_dir / "stderr.log").open("w") as log_err:
+        rc = subprocess.run(command(cell, out, parent_run_id, budget), stdout=log_out, stderr=log_err).returncode
+    summary_path = run_dir / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    return {
+        "problem": cell.problem, "T": cell.T, "method": cell.method, "seed": cell.seed,
+        "solved": bool(summary.get("solved", False)),
+        "minibatches": summary.get("minibatches", math.nan),
+        "iterations": summary.get("iterations", 0),
+        "wall_seconds": summary.get("wall_seconds", time.perf_counter() - started),
+        "test_error": summary.get("test_error", math.nan),
+        "run_id": summary.get("run_id", ""),
+        "returncode": rc,
+    }
+
+
+def append_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: row[k] for k in FIELDS})
+
+
+def aggregate(rows: Iterable[dict]) -> list[dict]:
+    """Per (problem, T, method): successes/runs, median/mean/min/max minibatches over successes, wall."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["problem"], int(r["T"]), r["method"]), []).append(r)
+    out = []
+    for (problem, T, method), rs in sorted(groups.items()):
+        ok = [float(r["minibatches"]) for r in rs if str(r["solved"]) == "True"]
+        walls = [float(r["wall_seconds"]) for r in rs]
+        out.append({
+            "problem": problem, "T": T, "method": method, "successes": len(ok), "runs": len(rs),
+            "median_minibatches": statistics.median(ok) if ok else math.nan,
+            "mean_minibatches": sum(ok) / len(ok) if ok else math.nan,
+            "min_minibatches": min(ok) if ok else math.nan,
+            "max_minibatches": max(ok) if ok else math.nan,
+            "median_wall_seconds": statistics.median(walls),
+        })
+    return out
+
+
+def markdown(summary: list[dict]) -> str:
+    """The results table: successes/seeds and median minibatches, per problem x T x method."""
+    head = "| problem | T | method | solved / runs | median minibatches to success | min-max | median wall (s) |"
+    lines = [head, "|---|---|---|---|---|---|---|"]
+    for s in summary:
+        rng = (f"{s['min_minibatches']:.0f}-{s['max_minibatches']:.0f}" if s["successes"] else "-")
+        med = f"{s['median_minibatches']:.0f}" if s["successes"] else "-"
+        lines.append(f"| {s['problem']} | {s['T']} | {s['method']} | {s['successes']}/{s['runs']} | {med} | {rng} "
+                     f"| {s['median_wall_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def plot(summary: list[dict], path: Path) -> None:
+    """Figure 3 style: minibatches to success (mean, min/max bars) and failure rate vs T, per problem."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    problems = sorted({s["problem"] for s in summary})
+    fig, axes = plt.subplots(2, len(problems), figsize=(4 * len(problems), 6.5), squeeze=False,
+                             layout="constrained")
+    styles = {"structural": ("C0", "o"), "tikhonov": ("C1", "s"), "sgd": ("C2", "^")}
+    for col, problem in enumerate(problems):
+        top, bottom = axes[0, col], axes[1, col]
+        for method, (color, marker) in styles.items():
+            rows = sorted((s for s in summary if s["problem"] == problem and s["method"] == method),
+                          key=lambda s: s["T"])
+            if not rows:
+                continue
+            label = {"structural": "HF, structural damping", "tikhonov": "HF, Tikhonov only",
+                     "sgd": "SGD + momentum + clipping"}[method]
+            solved = [s for s in rows if s["successes"]]
+            if solved:
+                xs = [s["T"] for s in solved]
+                mean = [s["mean_minibatches"] for s in solved]
+                err = [[m - s["min_minibatches"] for m, s in zip(mean, solved, strict=True)],
+                       [s["max_minibatches"] - m for m, s in zip(mean, solved, strict=True)]]
+                top.errorbar(xs, mean, yerr=err, color=color, marker=marker, capsize=3, label=label)
+            bottom.plot([s["T"] for s in rows], [1 - s["successes"] / s["runs"] for s in rows], color=color,
+                        marker=marker, label=label)
+        top.set_title(problem)
+        top.set_yscale("log")
+        top.set_ylabel("minibatches to success")
+        bottom.set_ylabel("failure rate")
+        bottom.set_ylim(-0.05, 1.05)
+        for ax in (top, bottom):
+            ax.set_xlabel("T")
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def start_parent(uri: str, experiment: str, name: str, params: dict) -> str | None:
+    """The sweep's MLflow parent run (reused on resume)."""
+    from mlflow.entities import Param
+    from mlflow.tracking import MlflowClient
+
+    from hfcore.tracking import ensure_experiment
+
+    client = MlflowClient(tracking_uri=uri)
+    exp_id = ensure_experiment(uri, experiment)
+    found = client.search_runs([exp_id], filter_string=f"tags.figure3_sweep = '{name}'")
+    if found:
+        client.update_run(found[0].info.run_id, status="RUNNING")
+        return found[0].info.run_id
+    run = client.create_run(exp_id, run_name=f"figure3-{name}", tags={"figure3_sweep": name})
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    return run.info.run_id
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    parser = argparse.ArgumentParser(prog="hf-figure3", description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
+    parser.add_argument("--out", default=None, help="output folder (default: figure3-<profile>)")
+    parser.add_argument("--problems", nargs="+", choices=PROBLEMS)
+    parser.add_argument("--T", nargs="+", type=int, dest="lengths")
+    parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the first-order baseline")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each uses one BLAS thread)")
+    parser.add_argument("--experiment", default="hfcore-figure3", help="MLflow experiment")
+    parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="extra hf-train overrides for every run, e.g. model.hidden=50")
+    args = parser.parse_args(argv)
+
+    profile = PROFILES[args.profile]
+    changes = {k: tuple(v) for k, v in (("problems", args.problems), ("lengths", args.lengths),
+                                        ("seeds", args.seeds)) if v}
+    if args.no_baseline:
+        changes["baseline_seeds"] = ()
+    profile = Profile(**{**asdict(profile), **changes})
+    if args.jobs < 1:
+        raise SystemExit("hf-figure3: error: --jobs must be >= 1")
+    out = Path(args.out or f"figure3-{args.profile}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / "runs.csv"
+    done = read_done(results)
+    todo = [c for c in cells(profile) if c.key not in done]
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    parent = None
+    uri = None
+    if not args.no_mlflow:
+        from hfcore.tracking import default_tracking_uri
+
+        uri = default_tracking_uri()
+        os.environ["MLFLOW_TRACKING_URI"] = uri
+        parent = start_parent(uri, args.experiment, out.name, {"profile": args.profile, **asdict(profile)})
+    print(f"hf-figure3: {len(todo)} runs to do, {len(done)} already recorded in {results}", flush=True)
+    extra = ["tracking=none"] if args.no_mlflow else [f"tracking.experiment={args.experiment}"]
+    todo = [Cell(c.problem, c.T, c.method, c.seed, (*c.overrides, *extra, *args.override)) for c in todo]
+    status = "FAILED"
+    try:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            futures = {pool.submit(run_cell, c, out, parent, profile.budget_minibatches): c for c in todo}
+            for i, future in enumerate(as_completed(futures), 1):
+                row = future.result()
+                append_row(results, row)
+                verdict = "solved" if row["solved"] else "FAILED" if row["returncode"] else "not solved"
+                print(f"[{i}/{len(todo)}] {futures[future].name}: {verdict}, {row['minibatches']:.0f} minibatches, "
+                      f"{row['wall_seconds']:.0f} s", flush=True)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        rows = list(read_done(results).values())
+        if rows:
+            summary = aggregate(rows)
+            (out / "summary.md").write_text(markdown(summary) + "\n")
+            with (out / "summary.csv").open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
+                writer.writeheader()
+                writer.writerows(summary)
+            plot(summary, out / "figure3.png")
+            print(markdown(summary))
+        if parent:
+            from mlflow.tracking import MlflowClient
+
+            client = MlflowClient(tracking_uri=uri)
+            for name in ("runs.csv", "summary.csv", "summary.md", "figure3.png"):
+                if (out / name).exists():
+                    client.log_artifact(parent, str(out / name))
+            client.set_terminated(parent, status)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
