@@ -145,7 +145,8 @@ def test_parallel_multirun_on_fresh_store(tmp_path):
 def test_resume_with_other_model_settings_is_refused(tmp_path):
     first = hf_train(tmp_path, *TINY, "tracking=none", "checkpoint.dir=ck")
     assert first.returncode == 0, first.stderr
-    out = hf_train(tmp_path, *TINY, "tracking=none", "model.hidden=9", f"checkpoint.resume={tmp_path / 'ck' / 'state.npz'}")
+    resume = f"checkpoint.resume={tmp_path / 'ck' / 'state.npz'}"
+    out = hf_train(tmp_path, *TINY, "tracking=none", "model.hidden=9", resume)
     assert out.returncode == 2 and "different model settings (model.hidden)" in out.stderr
 
 
