@@ -58,7 +58,7 @@ PROFILES = {
         problems=("addition", "multiplication", "temporal_order"),
         lengths=(30, 50),
         seeds=(0, 1),
-        overrides=("hf=small", "task.test_size=2000", "hf.max_iterations=300"),
+        overrides=("hf.gradient_batch=2000", "hf.curvature_batch=500", "task.test_size=2000", "hf.max_iterations=300"),
         baseline_overrides=("solver.batch_size=100", "hf.eval_every=200", "hf.max_iterations=20000",
                             "task.test_size=2000"),
         budget_minibatches=2000.0,
@@ -137,7 +137,8 @@ def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: float) ->
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return {
         "problem": cell.problem, "T": cell.T, "method": cell.method, "seed": cell.seed,
-        "solved": bool(summary.get("solved", False)),
+        # M&S Fig. 3: a run using more than the budget is a failure, even if its last iteration solved the task.
+        "solved": bool(summary.get("solved", False)) and summary.get("minibatches", math.inf) <= budget,
         "minibatches": summary.get("minibatches", math.nan),
         "iterations": summary.get("iterations", 0),
         "wall_seconds": summary.get("wall_seconds", time.perf_counter() - started),

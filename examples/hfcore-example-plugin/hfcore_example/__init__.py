@@ -1,0 +1,1 @@
+"""Example hfcore plugin: the ``recall`` task and the ``fixed`` damping."""

@@ -1,0 +1,67 @@
+"""The Figure 3 harness: runs, records, resumes, summarises, and files child runs under a parent."""
+
+import csv
+import os
+import subprocess
+import sys
+
+from hfcore.experiments.figure3 import PROFILES, aggregate, cells, markdown
+
+TINY = ["model.hidden=8", "hf.gradient_batch=100", "hf.curvature_batch=20", "task.test_size=50",
+        "hf.max_iterations=2"]
+
+
+def harness(tmp_path, *args):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    return subprocess.run([sys.executable, "-m", "hfcore.experiments.figure3", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_profiles_cover_both_dampings_and_baseline():
+    quick = cells(PROFILES["quick"])
+    assert {c.method for c in quick} == {"structural", "tikhonov", "sgd"}
+    assert {c.T for c in quick} == {30, 50}
+    full = cells(PROFILES["full"])
+    assert {c.T for c in full} == {30, 50, 100, 200} and len({c.problem for c in full}) == 8
+
+
+def test_aggregate_and_markdown():
+    rows = [
+        {"problem": "addition", "T": "30", "method": "structural", "seed": "0", "solved": "True", "minibatches": "100",
+         "wall_seconds": "5"},
+        {"problem": "addition", "T": "30", "method": "structural", "seed": "1", "solved": "True", "minibatches": "300",
+         "wall_seconds": "7"},
+        {"problem": "addition", "T": "30", "method": "structural", "seed": "2", "solved": "False",
+         "minibatches": "900", "wall_seconds": "9"},
+    ]
+    (s,) = aggregate(rows)
+    assert (s["successes"], s["runs"], s["median_minibatches"], s["min_minibatches"], s["max_minibatches"]) == (
+        2, 3, 200.0, 100.0, 300.0)
+    assert "| addition | 30 | structural | 2/3 | 200 | 100-300 | 7 |" in markdown([s])
+
+
+def test_sweep_runs_resumes_and_logs_parent(tmp_path):
+    args = ["--profile", "quick", "--problems", "addition", "--T", "10", "--seeds", "0", "--out", "sweep",
+            "--override", *TINY]
+    first = harness(tmp_path, *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "3 runs to do" in first.stdout
+    with (tmp_path / "sweep" / "runs.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted(r["method"] for r in rows) == ["sgd", "structural", "tikhonov"]
+    assert all(r["returncode"] == "0" for r in rows)
+    for name in ("summary.md", "summary.csv", "figure3.png"):
+        assert (tmp_path / "sweep" / name).exists()
+
+    again = harness(tmp_path, *args)
+    assert again.returncode == 0 and "0 runs to do, 3 already recorded" in again.stdout
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("hfcore-figure3")
+    runs = client.search_runs([exp.experiment_id])
+    (parent,) = [r for r in runs if "figure3_sweep" in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 3 and parent.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"figure3.png", "summary.md", "runs.csv"}
