@@ -162,3 +162,11 @@ def test_sgd_baseline_runs_through_cli(tmp_path):
     _, (run,) = runs(tmp_path)
     assert run.data.tags["solver"] == "sgd" and run.info.run_name.endswith("-sgd-s0")
     assert run.data.metrics["cost.gv_products"] == 0
+
+
+@pytest.mark.parametrize("backend", ["torch", "autograd"])
+def test_missing_optional_dependency_names_the_extra(tmp_path, backend):
+    out = hf_train(tmp_path, *TINY, f"backend={backend}", prelude=f"sys.modules['{backend}'] = None")
+    assert out.returncode == 2, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if x.strip()]
+    assert line.startswith("hf-train: error:") and f"pip install 'hfcore[{backend}]'" in line
