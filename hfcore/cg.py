@@ -61,9 +61,11 @@ class ConjugateGradient:
 
     Notes
     -----
-    Stop at iteration ``i`` when ``i > k``, ``phi_i < 0`` and
+    Stop at iteration ``i`` when ``i > k``, ``phi_{i-k} < 0`` and
     ``(phi_i - phi_{i-k}) / phi_i < k * eps`` with ``k = max(10, ceil(0.1 i))``
-    (Martens 2010 sec. 4.4; algorithm notes sec. 4). ``phi`` is tracked from the
+    (Martens 2010 sec. 4.4). The sign is tested on ``phi_{i-k}`` as in Martens'
+    code (``conjgrad_1.m``); since CG decreases ``phi`` monotonically this implies
+    ``phi_i < 0`` (algorithm notes sec. 4). ``phi`` is tracked from the
     residual at no extra cost: ``phi = 0.5 (r - b)'x`` with ``r = Ax - b``.
     A direction with ``p'Ap <= 0`` ends the solve ("negative_curvature"): the
     iterates saved so far are returned and the step is never taken along it.
@@ -152,7 +154,8 @@ class ConjugateGradient:
             if i in schedule:
                 save(i)
             k = max(10, math.ceil(0.1 * i))
-            if i > k and i >= self.min_iters and phi < 0 and (phi - phis[i - k]) / phi < k * self.progress_tol:
+            if (i > k and i >= self.min_iters and phis[i - k] < 0
+                    and (phi - phis[i - k]) / phi < k * self.progress_tol):
                 reason = "progress"
                 break
             p = -r + (rr_new / rr) * p

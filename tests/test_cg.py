@@ -58,10 +58,10 @@ def test_progress_rule_stops_early_and_follows_formula():
     i = res.iterations
     phis = res.phis
     k = max(10, math.ceil(0.1 * i))
-    assert phis[i] < 0 and (phis[i] - phis[i - k]) / phis[i] < k * eps
+    assert phis[i - k] < 0 and (phis[i] - phis[i - k]) / phis[i] < k * eps
     for j in range(11, i):  # it would have stopped earlier if the rule held earlier
         kj = max(10, math.ceil(0.1 * j))
-        assert not (phis[j] < 0 and (phis[j] - phis[j - kj]) / phis[j] < kj * eps)
+        assert not (phis[j - kj] < 0 and (phis[j] - phis[j - kj]) / phis[j] < kj * eps)
 
 
 def test_negative_curvature_is_reported_not_used():
