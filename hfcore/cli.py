@@ -17,7 +17,7 @@ from typing import Any
 from hfcore.build import ConfigError, RunComponents, build_run
 from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hfcore.hf import HessianFree
-from hfcore.registry import PluginError, Registry, UnknownComponentError, load_plugins
+from hfcore.registry import Registry, UnknownComponentError, load_plugins
 from hfcore.state import RunState
 from hfcore.training import initial_state, train
 from hfcore.types import StepInfo
@@ -221,10 +221,10 @@ def run(cfg: Any, registry: Registry) -> int:
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    try:
-        _, registry = load_plugins()
-    except PluginError as exc:
-        fail(str(exc), code=1)
+    # A broken third-party plugin must not take the others down: warn and go on without it.
+    _, registry = load_plugins(strict=False)
+    for message in registry.failures:
+        print(f"hf-train: warning: {message}; its components are unavailable", file=sys.stderr)
     import hydra
 
     register_configs(registry)

@@ -51,13 +51,16 @@ class Registry:
     def __init__(self) -> None:
         self._components: dict[tuple[str, str], Component] = {}
         self._current_plugin = "<direct>"
+        self._labels: dict[str, str] = {}
+        self.failures: list[str] = []
 
     def _add(self, kind: str, name: str, factory: Callable[..., Any], config: Any) -> None:
         key = (kind, name)
         if key in self._components:
-            other = self._components[key].plugin
+            first, second = self._components[key].plugin, self._current_plugin
             raise PluginError(
-                f"{kind} '{name}' is registered twice: by plugin '{other}' and by plugin '{self._current_plugin}'"
+                f"{kind} '{name}' is registered twice: by plugin {self._labels.get(first, repr(first))} "
+                f"and by plugin {self._labels.get(second, repr(second))}; the first is kept"
             )
         self._components[key] = Component(kind, name, factory, config, self._current_plugin)
 
@@ -100,9 +103,14 @@ def _make_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
 def load_plugins(
     extra_plugins: list[tuple[str, object]] | None = None,
     autoload: bool | None = None,
+    strict: bool = True,
 ) -> tuple[pluggy.PluginManager, Registry]:
     """Load plugins from entry points (and ``extra_plugins``) into a fresh registry.
 
@@ -113,6 +121,10 @@ def load_plugins(
     autoload : bool, optional
         Whether to load the ``hfcore`` entry points. Default: yes, unless the
         environment variable ``HFCORE_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    strict : bool
+        Raise on the first broken plugin (default). With False, a broken plugin
+        is left out, its one-line error is appended to ``registry.failures``, and
+        every other plugin stays usable (the CLI prints the failures as warnings).
 
     Returns
     -------
@@ -121,8 +133,8 @@ def load_plugins(
     Raises
     ------
     PluginError
-        Naming the plugin and its distribution when a plugin fails to import,
-        implements an unknown hook, or registers a name already taken.
+        (strict only) Naming the plugin and its distribution when a plugin fails
+        to import, implements an unknown hook, or registers a name already taken.
     """
     if autoload is None:
         autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
@@ -137,23 +149,34 @@ def load_plugins(
             plugins.append((ep.name, f"'{ep.name}' ({ep.value}) from distribution {dist}", ep.load))
     for name, obj in extra_plugins or []:
         plugins.append((name, f"'{name}'", lambda obj=obj: obj))
+    labels = {name: label for name, label, _ in plugins}
+    registry._labels = labels
+
+    def failed(message: str, exc: BaseException) -> None:
+        if strict:
+            raise PluginError(message) from exc
+        registry.failures.append(message)
 
     for name, label, load in plugins:
         try:
             module = load()
         except Exception as exc:  # any import-time failure is the plugin's, report it as such
-            raise PluginError(f"plugin {label} failed to import: {type(exc).__name__}: {exc}") from exc
+            failed(f"plugin {label} failed to import: {_one_line(exc)}", exc)
+            continue
         try:
             pm.register(module, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
-            raise PluginError(f"plugin {label} is invalid: {exc}") from exc
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        bad = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise PluginError(f"plugin '{bad}' implements an unknown hook: {exc}") from exc
+            failed(f"plugin {label} is invalid: {_one_line(exc)}", exc)
+    while True:  # drop every plugin with an unknown hook, not just the first
+        try:
+            pm.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            bad = pm.get_name(exc.plugin) or repr(exc.plugin)
+            failed(f"plugin {labels.get(bad, repr(bad))} implements an unknown hook: {' '.join(str(exc).split())}",
+                   exc)
+            pm.unregister(exc.plugin)
 
-    labels = {name: label for name, label, _ in plugins}
     for hook_name in ("hfcore_register_backends", "hfcore_register_tasks",
                       "hfcore_register_dampings", "hfcore_register_solvers"):
         hook = getattr(pm.hook, hook_name)
@@ -161,10 +184,10 @@ def load_plugins(
             registry._current_plugin = impl.plugin_name
             try:
                 impl.function(registry=registry)
-            except PluginError:
-                raise
+            except PluginError as exc:
+                failed(str(exc), exc)
             except Exception as exc:
                 label = labels.get(impl.plugin_name, f"'{impl.plugin_name}'")
-                raise PluginError(f"plugin {label} failed in {hook_name}: {type(exc).__name__}: {exc}") from exc
+                failed(f"plugin {label} failed in {hook_name}: {_one_line(exc)}", exc)
     registry._current_plugin = "<direct>"
     return pm, registry

@@ -113,3 +113,44 @@ def test_import_hfcore_is_light():
             "'matplotlib', 'mpi4py', 'hfcore_numpy') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_non_strict_keeps_other_plugins():
+    def good(registry):
+        registry.add_task("fine", lambda cfg: None)
+
+    def dup(registry):
+        registry.add_task("fine", lambda cfg: None)
+
+    def odd(registry):
+        pass
+
+    _, registry = load_plugins([
+        ("good", plugin_module("good", hfcore_register_tasks=good)),
+        ("odd", plugin_module("odd", hfcore_register_gadgets=odd)),
+        ("dup", plugin_module("dup", hfcore_register_tasks=dup)),
+    ], autoload=False, strict=False)
+    assert registry.get("task", "fine").plugin == "good"
+    assert len(registry.failures) == 2
+    assert "'odd'" in registry.failures[0] and "unknown hook" in registry.failures[0]
+    assert "registered twice" in registry.failures[1] and "the first is kept" in registry.failures[1]
+    assert all("\n" not in f for f in registry.failures)
+
+
+def test_cli_warns_about_a_broken_plugin_and_runs(tmp_path):
+    prelude = """
+import importlib.metadata as md, types
+real = md.entry_points
+class Broken:
+    name, value = "broken", "brokenpkg.plugin"
+    dist = types.SimpleNamespace(name="brokenpkg-dist", version="0.3")
+    def load(self):
+        raise ModuleNotFoundError("No module named 'brokenpkg'")
+md.entry_points = lambda group: [*real(group=group), Broken()]
+"""
+    code = f"import sys\n{prelude}\nfrom hfcore.cli import main\nsys.argv = ['hf-train', '--help']\nmain()"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert ("hf-train: warning: plugin 'broken' (brokenpkg.plugin) from distribution brokenpkg-dist 0.3 failed to "
+            "import: ModuleNotFoundError") in out.stderr
+    assert "addition" in out.stdout
