@@ -1,0 +1,1 @@
+"""Natural sequence tasks (work in progress: registers nothing yet)."""
