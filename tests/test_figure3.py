@@ -65,3 +65,16 @@ def test_sweep_runs_resumes_and_logs_parent(tmp_path):
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 3 and parent.info.status == "FINISHED"
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"figure3.png", "summary.md", "runs.csv"}
+
+
+def test_report_only_rebuilds_summary(tmp_path):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "runs.csv").write_text(
+        "problem,T,method,seed,solved,minibatches,iterations,wall_seconds,test_error,run_id,returncode\n"
+        "addition,30,structural,0,True,1156,31,315,0.0005,,0\n"
+        "addition,30,tikhonov,0,False,2014,60,566,0.2,,0\n")
+    done = harness(tmp_path, "--report-only", "--out", "sweep")
+    assert done.returncode == 0, done.stderr
+    assert "| addition | 30 | tikhonov | 0/1 | - | - | 566 |" in (out / "summary.md").read_text()
+    assert (out / "figure3.png").stat().st_size > 0

@@ -231,6 +231,22 @@ def plot(summary: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def write_reports(out: Path) -> None:
+    """summary.md, summary.csv and figure3.png from ``out/runs.csv`` (printed too)."""
+    rows = list(read_done(out / "runs.csv").values())
+    if not rows:
+        print(f"hf-figure3: no runs recorded in {out / 'runs.csv'}")
+        return
+    summary = aggregate(rows)
+    (out / "summary.md").write_text(markdown(summary) + "\n")
+    with (out / "summary.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    plot(summary, out / "figure3.png")
+    print(markdown(summary))
+
+
 def start_parent(uri: str, experiment: str, name: str, params: dict) -> str | None:
     """The sweep's MLflow parent run (reused on resume)."""
     from mlflow.entities import Param
@@ -261,6 +277,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each uses one BLAS thread)")
     parser.add_argument("--experiment", default="hfcore-figure3", help="MLflow experiment")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="rewrite summary.md/summary.csv/figure3.png from runs.csv without running anything")
     parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra hf-train overrides for every run, e.g. model.hidden=50")
     args = parser.parse_args(argv)
@@ -276,6 +294,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out or f"figure3-{args.profile}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     results = out / "runs.csv"
+    if args.report_only:
+        write_reports(out)
+        return
     done = read_done(results)
     todo = [c for c in cells(profile) if c.key not in done]
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -305,16 +326,7 @@ def main(argv: list[str] | None = None) -> None:
         status = "KILLED"
         raise
     finally:
-        rows = list(read_done(results).values())
-        if rows:
-            summary = aggregate(rows)
-            (out / "summary.md").write_text(markdown(summary) + "\n")
-            with (out / "summary.csv").open("w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-                writer.writeheader()
-                writer.writerows(summary)
-            plot(summary, out / "figure3.png")
-            print(markdown(summary))
+        write_reports(out)
         if parent:
             from mlflow.tracking import MlflowClient
 
