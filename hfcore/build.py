@@ -78,6 +78,9 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
             decay = getattr(cfg.solver, "warm_start_decay", 0.95)
             optimizer = HessianFree(damping, solver, fields_from(HFSettings, cfg.hf, warm_start_decay=decay))
         stop = fields_from(StopRule, cfg.hf)
+        if isinstance(optimizer, HessianFree) and not getattr(model, "supports_curvature", True):
+            raise ValueError(f"model.kind={cfg.model.kind} has no Gauss-Newton product; train it with a "
+                             f"first-order solver (solver=sgd)")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     if cfg.checkpoint.every < 1:

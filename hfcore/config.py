@@ -48,7 +48,9 @@ class ModelConfig:
     ``normaliser`` divides the summed loss: ``targets`` (number of active
     targets, IS11) or ``sequences`` (batch size, M&S 2011 sec. 2).
     ``output`` null uses the task's output/loss pair; ``linear``,
-    ``logistic`` or ``softmax`` overrides it.
+    ``logistic`` or ``softmax`` overrides it. ``cells_per_block`` is read by
+    ``kind=lstm`` only (memory cells sharing one set of gates, Gers et al. 1999;
+    null: ``min(10, hidden)``).
     """
 
     kind: str = "rnn"
@@ -60,6 +62,7 @@ class ModelConfig:
     input_scale: float = 0.25
     normaliser: str = "targets"
     output: str | None = None
+    cells_per_block: int | None = None
 
 
 @dataclass

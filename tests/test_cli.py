@@ -170,3 +170,8 @@ def test_missing_optional_dependency_names_the_extra(tmp_path, backend):
     assert out.returncode == 2, out.stderr
     (line,) = [x for x in out.stderr.splitlines() if x.strip()]
     assert line.startswith("hf-train: error:") and f"pip install 'hfcore[{backend}]'" in line
+
+
+def test_lstm_with_hf_is_refused_before_work(tmp_path):
+    out = hf_train(tmp_path, *TINY, "model=lstm", "model.hidden=10")
+    assert out.returncode == 2 and "first-order solver (solver=sgd)" in out.stderr

@@ -307,7 +307,7 @@ def test_plugin_make_model_dispatch():
     lin = plugin.make_model(spec, make_cfg(kind="linear"), SimpleNamespace(dtype="float32"))
     assert isinstance(lin, NumpyLinear) and lin.dtype == np.float32
     with pytest.raises(ValueError, match="rnn, linear"):
-        plugin.make_model(spec, make_cfg(kind="lstm"), cfg)
+        plugin.make_model(spec, make_cfg(kind="gru"), cfg)
     with pytest.raises(ValueError, match="float32, float64"):
         plugin.make_model(spec, make_cfg(), SimpleNamespace(dtype="bfloat16"))
     assert plugin.make_model(spec, make_cfg(), plugin.NumpyBackendConfig(chunk_size=7)).chunk_size == 7

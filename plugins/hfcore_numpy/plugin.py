@@ -11,9 +11,10 @@ from hfcore.types import ModelSpec
 
 from ._common import DTYPES
 from .linear import NumpyLinear
+from .lstm import NumpyLSTM
 from .rnn import NumpyRNN
 
-MODEL_KINDS = {"rnn": NumpyRNN, "linear": NumpyLinear}
+MODEL_KINDS = {"rnn": NumpyRNN, "linear": NumpyLinear, "lstm": NumpyLSTM}
 """``ModelConfig.kind`` -> model class."""
 
 
@@ -31,7 +32,7 @@ class NumpyBackendConfig(BackendConfig):
     chunk_size: int = 1000
 
 
-def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLinear:
+def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLSTM | NumpyLinear:
     """Build the NumPy model for ``spec``.
 
     Parameters
@@ -39,7 +40,8 @@ def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | 
     spec : ModelSpec
         Sizes and output/loss pair from the task.
     model_cfg : ModelConfig-like
-        ``kind`` selects :class:`NumpyRNN` (``"rnn"``) or :class:`NumpyLinear` (``"linear"``).
+        ``kind`` selects :class:`NumpyRNN` (``"rnn"``), :class:`NumpyLSTM` (``"lstm"``) or
+        :class:`NumpyLinear` (``"linear"``).
     backend_cfg : BackendConfig-like
         ``dtype`` is ``"float64"`` or ``"float32"``; optional ``chunk_size`` (default 1000).
 
@@ -55,9 +57,9 @@ def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | 
     dtype = backend_cfg.dtype
     if dtype not in DTYPES:
         raise ValueError(f"numpy backend: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    if kind == "rnn":
+    if kind in ("rnn", "lstm"):  # lstm: the first-order baseline (hfcore_numpy.lstm)
         chunk_size = int(getattr(backend_cfg, "chunk_size", 1000))
-        return NumpyRNN(spec, model_cfg, dtype=dtype, chunk_size=chunk_size)
+        return MODEL_KINDS[kind](spec, model_cfg, dtype=dtype, chunk_size=chunk_size)
     return NumpyLinear(spec, model_cfg, dtype=dtype)
 
 

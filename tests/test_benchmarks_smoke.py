@@ -1,0 +1,145 @@
+"""Smoke tests of ``benchmarks/``: the scripts run at a tiny size and their reports have the right structure.
+
+No timing or memory figure is asserted (the machines are shared; see ``benchmarks/README.md``); only
+headers, columns, which rows exist, and that the benchmarked backends agree with numpy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+
+
+def run_script(script: str, *args: str, timeout: float = 180.0) -> subprocess.CompletedProcess:
+    """Run ``benchmarks/<script>`` with this interpreter; fail with its stderr when it fails."""
+    proc = subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def section(text: str, heading: str) -> str:
+    """The part of a markdown report from ``heading`` to the next heading of level 1 or 2."""
+    start = text.index(heading)
+    rest = text[start + len(heading):]
+    ends = [i for i in (rest.find("\n## "), rest.find("\n# ")) if i >= 0]
+    return rest[: min(ends)] if ends else rest
+
+
+def table_rows(text: str, first_cells: tuple[str, ...]) -> list[list[str]]:
+    """Rows of markdown tables whose first cells equal ``first_cells``."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if tuple(cells[: len(first_cells)]) == first_cells:
+                rows.append(cells)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def micro_small(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict]:
+    out = tmp_path_factory.mktemp("micro")
+    proc = run_script("micro.py", "--sizes", "small", "--repeats", "1", "--json", str(out / "m.json"),
+                      "--markdown", str(out / "m.md"))
+    text = (out / "m.md").read_text()
+    assert text.strip() == proc.stdout.strip(), "the markdown file and stdout differ"
+    return text, json.loads((out / "m.json").read_text())
+
+
+def test_micro_header_names_blas_kernel_threads_and_versions(micro_small):
+    text, results = micro_small
+    assert text.startswith("# hfcore micro-benchmarks")
+    for needle in ("numpy BLAS: **", "kernel `", "threads: **1 (primary)**", "- CPU: ", "python ", "numpy ",
+                   "OPENBLAS_CORETYPE", "load average"):
+        assert needle in text, needle
+    env = results["env"]
+    assert env["blas"] and all("architecture" in lib for lib in env["blas"])
+    assert env["python"] and env["numpy"]
+
+
+def test_micro_tables_have_ratio_and_bound_columns(micro_small):
+    text, results = micro_small
+    for heading in ("## Gv against the GEMM floor, 1 thread", "## All operations, 1 thread",
+                    "## float32 speed-up", "## GEMM rates measured in this run, 1 thread",
+                    "## What one HF iteration contained", "## Agreement with the NumPy backend"):
+        assert heading in text, heading
+    for column in ("ratio to numpy (median)", "ratio to numpy (min)", "GEMM-only bound ms", "% of bound (min)",
+                   "skeleton ms min / median", "Gv ÷ skeleton (min)", "GF/s median"):
+        assert f"| {column} |" in text, column
+    backends = results["options"]["backends"]
+    assert backends[0] == "numpy"
+    gv_table = section(text, "## Gv against the GEMM floor, 1 thread")
+    for size in ("small-linear", "small-logistic"):
+        for dtype in ("float64", "float32"):
+            for backend in backends:
+                gv = table_rows(gv_table, (size, dtype, backend))
+                assert len(gv) == 1, (size, dtype, backend)
+                if backend == "numpy":
+                    assert gv[0][4] == "1.00x"  # numpy is its own baseline
+                else:
+                    assert gv[0][4].endswith("x")
+
+
+def test_micro_times_every_op_of_every_backend_and_hf_does_20_products(micro_small):
+    _, results = micro_small
+    seen = {(r["size"], r["dtype"], r["backend"], r["op"]) for r in results["samples"]}
+    for size in ("small-linear", "small-logistic"):
+        for dtype in ("float64", "float32"):
+            for backend in results["options"]["backends"]:
+                for op in ("forward", "gradient", "bind", "gv", "cg_iter", "hf"):
+                    assert (size, dtype, backend, op) in seen
+            for provider in ("numpy", "torch") if "torch" in results["options"]["backends"] else ("numpy",):
+                for op in ("skeleton", "rate:step", "rate:batched", "rate:dW"):
+                    assert (size, dtype, f"gemm:{provider}", op) in seen
+    assert all(r["seconds"] > 0 for r in results["samples"])
+    assert results["hf"] and all(h["gv_products"] == 20 for h in results["hf"])
+
+
+def test_micro_backends_agree_with_numpy(micro_small):
+    _, results = micro_small
+    for check in results["checks"]:
+        tol = 1e-8 if check["dtype"] == "float64" else 1e-3
+        for key in ("loss", "gradient", "gv"):
+            assert check[key] <= tol, check
+
+
+def test_micro_extra_threads_and_kernel_check(tmp_path):
+    proc = run_script("micro.py", "--sizes", "small-linear", "--backends", "numpy", "--dtypes", "float64",
+                      "--repeats", "1", "--threads", "2", "--kernel-check", "--json", str(tmp_path / "k.json"))
+    text = proc.stdout
+    assert "## Gv against the GEMM floor, 2 threads — LOAD-SENSITIVE" in text
+    assert "## Kernel check" in text and "| ratio as-is ÷ stripped |" in text
+    assert "# Child run without the kernel variables" in text
+    saved = json.loads((tmp_path / "k.json").read_text())
+    assert set(saved) == {"as_is", "stripped"}
+    assert {r["threads"] for r in saved["stripped"]["samples"]} == {1, 2}
+    rerender = run_script("micro.py", "--from-json", str(tmp_path / "k.json"))
+    assert "## Kernel check" in rerender.stdout
+
+
+def test_memory_small_report(tmp_path):
+    proc = run_script("memory.py", "--sizes", "small-linear", "--backends", "numpy", "--dtypes", "float64",
+                      "--ops", "loss_grad", "--json", str(tmp_path / "mem.json"))
+    assert "| peak RSS MiB (ru_maxrss) | VmHWM MiB |" in proc.stdout
+    assert len(table_rows(proc.stdout, ("numpy", "float64", "loss_grad"))) == 1
+    row = json.loads((tmp_path / "mem.json").read_text())["rows"][0]
+    assert row["peak"] >= row["rss_data"] > 0
+
+
+def test_peer_runs_or_explains_how_to_install_it():
+    proc = run_script("peer.py", "--sizes", "small-linear", "--repeats", "1", "--dtypes", "float64")
+    try:
+        import hessianfree  # noqa: F401
+    except Exception:
+        assert "pip install" in proc.stdout and "hessianfree==0.4.0" in proc.stdout
+        assert "separate benchmark environment" in proc.stdout
+        return
+    assert "## Equality" in proc.stdout and "| speed-up (median) |" in proc.stdout

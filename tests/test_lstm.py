@@ -1,0 +1,128 @@
+"""The LSTM baseline (plugins/hfcore_numpy/lstm.py): BPTT gradient, dtypes, errors, and SGD on bouncing balls."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hfcore.interfaces import Model
+from hfcore.sgd import MomentumSGD
+from hfcore.testing.conformance import check_gradient
+from hfcore.training import initial_state
+from hfcore.types import Batch, ModelSpec
+from hfcore_numpy.losses import output_activation
+from hfcore_numpy.lstm import NumpyLSTM
+from tests.helpers import REGISTRY, backend_cfg, model_cfg
+
+N_IN, N_OUT, T, B = 3, 2, 6, 4
+
+
+def _cfg(**kw) -> SimpleNamespace:
+    base = dict(kind="lstm", hidden=4, cells_per_block=2, l2=1e-3, init="dense", num_connections=15,
+                init_scale=1.5, input_scale=1.0, normaliser="targets")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def _batch(output: str, seed: int = 0) -> Batch:
+    """Sparse masks and padding (lengths 6, 3, 5, 1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, B, N_IN))
+    if output == "softmax":
+        y = np.eye(N_OUT)[rng.integers(N_OUT, size=(T, B))]
+    else:
+        y = rng.random((T, B, N_OUT))
+    mask = (rng.random((T, B)) < 0.7).astype(float)
+    lengths = np.array([6, 3, 5, 1])
+    for b, n in enumerate(lengths):
+        x[n:, b] = 0.0
+        mask[n:, b] = 0.0
+    mask[lengths - 1, np.arange(B)] = 1.0
+    return Batch(x, y, mask, lengths)
+
+
+def _model(output: str = "linear", dtype: str = "float64", **kw) -> NumpyLSTM:
+    return NumpyLSTM(ModelSpec(N_IN, N_OUT, output), _cfg(**kw), dtype=dtype)
+
+
+def _theta(model: NumpyLSTM, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return model.init_params(rng) + 0.3 * rng.standard_normal(model.n_params)  # leave the init's zero biases
+
+
+@pytest.mark.parametrize("normaliser", ["targets", "sequences"])
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_gradient_matches_finite_differences(output: str, normaliser: str) -> None:
+    model = _model(output, normaliser=normaliser)
+    assert isinstance(model, Model)
+    assert model.n_params == (4 + 3 * 2) * (N_IN + 4 + 1) + N_OUT * (4 + 1)  # the documented layout
+    err = check_gradient(model, _theta(model), _batch(output), eps=1e-6, rtol=1e-6)
+    assert err < 1e-6
+
+
+def test_gradient_with_chunks_and_sparse_init() -> None:
+    model = NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(init="sparse", num_connections=2), chunk_size=3)
+    check_gradient(model, _theta(model), _batch("logistic", seed=3))
+    whole = NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(init="sparse", num_connections=2))
+    th, batch = _theta(model), _batch("logistic", seed=3)
+    np.testing.assert_allclose(model.loss_and_grad(th, batch)[1], whole.loss_and_grad(th, batch)[1], rtol=1e-12)
+
+
+def test_init_layout() -> None:
+    model = _model(hidden=6, cells_per_block=3)
+    p = model.unpack(model.init_params(np.random.default_rng(0)))
+    H, nb = 6, 2
+    assert p.W_x.shape == (H + 3 * nb, N_IN) and p.W_h.shape == (H + 3 * nb, H) and p.W_y.shape == (N_OUT, H)
+    np.testing.assert_array_equal(p.b[: H + nb], 0.0)
+    np.testing.assert_array_equal(p.b[H + nb : H + 2 * nb], 1.0)  # forget gates start open
+    np.testing.assert_array_equal(p.b[H + 2 * nb :], 0.0)
+
+
+def test_float32_agrees_with_float64() -> None:
+    m64, m32 = _model("softmax"), _model("softmax", dtype="float32")
+    th, batch = _theta(m64), _batch("softmax")
+    f64, g64 = m64.loss_and_grad(th, batch)
+    f32, g32 = m32.loss_and_grad(m32.from_numpy(th), batch)
+    assert g32.dtype == np.float32 and m32.predict(th, batch).dtype == np.float32
+    assert f32 == pytest.approx(f64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
+
+
+def test_predict_and_preactivations() -> None:
+    model = _model("logistic")
+    th, batch = _theta(model), _batch("logistic")
+    s, t = model.preactivations(th, batch)
+    assert s.shape == (T, B, N_OUT) and t.shape == (T, B, 0)
+    np.testing.assert_allclose(model.predict(th, batch), output_activation("logistic", s), rtol=1e-12)
+
+
+def test_curvature_is_refused() -> None:
+    model = _model()
+    with pytest.raises(ValueError, match="model.kind=lstm is trained by a first-order solver: use solver=sgd"):
+        model.curvature(_theta(model), _batch("linear"))
+
+
+def test_bad_block_size() -> None:
+    with pytest.raises(ValueError, match="multiple of cells_per_block"):
+        _model(hidden=5, cells_per_block=2)
+
+
+def test_backend_dispatch_and_sgd_reduces_loss_on_bouncing_balls(tmp_path) -> None:
+    comp = REGISTRY.get("task", "bouncing_balls")
+    task = comp.factory(replace(comp.config, size="tiny", data_dir=str(tmp_path), T=10, test_size=8))
+    # kind=lstm through the numpy backend; without cells_per_block in the config, blocks of 10 cells
+    model = REGISTRY.get("backend", "numpy").factory(task.spec, model_cfg(kind="lstm", hidden=20, init="dense",
+                                                                           input_scale=1.0), backend_cfg())
+    assert isinstance(model, NumpyLSTM) and model.n_blocks == 2
+    sgd = MomentumSGD(learning_rate=0.05, momentum=0.9, clip_norm=10.0, batch_size=8)
+    state = initial_state(model, seed=0, lambda0=0.0)
+    test = task.test_batch()
+    before = model.loss(state.theta, test)
+    for _ in range(30):
+        state, info = sgd.step(state, model, task)
+        assert info.accepted
+    after = model.loss(state.theta, test)
+    assert after < 0.8 * before  # mostly the output bias and the copy-the-input path
