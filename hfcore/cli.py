@@ -94,11 +94,12 @@ class TrackerCallback:
         self.tracker.log_metrics(state.iteration, metrics)
 
 
-def _blas_limit(threads: int | None) -> Any:
+def _blas_limit(threads: int | None, own_threads: bool) -> Any:
     from threadpoolctl import threadpool_limits
 
-    # All thread pools (BLAS and OpenMP): torch's CPU kernels run on OpenMP, not on numpy's BLAS.
-    return threadpool_limits(limits=threads)
+    # All thread pools (BLAS and OpenMP): torch's CPU kernels run on OpenMP, not on numpy's BLAS. A backend
+    # that sets its own thread count (backend.threads) keeps it: then only numpy's BLAS is capped.
+    return threadpool_limits(limits=threads, user_api="blas" if own_threads else None)
 
 
 def _resume(path: str, parts: RunComponents, cfg: Any) -> RunState:
@@ -151,9 +152,9 @@ def run(cfg: Any, registry: Registry) -> int:
     if cfg.tracking.parent_run_id:
         tags["mlflow.parentRunId"] = cfg.tracking.parent_run_id
     tags.update({str(k): str(v) for k, v in cfg.tracking.tags.items()})
+    method = cfg.damping.name if isinstance(parts.optimizer, HessianFree) else cfg.solver.name
     if cfg.tracking.enabled:
         uri = cfg.tracking.uri or default_tracking_uri()
-        method = cfg.damping.name if isinstance(parts.optimizer, HessianFree) else cfg.solver.name
         run_name = cfg.tracking.run_name or f"{cfg.task.name}-T{cfg.task.T}-{method}-s{cfg.seed}"
         tracker: Any = MlflowTracker(uri, cfg.tracking.experiment, run_name)
     else:
@@ -169,10 +170,11 @@ def run(cfg: Any, registry: Registry) -> int:
         raise RunInterrupted()
 
     signal.signal(signal.SIGTERM, on_sigterm)
-    blas_limit = _blas_limit(cfg.blas_threads)
+    blas_limit = _blas_limit(cfg.blas_threads, own_threads=cfg.backend.get("threads") is not None)
     try:
         params = flatten(OmegaConf.to_container(cfg, resolve=True))
         params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
+        params["damping.lambda_start"] = state.lam  # differs from lambda0 when resuming
         tracker.start(params, tags)
         tracker.log_text(config_yaml, "config/config.yaml")
         if tracker.run_id:
@@ -196,7 +198,7 @@ def run(cfg: Any, registry: Registry) -> int:
             if checkpointer.saved_iteration >= 0:
                 tracker.log_artifact(checkpointer.path, "checkpoint")
             if reporter.history:
-                title = f"{cfg.task.name} T={cfg.task.T}, {cfg.damping.name}, seed {cfg.seed}"
+                title = f"{cfg.task.name} T={cfg.task.T}, {method}, seed {cfg.seed}"
                 tracker.log_figure(learning_curve(reporter.history, title), "plots/learning_curve.png")
         finally:
             tracker.finish(status)

@@ -40,7 +40,7 @@ class BackendConfig:
 class ModelConfig:
     """The network (M&S 2011 eqs. 1-4) and its initialisation.
 
-    ``kind`` is ``rnn`` (tanh RNN) or ``linear`` (an affine map applied at
+    ``kind`` is ``rnn`` (tanh RNN), ``lstm`` (the first-order baseline) or ``linear`` (an affine map applied at
     every step, used by the exactly-quadratic test task). ``init`` is
     ``sparse`` (each unit keeps ``num_connections`` incoming weights drawn
     N(0, init_scale^2 / num_connections), input weights further scaled by
@@ -81,7 +81,7 @@ class TaskConfig:
 class DampingConfig:
     """Tikhonov lambda with the Levenberg-Marquardt rule, and structural damping.
 
-    ``lambda0`` null means the task's default, ``0.01 * n_out`` (IS11).
+    ``lambda0`` null means the task's ``default_lambda0`` (IS11's values), else ``0.01 * n_out``.
     The structural coefficient passed to Gv is ``lambda * mu * hessian_scale``
     (``mu = 0`` for plain Tikhonov); ``hessian_scale = 0.25`` reproduces IS11.
     """

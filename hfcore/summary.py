@@ -13,7 +13,7 @@ import statistics
 import sys
 from typing import Any
 
-COLUMNS = ("run", "task", "T", "damping", "seed", "status", "solved", "iterations", "minibatches",
+COLUMNS = ("run", "task", "T", "solver", "damping", "seed", "status", "solved", "iterations", "minibatches",
            "test error", "wall (s)")
 
 
@@ -32,7 +32,8 @@ def collect(uri: str, experiment: str, filter_string: str = "") -> list[dict[str
             "run": run.info.run_name,
             "task": t.get("task", ""),
             "T": t.get("T", ""),
-            "damping": t.get("damping", ""),
+            "solver": t.get("solver", ""),
+            "damping": t.get("damping", "") if t.get("solver", "cg") == "cg" else "-",
             "seed": t.get("seed", ""),
             "status": run.info.status,
             "solved": bool(m.get("task.solved", 0.0)),
