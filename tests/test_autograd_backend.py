@@ -158,21 +158,6 @@ def test_float32_stays_float32(kind, output):
     assert m32.predict(theta32, batch).dtype == np.float32
 
 
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (dict(hidden=0), "hidden"),
-        (dict(normaliser="tokens"), "normaliser"),
-        (dict(init="orthogonal"), "init"),
-        (dict(num_connections=0), "num_connections"),
-        (dict(l2=-1.0), "l2"),
-    ],
-)
-def test_rnn_rejects_bad_config(overrides, message):
-    with pytest.raises(ValueError, match=message):
-        AutogradRNN(ModelSpec(N_IN, N_OUT, "linear"), make_cfg(**overrides))
-
-
 def test_bad_inputs_rejected():
     with pytest.raises(ValueError, match="output"):
         AutogradLinear(ModelSpec(N_IN, N_OUT, "relu"), make_cfg())

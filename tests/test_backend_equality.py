@@ -154,3 +154,20 @@ def test_hf_trajectory_matches_numpy(backend, solver_name):
     assert decisions == want_decisions, "HF decisions differ (accepted, step size, lambda[, CG count, reason, index])"
     for k, (got, want) in enumerate(zip(thetas, want_thetas, strict=True)):
         assert rel(got, want) <= TRAJECTORY_RTOL, f"theta after {k} HF iterations: rel diff {rel(got, want):.2e}"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(hidden=0), "hidden"),
+        (dict(normaliser="tokens"), "normaliser"),
+        (dict(init="orthogonal"), "init"),
+        (dict(num_connections=0), "num_connections"),
+        (dict(l2=-1.0), "l2"),
+    ],
+)
+def test_every_backend_rejects_bad_rnn_config(backend, overrides, message):
+    cfg = dataclasses.replace(ModelConfig(kind="rnn", hidden=4), **overrides)
+    with pytest.raises(ValueError, match=message):
+        build(backend, ModelSpec(3, 2, "linear"), cfg)

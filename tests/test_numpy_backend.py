@@ -268,21 +268,6 @@ def test_init_is_reproducible():
 
 
 # --------------------------------------------------------------------------- config errors and plugin
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (dict(hidden=0), "hidden"),
-        (dict(normaliser="tokens"), "normaliser"),
-        (dict(init="orthogonal"), "init"),
-        (dict(num_connections=0), "num_connections"),
-        (dict(l2=-1.0), "l2"),
-    ],
-)
-def test_rnn_rejects_bad_config(overrides, message):
-    with pytest.raises(ValueError, match=message):
-        NumpyRNN(ModelSpec(N_IN, N_OUT, "linear"), make_cfg(**overrides))
-
-
 def test_bad_output_and_dtype_rejected():
     with pytest.raises(ValueError, match="output"):
         NumpyRNN(ModelSpec(N_IN, N_OUT, "tanh"), make_cfg())
