@@ -59,7 +59,7 @@ def output_activation(output: str, s: np.ndarray) -> np.ndarray:
     raise AssertionError("unreachable")
 
 
-def evaluate(output: str, s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def evaluate(output: str, s: np.ndarray, y: np.ndarray, outputs: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-step loss and outputs.
 
     Parameters
@@ -70,20 +70,23 @@ def evaluate(output: str, s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.
         Output pre-activations.
     y : ndarray, shape (..., n_out)
         Targets (any finite values where the mask is 0).
+    outputs : bool
+        Also return ``g(s)``; a loss-only caller (line search, backtracking)
+        skips that pass over the outputs.
 
     Returns
     -------
     loss : ndarray, shape (...)
         ``L(s; y)`` summed over the output units, unmasked.
-    yhat : ndarray, shape (..., n_out)
-        ``g(s)``; ``yhat - y`` is ``dL/ds``.
+    yhat : ndarray, shape (..., n_out), or None
+        ``g(s)``; ``yhat - y`` is ``dL/ds``. None when ``outputs`` is False.
     """
     if output == "linear":
         r = s - y
-        return 0.5 * np.einsum("...k,...k->...", r, r), s.copy()
+        return 0.5 * np.einsum("...k,...k->...", r, r), s.copy() if outputs else None
     if output == "logistic":
         loss = np.sum(np.logaddexp(0, s) - y * s, axis=-1)
-        return loss, _sigmoid(s)
+        return loss, _sigmoid(s) if outputs else None
     if output == "softmax":
         p, lse = _softmax_parts(s)
         return lse[..., 0] - np.einsum("...k,...k->...", y, s), p

@@ -276,9 +276,9 @@ class NumpyRNN:
         g_out = ds2.T @ z_out.reshape(T * B, H + 1)
         self._scatter(g_in, g_out, out)
 
-    def _loss_sum(self, s: np.ndarray, data: BatchArrays) -> tuple[float, np.ndarray]:
-        """Masked loss sum (float64 accumulation) and ``yhat``."""
-        per_step, yhat = evaluate(self.output, s, data.y)
+    def _loss_sum(self, s: np.ndarray, data: BatchArrays, outputs: bool = True) -> tuple[float, np.ndarray | None]:
+        """Masked loss sum (float64 accumulation) and ``yhat`` (None unless ``outputs``)."""
+        per_step, yhat = evaluate(self.output, s, data.y, outputs)
         return float(np.sum(per_step * data.mask[..., 0], dtype=np.float64)), yhat
 
     def _outputs_pre(self, p: RNNParams, h: np.ndarray) -> np.ndarray:
@@ -301,7 +301,7 @@ class NumpyRNN:
             T, B, _ = data.x.shape
             h = ws.get("h", (T, B, self.n_hidden))
             self._hidden(p, data.x, h, h, ws.get("tmp", (B, self.n_hidden)))
-            total += self._loss_sum(self._outputs_pre(p, h), data)[0]
+            total += self._loss_sum(self._outputs_pre(p, h), data, outputs=False)[0]
             norm = data.norm
         return total / norm + self._l2(theta)
 
