@@ -5,9 +5,12 @@ mlflow is imported lazily, inside the tracker, so ``import hfcore`` stays light.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -75,6 +78,28 @@ class NullTracker:
         pass
 
 
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive file lock beside a local sqlite store while it is opened.
+
+    Opening a fresh sqlite store migrates its schema; two processes doing that at once
+    corrupt it (``table _alembic_tmp_... already exists``; mlflow #19943). Hydra sweeps
+    prepare the store first (:class:`hfcore.hydra_callbacks.PrepareTrackingStore`); this
+    lock also covers independent runs started together. Other URIs need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri[len("sqlite:///"):] + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def ensure_experiment(uri: str, experiment: str) -> str:
     """Create the store and experiment if missing; return the experiment id.
 
@@ -83,17 +108,18 @@ def ensure_experiment(uri: str, experiment: str) -> str:
     """
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(experiment)
-    except Exception:  # another process created it first
+    with store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(experiment)
-        if found is None:
-            raise
-        return found.experiment_id
+        if found is not None:
+            return found.experiment_id
+        try:
+            return client.create_experiment(experiment)
+        except Exception:  # another process (on another host) created it first
+            found = client.get_experiment_by_name(experiment)
+            if found is None:
+                raise
+            return found.experiment_id
 
 
 class MlflowTracker:
@@ -113,7 +139,8 @@ class MlflowTracker:
         from mlflow.tracking import MlflowClient
 
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
+        with store_lock(uri):  # the first client of a fresh store creates its schema
+            self.client = MlflowClient(tracking_uri=uri)
         self.experiment = experiment
         self.run_name = run_name
         self.run_id: str | None = None

@@ -175,3 +175,16 @@ def test_missing_optional_dependency_names_the_extra(tmp_path, backend):
 def test_lstm_with_hf_is_refused_before_work(tmp_path):
     out = hf_train(tmp_path, *TINY, "model=lstm", "model.hidden=10")
     assert out.returncode == 2 and "first-order solver (solver=sgd)" in out.stderr
+
+
+def test_independent_runs_started_together_share_a_fresh_store(tmp_path):
+    """Three separate hf-train processes on one new sqlite store: none may die in the schema migration."""
+    code = ("import sys\nfrom hfcore.cli import main\n"
+            f"sys.argv = ['hf-train', *{TINY!r}, 'seed=' + sys.argv[1]]\nmain()")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(s)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for s in range(3)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
+    assert all(rc == 0 for rc, _ in results), [err[-1500:] for rc, err in results if rc]
+    _, found = runs(tmp_path)
+    assert sorted(r.data.tags["seed"] for r in found) == ["0", "1", "2"]
