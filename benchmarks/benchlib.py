@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -20,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -446,3 +448,14 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def log(message: str) -> None:
     """Progress line on stderr (stdout carries the report)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def emit(report: str, payload: Any, json_path: Path | None, markdown_path: Path | None) -> None:
+    """Print the Markdown report and write it, and the raw figures as JSON, where asked."""
+    print(report)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(payload, indent=1, default=str))
+    if markdown_path:
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(report)

@@ -39,6 +39,7 @@ from benchlib import (  # noqa: E402
     SIZES,
     FixedBatchTask,
     build_model,
+    emit,
     environment,
     header_lines,
     limit_threads,
@@ -255,13 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = run(args)
     report = render(results)
-    print(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=str))
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report)
+    emit(report, results, args.json, args.markdown)
     return 0
 
 

@@ -48,6 +48,7 @@ from benchlib import (  # noqa: E402
     Size,
     Stats,
     build_model,
+    emit,
     environment,
     fmt_ms,
     fmt_pct,
@@ -780,13 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         report += "\n" + render_kernel_check(results, stripped)
         report += "\n" + render_markdown(stripped, title="Child run without the kernel variables")
         payload = {"as_is": results, "stripped": stripped}
-    print(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(payload, indent=1, default=str))
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report)
+    emit(report, payload, args.json, args.markdown)
     return 0
 
 

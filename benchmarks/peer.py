@@ -27,7 +27,6 @@ Without it the script prints these instructions and exits with status 0.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections import defaultdict
@@ -44,6 +43,7 @@ from benchlib import (  # noqa: E402
     Size,
     Stats,
     build_model,
+    emit,
     environment,
     fmt_ms,
     fmt_ratio,
@@ -467,13 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = run(args, hf)
     report = render(results)
-    print(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=str))
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report)
+    emit(report, results, args.json, args.markdown)
     return 0
 
 
