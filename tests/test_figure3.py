@@ -78,3 +78,12 @@ def test_report_only_rebuilds_summary(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "| addition | 30 | tikhonov | 0/1 | - | - | 566 |" in (out / "summary.md").read_text()
     assert (out / "figure3.png").stat().st_size > 0
+
+
+def test_methods_and_no_baseline_narrow_the_sweep(tmp_path):
+    done = harness(tmp_path, "--profile", "quick", "--problems", "temporal_order", "--T", "10", "--seeds", "0",
+                   "--methods", "structural", "--no-baseline", "--no-mlflow", "--out", "one", "--override", *TINY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "1 runs to do" in done.stdout
+    with (tmp_path / "one" / "runs.csv").open() as fh:
+        assert [r["method"] for r in csv.DictReader(fh)] == ["structural"]

@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS)
     parser.add_argument("--T", nargs="+", type=int, dest="lengths")
     parser.add_argument("--seeds", nargs="+", type=int)
+    parser.add_argument("--methods", nargs="+", choices=("structural", "tikhonov"),
+                        help="HF damping types to run (default: both)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the first-order baseline")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs in parallel (each uses blas_threads=1 threads unless overridden)")
@@ -286,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
 
     profile = PROFILES[args.profile]
     changes = {k: tuple(v) for k, v in (("problems", args.problems), ("lengths", args.lengths),
-                                        ("seeds", args.seeds)) if v}
+                                        ("seeds", args.seeds), ("methods", args.methods)) if v}
     if args.no_baseline:
         changes["baseline_seeds"] = ()
     profile = Profile(**{**asdict(profile), **changes})
