@@ -114,7 +114,8 @@ def command(cell: Cell, out: Path, parent_run_id: str | None, budget: float) -> 
         overrides.append(f"damping={cell.method}")
     if parent_run_id:
         overrides.append(f"tracking.parent_run_id={parent_run_id}")
-    return [sys.executable, "-m", "hfcore.cli", *overrides, *cell.overrides]
+    # -P: a sweep started inside a source checkout must import the installed hfcore, not ./hfcore.
+    return [sys.executable, "-P", "-m", "hfcore.cli", *overrides, *cell.overrides]
 
 
 def read_done(path: Path) -> dict[tuple[str, int, str, int], dict]:
