@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hfcore.config import fields_from
 from hfcore.hf import HessianFree, HFSettings
-from hfcore.interfaces import Model, Optimizer, Task
+from hfcore.interfaces import Communicator, Model, Optimizer, Task
+from hfcore.parallel import SerialComm, ShardedModel, launched_size
 from hfcore.registry import Registry
 from hfcore.training import StopRule
 from hfcore.types import OUTPUT_LOSSES
@@ -26,6 +27,7 @@ class RunComponents:
     optimizer: Optimizer
     stop: StopRule
     lambda0: float
+    comm: Communicator = field(default_factory=SerialComm)
 
 
 def _build(kind: str, registry: Registry, name: str, *args: Any) -> Any:
@@ -85,7 +87,30 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
         raise ConfigError(str(exc)) from None
     if cfg.checkpoint.every < 1:
         raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")
-    return RunComponents(model, task, optimizer, stop, float(lambda0))
+    model, comm = _parallel(cfg, registry, model)
+    return RunComponents(model, task, optimizer, stop, float(lambda0), comm)
+
+
+def _parallel(cfg: Any, registry: Registry, model: Model) -> tuple[Model, Communicator]:
+    """The run's communicator, and the model wrapped to split batches into shards when there are several."""
+    parallel = getattr(cfg, "parallel", None)
+    if parallel is None:
+        return model, SerialComm()
+    shards = parallel.shards
+    if shards is not None and shards < 1:
+        raise ConfigError(f"parallel.shards must be >= 1 or null, got {shards}")
+    launched = launched_size()
+    if parallel.name == "serial" and launched > 1:
+        raise ConfigError(f"this process is one of {launched} started by a launcher, but parallel=serial; "
+                          f"add parallel=mpi (mpiexec, srun) or parallel=torch (torchrun)")
+    comm = _build("parallel", registry, parallel.name, parallel)
+    if shards is None:
+        shards = comm.size
+    if shards < comm.size:
+        raise ConfigError(f"parallel.shards={shards} is fewer than the {comm.size} ranks; every rank needs a shard")
+    if shards == 1:
+        return model, comm
+    return ShardedModel(model, comm, shards, getattr(cfg.model, "normaliser", "targets")), comm
 
 
 class _Overlay:

@@ -1,14 +1,15 @@
-"""The core's own components (CG, SGD baseline, Tikhonov and structural damping), registered
-through the same hooks as any plugin."""
+"""The core's own components (CG, SGD baseline, Tikhonov and structural damping, the serial
+communicator), registered through the same hooks as any plugin."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hfcore.cg import ConjugateGradient
-from hfcore.config import CGConfig, DampingConfig, SGDConfig, fields_from
+from hfcore.config import CGConfig, DampingConfig, ParallelConfig, SGDConfig, fields_from
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hookspecs import hookimpl
+from hfcore.parallel import SerialComm
 from hfcore.sgd import MomentumSGD
 
 
@@ -55,3 +56,13 @@ def hfcore_register_dampings(registry) -> None:
 def hfcore_register_solvers(registry) -> None:
     registry.add_solver("cg", make_cg, CGConfig())
     registry.add_solver("sgd", make_sgd, SGDConfig())
+
+
+def make_serial(cfg) -> SerialComm:
+    """The one-process communicator (``parallel=serial``)."""
+    return SerialComm()
+
+
+@hookimpl
+def hfcore_register_communicators(registry) -> None:
+    registry.add_communicator("serial", make_serial, ParallelConfig())

@@ -17,13 +17,13 @@ from typing import Any
 from hfcore.build import ConfigError, RunComponents, build_run
 from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hfcore.hf import HessianFree
+from hfcore.parallel import abort_on_error, request_stop
 from hfcore.registry import Registry, UnknownComponentError, load_plugins
 from hfcore.state import RunState
 from hfcore.training import initial_state, train
 from hfcore.types import StepInfo
 
 log = logging.getLogger("hfcore")
-GROUPS = ("backend", "task", "damping", "solver")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -63,8 +63,9 @@ def _git_sha() -> str:
 class Checkpointer:
     """Saves the state every ``every`` iterations (atomically) and on demand."""
 
-    def __init__(self, directory: Path, every: int, parts: RunComponents, extra: dict) -> None:
+    def __init__(self, directory: Path, every: int, parts: RunComponents, extra: dict, enabled: bool = True) -> None:
         self.path = directory / "state.npz"
+        self.enabled = enabled  # in a multi-rank run only rank 0 writes
         self.every = every
         self.parts = parts
         self.extra = extra
@@ -72,6 +73,8 @@ class Checkpointer:
         self.saved_iteration = -1
 
     def save(self, state: RunState) -> Path:
+        if not self.enabled:
+            return self.path
         model = self.parts.model
         save_checkpoint(self.path, state, model.to_numpy(state.theta), model.to_numpy(state.warm_start),
                         self.extra)
@@ -124,17 +127,27 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> RunState:
 
 def run(cfg: Any, registry: Registry) -> int:
     """Run one composed config; returns the process exit code."""
+    try:
+        parts = build_run(cfg, registry)
+        state = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else None
+    except (ConfigError, UnknownComponentError, CheckpointError) as exc:
+        fail(str(exc))
+    with abort_on_error(parts.comm):
+        return _train(cfg, parts, state)
+
+
+def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
+    """Train the built run to its end; in a multi-rank run only rank 0 logs, reports and saves."""
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
     from hfcore.reporting import ProgressReporter, learning_curve
     from hfcore.tracking import MlflowTracker, NullTracker, default_tracking_uri, flatten
 
-    try:
-        parts = build_run(cfg, registry)
-        state = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else None
-    except (ConfigError, UnknownComponentError, CheckpointError) as exc:
-        fail(str(exc))
+    comm = parts.comm
+    root = comm.rank == 0
+    if not root:  # the other ranks compute the same run; their iteration lines would only repeat rank 0's
+        log.setLevel(logging.WARNING)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     ckpt_dir = Path(cfg.checkpoint.dir) if cfg.checkpoint.dir else output_dir / "checkpoints"
     config_yaml = OmegaConf.to_yaml(cfg)
@@ -146,6 +159,7 @@ def run(cfg: Any, registry: Registry) -> int:
         "backend": cfg.backend.name, "task": cfg.task.name, "T": str(cfg.task.T), "seed": str(cfg.seed),
         "damping": cfg.damping.name, "solver": cfg.solver.name, "git_sha": _git_sha(),
         "experiment": str(choices.get("experiment") or "none"),
+        "parallel": comm.name, "ranks": str(comm.size),
     }
     if HydraConfig.get().mode.name == "MULTIRUN":
         tags["sweep_id"] = str(HydraConfig.get().sweep.dir)
@@ -153,16 +167,17 @@ def run(cfg: Any, registry: Registry) -> int:
         tags["mlflow.parentRunId"] = cfg.tracking.parent_run_id
     tags.update({str(k): str(v) for k, v in cfg.tracking.tags.items()})
     method = cfg.damping.name if isinstance(parts.optimizer, HessianFree) else cfg.solver.name
-    if cfg.tracking.enabled:
+    if cfg.tracking.enabled and root:
         uri = cfg.tracking.uri or default_tracking_uri()
         run_name = cfg.tracking.run_name or f"{cfg.task.name}-T{cfg.task.T}-{method}-s{cfg.seed}"
         tracker: Any = MlflowTracker(uri, cfg.tracking.experiment, run_name)
     else:
         tracker = NullTracker()
 
-    reporter = ProgressReporter(enabled=cfg.progress, initial=state.iteration)
+    reporter = ProgressReporter(enabled=cfg.progress and root, initial=state.iteration)
     checkpointer = Checkpointer(ckpt_dir, cfg.checkpoint.every, parts,
-                                {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params})
+                                {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params,
+                                 "ranks": comm.size}, enabled=root)
     status = "FAILED"
     previous_sigterm = signal.getsignal(signal.SIGTERM)
 
@@ -170,11 +185,16 @@ def run(cfg: Any, registry: Registry) -> int:
         raise RunInterrupted()
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    if comm.size > 1:  # every rank must stop at the same exchange (see hfcore.parallel.request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
     blas_limit = _blas_limit(cfg.blas_threads, own_threads=cfg.backend.get("threads") is not None)
     try:
         params = flatten(OmegaConf.to_container(cfg, resolve=True))
         params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
         params["damping.lambda_start"] = state.lam  # differs from lambda0 when resuming
+        params["parallel.ranks"] = comm.size
         tracker.start(params, tags)
         tracker.log_text(config_yaml, "config/config.yaml")
         if tracker.run_id:
@@ -195,14 +215,17 @@ def run(cfg: Any, registry: Registry) -> int:
             last = checkpointer.last
             if last is not None and last.iteration != checkpointer.saved_iteration:
                 checkpointer.save(last)
-            if checkpointer.saved_iteration >= 0:
+            if checkpointer.saved_iteration >= 0 and root:
                 tracker.log_artifact(checkpointer.path, "checkpoint")
-            if reporter.history:
+            if reporter.history and root:
                 title = f"{cfg.task.name} T={cfg.task.T}, {method}, seed {cfg.seed}"
                 tracker.log_figure(learning_curve(reporter.history, title), "plots/learning_curve.png")
         finally:
             tracker.finish(status)
             signal.signal(signal.SIGTERM, previous_sigterm)
+            signal.signal(signal.SIGINT, previous_sigint)
+    if not root:
+        return 0
     c = state.counters
     summary = {
         "solved": state.solved, "iterations": state.iteration, "minibatches": c.minibatches,

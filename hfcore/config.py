@@ -158,6 +158,23 @@ class HFConfig:
 
 
 @dataclass
+class ParallelConfig:
+    """Data parallelism inside one run (:mod:`hfcore.parallel`).
+
+    ``name`` picks the communicator: ``serial`` (one process, the default),
+    ``mpi`` (mpi4py, extra ``mpi``) or ``torch`` (torch.distributed, extra
+    ``torch``). ``shards`` is how many fixed pieces, by sequence index, each
+    batch is cut into; each rank computes a contiguous block of them. The
+    trajectory depends on ``shards``, not on the number of ranks, so fix it
+    (e.g. 8) to get the same run on 1, 2, 4 or 8 ranks. null means one shard
+    per rank. Plugins subclass this to add their communicator's options.
+    """
+
+    name: str = "serial"
+    shards: int | None = None
+
+
+@dataclass
 class TrackingConfig:
     """MLflow logging. ``uri`` null means ``$MLFLOW_TRACKING_URI`` or ``sqlite:///<cwd>/mlflow.db``.
 
@@ -202,5 +219,6 @@ class TrainConfig:
     damping: DampingConfig = field(default_factory=DampingConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     hf: HFConfig = field(default_factory=HFConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

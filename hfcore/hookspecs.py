@@ -53,3 +53,13 @@ def hfcore_register_solvers(registry):
 
     ``factory(solver_cfg)`` returns a :class:`hfcore.interfaces.Solver`.
     """
+
+
+@hookspec
+def hfcore_register_communicators(registry):
+    """Add data-parallel communicators with ``registry.add_communicator(name, factory, config)``.
+
+    ``factory(parallel_cfg)`` returns a :class:`hfcore.interfaces.Communicator`;
+    ``config`` is an instance of a :class:`hfcore.config.ParallelConfig` subclass
+    (the ``parallel`` config group).
+    """

@@ -150,3 +150,40 @@ class Optimizer(Protocol):
     def step(self, state: RunState, model: Model, task: Task) -> tuple[RunState, StepInfo]:
         """Advance ``state`` by one iteration; all randomness comes from ``state``'s data stream."""
         ...
+
+
+@runtime_checkable
+class Communicator(Protocol):
+    """The processes of one data-parallel run (:mod:`hfcore.parallel`).
+
+    Every rank holds the parameters and the CG vectors; only partial sums over
+    batch shards cross this seam. The serial implementation has one rank.
+    """
+
+    rank: int
+    size: int
+    name: str
+
+    def allgather_rows(self, rows: np.ndarray, counts: list[int]) -> np.ndarray:
+        """Concatenate every rank's ``rows`` along axis 0, in rank order.
+
+        Parameters
+        ----------
+        rows : ndarray, shape (counts[rank], ...)
+            This rank's rows (C-contiguous float64); the trailing shape is the same on every rank.
+        counts : list of int
+            Rows held by each rank (known to every rank in advance).
+
+        Returns
+        -------
+        ndarray, shape (sum(counts), ...)
+        """
+        ...
+
+    def barrier(self) -> None:
+        """Wait for every rank."""
+        ...
+
+    def abort(self, code: int) -> None:
+        """End every rank of the job now with exit status ``code`` (never returns)."""
+        ...

@@ -20,7 +20,7 @@ from hfcore import hookspecs
 
 ENTRY_POINT_GROUP = "hfcore"
 DISABLE_AUTOLOAD_ENV = "HFCORE_DISABLE_PLUGIN_AUTOLOAD"
-KINDS = ("backend", "task", "damping", "solver")
+KINDS = ("backend", "task", "damping", "solver", "parallel")
 
 
 class PluginError(RuntimeError):
@@ -43,7 +43,7 @@ class Component:
 
 
 class Registry:
-    """Named factories for backends, tasks, dampings and solvers.
+    """Named factories for backends, tasks, dampings, solvers and communicators.
 
     Plugins receive this object in their ``hfcore_register_*`` hooks.
     """
@@ -79,6 +79,10 @@ class Registry:
     def add_solver(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
         """Register a solver ``factory(solver_cfg) -> Solver``."""
         self._add("solver", name, factory, config)
+
+    def add_communicator(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
+        """Register a data-parallel communicator ``factory(parallel_cfg) -> Communicator`` (group ``parallel``)."""
+        self._add("parallel", name, factory, config)
 
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` of ``kind``; a clear error lists the known ones."""
@@ -178,7 +182,7 @@ def load_plugins(
             pm.unregister(exc.plugin)
 
     for hook_name in ("hfcore_register_backends", "hfcore_register_tasks",
-                      "hfcore_register_dampings", "hfcore_register_solvers"):
+                      "hfcore_register_dampings", "hfcore_register_solvers", "hfcore_register_communicators"):
         hook = getattr(pm.hook, hook_name)
         for impl in hook.get_hookimpls():  # registration order, so the first claimant keeps a name
             registry._current_plugin = impl.plugin_name

@@ -70,6 +70,23 @@ class Batch:
         )
 
 
+NORMALISERS = ("targets", "sequences")
+"""What divides a model's summed loss: active targets (IS11) or sequences (M&S 2011 sec. 2)."""
+
+
+def normaliser_count(batch: Batch, normaliser: str) -> float:
+    """The raw divisor of ``batch``'s summed loss: active targets or sequences (may be 0).
+
+    Models divide by ``max(count, 1)``; a batch split into shards is weighted
+    by each shard's count (:mod:`hfcore.parallel`).
+    """
+    if normaliser == "targets":
+        return float(np.sum(np.asarray(batch.mask), dtype=np.float64))
+    if normaliser == "sequences":
+        return float(np.shape(batch.inputs)[1])
+    raise ValueError(f"unknown normaliser {normaliser!r}; expected one of {', '.join(NORMALISERS)}")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What a task tells a backend about the network it needs.

@@ -143,3 +143,15 @@ def test_peer_runs_or_explains_how_to_install_it():
         assert "separate benchmark environment" in proc.stdout
         return
     assert "## Equality" in proc.stdout and "| speed-up (median) |" in proc.stdout
+
+
+def test_scaling_small_report(tmp_path):
+    """One round at a tiny size: the baseline, the sharded process and both communicators report 20 Gv."""
+    proc = run_script("scaling.py", "--size", "small-linear", "--rounds", "1", "--iters", "1",
+                      "--json", str(tmp_path / "s.json"))
+    assert "| speed-up vs baseline median |" in proc.stdout
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert not data["failures"], data["failures"]
+    labels = {c["label"] for c in data["configurations"]}
+    assert labels == {"1 process (baseline)", "1 process, 2 shards", "MPI, 2 ranks", "gloo, 2 ranks"}
+    assert all(r["gv"] == [20] for r in data["results"].values())

@@ -12,12 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from hfcore.types import Batch, ModelSpec
+from hfcore.types import NORMALISERS, Batch, ModelSpec, normaliser_count
 
 from .losses import check_output
-
-NORMALISERS = ("targets", "sequences")
-"""``targets``: divide by the number of active targets (IS11); ``sequences``: by B (M&S 2011 sec. 2)."""
 
 INITS = ("sparse", "dense")
 """Initialisations: IS11 sparse (notes sec. 7) or dense ``N(0, init_scale^2 / fan_in)``."""
@@ -76,11 +73,7 @@ class BatchArrays:
 
 def batch_norm(batch: Batch, normaliser: str) -> float:
     """The objective's divisor N for the whole batch: active targets or sequences, at least 1."""
-    if normaliser == "targets":
-        n = float(np.sum(np.asarray(batch.mask), dtype=np.float64))
-    else:
-        n = float(np.shape(batch.inputs)[1])
-    return max(n, 1.0)
+    return max(normaliser_count(batch, normaliser), 1.0)
 
 
 def prepare_batch(batch: Batch, n_in: int, n_out: int, dtype: np.dtype, norm: float) -> BatchArrays:

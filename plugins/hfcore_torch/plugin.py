@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hfcore.config import BackendConfig
+from hfcore.config import BackendConfig, ParallelConfig
 from hfcore.hookspecs import hookimpl
 from hfcore.types import ModelSpec
 from hfcore_numpy._common import DTYPES
 
 if TYPE_CHECKING:
+    from .distributed import TorchDistComm
     from .linear import TorchLinear
     from .rnn import TorchRNN
 
@@ -96,3 +97,52 @@ def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> TorchRNN | 
 def hfcore_register_backends(registry: Any) -> None:
     """Register ``torch`` with :func:`make_model` and :class:`TorchBackendConfig`."""
     registry.add_backend("torch", make_model, TorchBackendConfig())
+
+
+@dataclass
+class TorchParallelConfig(ParallelConfig):
+    """``parallel=torch``: data parallelism on torch.distributed (launch with torchrun or srun).
+
+    ``backend`` is ``auto`` (NCCL when CUDA is available, else gloo), ``gloo`` or ``nccl``;
+    ``timeout_s`` bounds how long a collective waits for a missing rank.
+    """
+
+    name: str = "torch"
+    backend: str = "auto"
+    timeout_s: float = 300.0
+
+
+def make_comm(cfg: Any) -> TorchDistComm:
+    """Join the torch.distributed group described by the launcher's environment.
+
+    Raises
+    ------
+    ImportError
+        Without torch (names the extra).
+    ValueError
+        For an unknown backend or when the launcher's variables (RANK, WORLD_SIZE, MASTER_ADDR,
+        MASTER_PORT) are missing.
+    """
+    import os
+
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("parallel 'torch' needs the torch extra: pip install 'hfcore[torch]'") from exc
+    from .distributed import REQUIRED_ENV, TorchDistComm
+
+    if cfg.backend not in ("auto", "gloo", "nccl"):
+        raise ValueError(f"parallel.backend must be auto, gloo or nccl, got {cfg.backend!r}")
+    if not cfg.timeout_s > 0:
+        raise ValueError(f"parallel.timeout_s must be > 0, got {cfg.timeout_s}")
+    missing = [name for name in REQUIRED_ENV if name not in os.environ]
+    if missing:
+        raise ValueError(f"parallel=torch needs {', '.join(missing)} in the environment; launch with "
+                         f"torchrun --nproc-per-node=N -m hfcore.cli ... (see docs/scaling-out.md)")
+    return TorchDistComm(cfg.backend, cfg.timeout_s)
+
+
+@hookimpl
+def hfcore_register_communicators(registry: Any) -> None:
+    """Register ``torch`` (torch.distributed) with :func:`make_comm` and :class:`TorchParallelConfig`."""
+    registry.add_communicator("torch", make_comm, TorchParallelConfig())

@@ -1,0 +1,1 @@
+"""MPI communicator for data-parallel hfcore runs (mpi4py)."""
