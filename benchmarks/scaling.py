@@ -194,20 +194,21 @@ def main(argv: list[str] | None = None) -> None:
                  "MPIEXEC_TIMEOUT": "600"}
     configs = configurations(args.ranks, args.comms)
     results: dict[str, dict[str, list[float]]] = {c["label"]: {"times": [], "comm": [], "gv": []} for c in configs}
-    failures: dict[str, str] = {}
+    failures: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for c in configs:
-                if c["label"] in failures:
-                    continue
                 out = Path(tmp) / "result.json"
                 out.unlink(missing_ok=True)
                 log(f"round {r + 1}/{args.rounds}: {c['label']}")
                 done = subprocess.run(command(c["comm"], c["ranks"], c["shards"], args.iters, args.size, out),
                                       env=child_env, capture_output=True, text=True, timeout=900)
                 if done.returncode != 0 or not out.exists():
-                    failures[c["label"]] = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
-                    log(f"  failed: {failures[c['label']]}")
+                    # A failed launch is reported, and the next round tries again.
+                    lines = done.stderr.strip().splitlines()
+                    reason = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "?")
+                    failures.setdefault(c["label"], []).append(f"round {r + 1}: {reason.strip()[:300]}")
+                    log(f"  failed: {reason.strip()[:300]}")
                     continue
                 got = json.loads(out.read_text())
                 for key in ("times", "comm", "gv"):
@@ -219,12 +220,15 @@ def main(argv: list[str] | None = None) -> None:
     for c in configs:
         res = results[c["label"]]
         if not res["times"]:
-            rows.append([c["label"], "—", "—", "—", "—", "—", f"failed: {failures.get(c['label'], '?')}"])
+            rows.append([c["label"], "—", "—", "—", "—", "—", f"failed: {failures.get(c['label'], ['?'])[-1]}"])
             continue
         st = Stats.of(res["times"])
         share = float(np.median(np.array(res["comm"]) / np.array(res["times"])))
         rows.append([c["label"], fmt_ms(st.min), fmt_ms(st.median), fmt_ms(st.max), fmt_pct(share),
-                     fmt_ratio(base / st.median if base else None), f"{st.n} iterations, {int(res['gv'][0])} Gv"])
+                     fmt_ratio(base / st.median if base else None),
+                     f"{st.n} iterations, {int(res['gv'][0])} Gv"
+                     + (f"; {len(failures[c['label']])} failed launch(es): {failures[c['label']][0]}"
+                        if c["label"] in failures else "")])
     report = "\n".join([
         "# Strong scaling of one HF iteration",
         "",
@@ -235,8 +239,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *header_lines(env, [1]),
         "",
-        md_table(["configuration", "min", "median", "max", "in gathers, incl. waiting (median)", "speed-up vs baseline median",
-                  "notes"], rows),
+        md_table(["configuration", "min", "median", "max", "in gathers, incl. waiting (median)",
+                  "speed-up vs baseline median", "notes"], rows),
         "",
     ])
     emit(report, {"environment": env, "configurations": configs, "results": results, "failures": failures},

@@ -303,3 +303,26 @@ def test_ctrl_c_on_mpiexec_stops_every_rank_and_closes_the_run(tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name("hfcore").experiment_id])
     assert run.info.status == "KILLED"
     assert state(tmp_path, "run")["iteration"] >= 1
+
+
+@needs_torch
+def test_sharded_torch_model_equals_whole_batch():
+    """The seam is backend-agnostic: torch tensors cross it through the model's to_numpy/from_numpy."""
+    from types import SimpleNamespace
+
+    from tests.helpers import REGISTRY, model_cfg
+
+    task = make_task("addition", T=12)
+    model = REGISTRY.get("backend", "torch").factory(task.spec, model_cfg(hidden=6),
+                                                     SimpleNamespace(name="torch", dtype="float64", device="cpu"))
+    rng = np.random.default_rng(5)
+    theta = model.init_params(rng)
+    batch = task.sample(rng, 17)
+    sharded = ShardedModel(model, SerialComm(), 4)
+    f, g = model.loss_and_grad(theta, batch)
+    fs, gs = sharded.loss_and_grad(theta, batch)
+    assert fs == pytest.approx(float(f), rel=1e-13)
+    np.testing.assert_allclose(model.to_numpy(gs), model.to_numpy(g), rtol=1e-12, atol=1e-15)
+    v = model.from_numpy(np.random.default_rng(6).standard_normal(model.n_params))
+    np.testing.assert_allclose(model.to_numpy(sharded.curvature(theta, batch).gv(v, 0.3)),
+                               model.to_numpy(model.curvature(theta, batch).gv(v, 0.3)), rtol=1e-11, atol=1e-14)
