@@ -326,3 +326,12 @@ def test_sharded_torch_model_equals_whole_batch():
     v = model.from_numpy(np.random.default_rng(6).standard_normal(model.n_params))
     np.testing.assert_allclose(model.to_numpy(sharded.curvature(theta, batch).gv(v, 0.3)),
                                model.to_numpy(model.curvature(theta, batch).gv(v, 0.3)), rtol=1e-11, atol=1e-14)
+
+
+@needs_mpi
+def test_srun_with_mismatched_pmi_is_refused(tmp_path):
+    """Under srun with the wrong PMI every task would be 'rank 0 of 1' and run the whole job alone."""
+    env = {**_env(tmp_path), "SLURM_NTASKS": "4", "SLURM_STEP_ID": "0"}
+    out = subprocess.run([sys.executable, "-m", "hfcore.cli", *TINY, "tracking=none", "parallel=mpi"], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "SLURM started 4 tasks but MPI sees 1 rank(s)" in out.stderr
