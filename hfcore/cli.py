@@ -201,7 +201,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
             log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
         checkpointer.last = state
         state = train(state, parts.model, parts.task, parts.optimizer, parts.stop,
-                      [reporter, checkpointer, TrackerCallback(tracker)])
+                      [reporter, checkpointer, TrackerCallback(tracker)], comm=comm)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

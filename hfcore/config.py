@@ -139,7 +139,13 @@ class SGDConfig(SolverConfig):
 
 @dataclass
 class HFConfig:
-    """The outer HF loop: data roles, backtracking, line search, budget."""
+    """The outer HF loop: data roles, backtracking, line search, budgets.
+
+    ``budget_seconds`` (null: no limit) ends a run once its training wall time
+    (``RunState.elapsed``: iterations plus test evaluations) reaches it; it
+    applies to every optimiser, so HF and a first-order baseline can be given
+    equal wall-clock budgets.
+    """
 
     gradient_batch: int = 10000
     curvature_batch: int = 1000
@@ -153,6 +159,7 @@ class HFConfig:
     line_search_tries: int = 60
     max_iterations: int = 2000
     budget_minibatches: float = 50000.0
+    budget_seconds: float | None = None
     eval_every: int = 1
     stop_on_success: bool = True
 

@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
+
 from hfcore.hf import evaluate
-from hfcore.interfaces import Model, Optimizer, Task
+from hfcore.interfaces import Communicator, Model, Optimizer, Task
 from hfcore.state import RunState, seed_streams
 from hfcore.types import StepInfo
 
@@ -31,6 +33,11 @@ class StopRule:
         Hard cap on HF iterations.
     budget_minibatches : float
         Paper units (M&S 2011 Fig. 3); a run past it is a failure.
+    budget_seconds : float or None
+        Wall-clock budget: the run ends once ``state.elapsed`` (time in
+        iterations and test evaluations, across resumes) reaches it. None: no
+        limit. It is checked after each iteration, so the last iteration and
+        the final evaluation can go past it.
     eval_every : int
         Evaluate on the test set every this many iterations.
     stop_on_success : bool
@@ -39,6 +46,7 @@ class StopRule:
 
     max_iterations: int = 2000
     budget_minibatches: float = 50000.0
+    budget_seconds: float | None = None
     eval_every: int = 1
     stop_on_success: bool = True
 
@@ -49,6 +57,12 @@ class StopRule:
             raise ValueError(f"hf.eval_every must be >= 1, got {self.eval_every}")
         if not self.budget_minibatches > 0:
             raise ValueError(f"hf.budget_minibatches must be > 0, got {self.budget_minibatches}")
+        if self.budget_seconds is not None and not self.budget_seconds > 0:
+            raise ValueError(f"hf.budget_seconds must be > 0 or null, got {self.budget_seconds}")
+
+    def out_of_time(self, elapsed: float) -> bool:
+        """Whether ``elapsed`` seconds use up :attr:`budget_seconds` (never when it is None)."""
+        return self.budget_seconds is not None and elapsed >= self.budget_seconds
 
 
 def initial_state(model: Model, seed: int, lambda0: float) -> RunState:
@@ -90,6 +104,19 @@ def step_metrics(info: StepInfo) -> dict[str, float]:
 CG_REASON_CODES = {"none": 0, "progress": 1, "max_iters": 2, "residual": 3, "negative_curvature": 4, "nonfinite": 5}
 
 
+def agreed_elapsed(state: RunState, comm: Communicator | None) -> float:
+    """``state.elapsed`` as rank 0 measured it, so that every rank of a run takes the same time decision.
+
+    Each rank has its own clock; a rank stopping one iteration before the
+    others would leave them waiting in a collective. One scalar exchange per
+    iteration, only in a multi-rank run with a time budget.
+    """
+    if comm is None or comm.size == 1:
+        return state.elapsed
+    rows = comm.allgather_rows(np.array([[state.elapsed]], dtype=np.float64), [1] * comm.size)
+    return float(rows[0, 0])
+
+
 def train(
     state: RunState,
     model: Model,
@@ -97,8 +124,15 @@ def train(
     optimizer: Optimizer,
     stop: StopRule,
     callbacks: list[Callback] = (),
+    comm: Communicator | None = None,
 ) -> RunState:
     """Run ``optimizer`` iterations from ``state`` until a stop rule fires.
+
+    Parameters
+    ----------
+    comm : Communicator, optional
+        The ranks of a data-parallel run; with a time budget they agree on
+        rank 0's clock (:func:`agreed_elapsed`). None: a single process.
 
     Returns
     -------
@@ -106,13 +140,18 @@ def train(
         The final state; ``state.solved`` tells whether the task was solved.
     """
     test_batch = task.test_batch()
-    while state.iteration < stop.max_iterations and not (state.solved and stop.stop_on_success):
+    # A resumed state carries the same elapsed on every rank (one checkpoint), so no exchange is needed here.
+    out_of_time = stop.out_of_time(state.elapsed)
+    while state.iteration < stop.max_iterations and not (state.solved and stop.stop_on_success) and not out_of_time:
         if state.counters.minibatches >= stop.budget_minibatches:
             break
         state, info = optimizer.step(state, model, task)
         metrics = step_metrics(info)
         metrics["cg.stop_reason"] = float(CG_REASON_CODES.get(info.cg_reason, -1))
-        last = state.iteration == stop.max_iterations or state.counters.minibatches >= stop.budget_minibatches
+        if stop.budget_seconds is not None:
+            out_of_time = stop.out_of_time(agreed_elapsed(state, comm))
+        last = (state.iteration == stop.max_iterations or state.counters.minibatches >= stop.budget_minibatches
+                or out_of_time)
         if state.iteration % stop.eval_every == 0 or last:  # the final state is always evaluated
             started = time.perf_counter()
             test_loss, test_error = evaluate(model, task, state.theta, test_batch)

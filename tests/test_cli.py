@@ -61,6 +61,7 @@ def test_bad_overrides_fail_in_hydra(tmp_path, override, message):
      ("model.hidden=0", "hidden"),
      ("model.output=gaussian", "model.output must be one of"),
      ("hf.curvature_batch=500", "hf.curvature_batch must be in"),
+     ("hf.budget_seconds=0", "hf.budget_seconds must be > 0 or null, got 0.0"),
      ("checkpoint.resume=/nonexistent/state.npz", "checkpoint not found")],
 )
 def test_bad_values_fail_before_work(tmp_path, override, message):
@@ -87,6 +88,15 @@ def test_run_logs_to_mlflow(tmp_path):
     assert len(client.get_metric_history(run.info.run_id, "hf.lambda")) == 2
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config", "plots", "checkpoint"} <= artifacts
+
+
+def test_time_budget_ends_the_run(tmp_path):
+    # Any iteration takes longer than a nanosecond, so the run stops after its first one.
+    out = hf_train(tmp_path, *TINY, "tracking=none", "hf.max_iterations=50", "hf.budget_seconds=1e-9",
+                   "hydra.run.dir=run")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["iterations"] == 1 and summary["wall_seconds"] >= 1e-9
 
 
 CRASH = """

@@ -10,6 +10,7 @@ from hfcore.cg import ConjugateGradient
 from hfcore.checkpoint import load_checkpoint, save_checkpoint
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hf import HessianFree, HFSettings, hf_step
+from hfcore.sgd import MomentumSGD
 from hfcore.training import StopRule, initial_state, train
 from tests.helpers import make_model, make_task
 
@@ -178,6 +179,55 @@ def test_train_stops_on_success_and_budget():
                 StopRule(max_iterations=50, budget_minibatches=0.5))
     assert out.counters.minibatches >= 0.5 and out.iteration < 50
     assert math.isfinite(out.test_error)
+
+
+class OneSecondSteps:
+    """SGD whose every step counts as exactly one second, so the time budget is tested without a clock."""
+
+    def __init__(self) -> None:
+        self.inner = MomentumSGD(batch_size=10)
+
+    def step(self, state, model, task):
+        new, info = self.inner.step(state, model, task)
+        return new.evolve(elapsed=state.elapsed + 1.0), info
+
+
+class FakeRanks:
+    """Rank 1 of 2, where rank 0's clock reads ``factor`` times this rank's."""
+
+    name, rank, size = "fake", 1, 2
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def allgather_rows(self, rows, counts):
+        return np.concatenate([rows * self.factor, rows])
+
+
+def test_wall_clock_budget_stops_the_run_and_evaluates_the_last_state():
+    task, model, *_ = addition_setup()
+    state = initial_state(model, seed=0, lambda0=0.0)
+    stop = StopRule(max_iterations=100, budget_seconds=2.5, eval_every=1000)
+    out = train(state, model, task, OneSecondSteps(), stop)
+    assert out.iteration == 3 and out.elapsed >= 3.0  # 1 s, 2 s: go on; 3 s >= 2.5 s: stop
+    assert math.isfinite(out.test_error)  # evaluated although eval_every was never reached
+    assert train(out, model, task, OneSecondSteps(), stop).iteration == 3  # a resumed run out of time does nothing
+    unlimited = train(state, model, task, OneSecondSteps(), StopRule(max_iterations=5, eval_every=1000))
+    assert unlimited.iteration == 5
+
+
+def test_every_rank_follows_rank_zero_clock():
+    task, model, *_ = addition_setup()
+    state = initial_state(model, seed=0, lambda0=0.0)
+    stop = StopRule(max_iterations=100, budget_seconds=50.0, eval_every=1000)
+    out = train(state, model, task, OneSecondSteps(), stop, comm=FakeRanks(factor=100.0))
+    assert out.iteration == 1 and out.elapsed < 50.0  # this rank's clock says 1 s, rank 0's says 100 s
+
+
+@pytest.mark.parametrize("value", [0.0, -5.0, float("nan")])
+def test_bad_time_budget_is_refused(value):
+    with pytest.raises(ValueError, match=r"hf.budget_seconds must be > 0 or null"):
+        StopRule(budget_seconds=value)
 
 
 def test_settings_validation():
