@@ -97,6 +97,14 @@ class TrackerCallback:
         self.tracker.log_metrics(state.iteration, metrics)
 
 
+def last_test_metrics(history: list[dict[str, float]], state: RunState) -> dict[str, float]:
+    """The ``test.*`` metrics of the last evaluation in ``history`` (only ``test.error`` if it has none)."""
+    for metrics in reversed(history):
+        if "test.error" in metrics:
+            return {k: v for k, v in metrics.items() if k.startswith("test.")}
+    return {"test.error": state.test_error}
+
+
 def _blas_limit(threads: int | None, own_threads: bool) -> Any:
     from threadpoolctl import threadpool_limits
 
@@ -230,6 +238,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
     summary = {
         "solved": state.solved, "iterations": state.iteration, "minibatches": c.minibatches,
         "gv_products": c.gv_products, "gradient_evals": c.gradient_evals, "test_error": state.test_error,
+        "test_metrics": last_test_metrics(reporter.history, state), "n_params": parts.model.n_params,
         "wall_seconds": state.elapsed, "run_id": tracker.run_id, "checkpoint": str(checkpointer.path),
     }
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=1))

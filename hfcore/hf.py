@@ -286,7 +286,19 @@ class HessianFree:
         return hf_step(state, model, task, self.damping, self.solver, self.settings)
 
 
-def evaluate(model: Model, task: Task, theta: Vector, batch: Batch) -> tuple[float, float]:
-    """Test loss and task error of ``theta`` on ``batch``."""
-    outputs = model.predict(theta, batch)
-    return float(model.loss(theta, batch)), float(task.error(np.asarray(outputs), batch))
+def evaluate(model: Model, task: Task, theta: Vector, batch: Batch) -> dict[str, float]:
+    """Objective, task error and the task's extra metrics of ``theta`` on ``batch``.
+
+    Returns
+    -------
+    dict of str to float
+        ``loss`` (the training objective), ``error`` (:meth:`Task.error`) and
+        whatever the task's optional ``extra_metrics(outputs, batch)`` returns
+        (e.g. the music task's log-likelihoods), computed from one forward pass.
+    """
+    outputs = np.asarray(model.predict(theta, batch))
+    metrics = {"loss": float(model.loss(theta, batch)), "error": float(task.error(outputs, batch))}
+    extra = getattr(task, "extra_metrics", None)
+    if extra is not None:
+        metrics.update({str(k): float(v) for k, v in extra(outputs, batch).items()})
+    return metrics

@@ -154,12 +154,14 @@ def train(
                 or out_of_time)
         if state.iteration % stop.eval_every == 0 or last:  # the final state is always evaluated
             started = time.perf_counter()
-            test_loss, test_error = evaluate(model, task, state.theta, test_batch)
+            test = evaluate(model, task, state.theta, test_batch)
+            test_error = test["error"]
             solved = task.solved(test_error) if math.isfinite(test_error) else False
             # Evaluation is part of the time a user waits for success, so it counts in elapsed.
             state = state.evolve(test_error=test_error, solved=solved,
                                  elapsed=state.elapsed + time.perf_counter() - started)
-            metrics.update({"test.loss": test_loss, "test.error": test_error, "task.solved": float(solved)})
+            metrics.update({f"test.{k}": v for k, v in test.items()})
+            metrics["task.solved"] = float(solved)
         metrics["time.elapsed"] = state.elapsed
         for callback in callbacks:
             callback.on_step(state, info, metrics)

@@ -252,6 +252,22 @@ def test_music_log_likelihood(music) -> None:
 
 
 @needs_music21
+def test_music_evaluation_reports_both_log_likelihoods(music) -> None:
+    """hf-train's evaluation logs them as test.log_likelihood_per_sequence / _per_step."""
+    from hfcore.hf import evaluate
+    from tests.helpers import make_model
+
+    model = make_model(music.spec, hidden=6)
+    theta = model.init_params(np.random.default_rng(0))
+    test = music.test_batch()
+    metrics = evaluate(model, music, theta, test)
+    per_seq, per_step = music.log_likelihood(model.predict(theta, test), test)
+    assert metrics["log_likelihood_per_sequence"] == pytest.approx(per_seq)
+    assert metrics["log_likelihood_per_step"] == pytest.approx(per_step) == pytest.approx(-metrics["error"])
+    assert per_seq < per_step < 0
+
+
+@needs_music21
 def test_music_cache_hit(music, data_dir, monkeypatch) -> None:
     from hfcore_natural import music as music_mod
 

@@ -176,6 +176,11 @@ class MusicTask(NextStepTask):
         """Negative log-likelihood per time step, nats (smaller is better)."""
         return -self.log_likelihood(outputs, batch)[1]
 
+    def extra_metrics(self, outputs: np.ndarray, batch: Batch) -> dict[str, float]:
+        """Both log-likelihoods of :meth:`log_likelihood` (logged as ``test.log_likelihood_per_*``)."""
+        per_sequence, per_step = self.log_likelihood(outputs, batch)
+        return {"log_likelihood_per_sequence": per_sequence, "log_likelihood_per_step": per_step}
+
 
 def make_music(cfg: MusicConfig | Any) -> MusicTask:
     """Build (or load from the cache) the chorale piano rolls and return the task.
