@@ -297,8 +297,8 @@ def evaluate(model: Model, task: Task, theta: Vector, batch: Batch) -> dict[str,
         (e.g. the music task's log-likelihoods), computed from one forward pass.
     """
     outputs = np.asarray(model.predict(theta, batch))
-    metrics = {"loss": float(model.loss(theta, batch)), "error": float(task.error(outputs, batch))}
     extra = getattr(task, "extra_metrics", None)
-    if extra is not None:
-        metrics.update({str(k): float(v) for k, v in extra(outputs, batch).items()})
+    metrics = {str(k): float(v) for k, v in extra(outputs, batch).items()} if extra is not None else {}
+    # The objective and the task error keep their meaning even if a task reuses their names.
+    metrics.update(loss=float(model.loss(theta, batch)), error=float(task.error(outputs, batch)))
     return metrics
