@@ -14,10 +14,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hfcore.build import ConfigError, RunComponents, build_run
 from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hfcore.hf import HessianFree
-from hfcore.parallel import abort_on_error, request_stop
+from hfcore.parallel import ShardedModel, abort_on_error, request_stop
 from hfcore.registry import Registry, UnknownComponentError, load_plugins
 from hfcore.state import RunState
 from hfcore.training import initial_state, train
@@ -103,6 +105,27 @@ def last_test_metrics(history: list[dict[str, float]], state: RunState) -> dict[
         if "test.error" in metrics:
             return {k: v for k, v in metrics.items() if k.startswith("test.")}
     return {"test.error": state.test_error}
+
+
+def log_predictions(parts: RunComponents, theta: Any, tracker: Any, output_dir: Path, title: str) -> None:
+    """The task's picture of ``theta``'s predictions on its first test window, if the task draws one.
+
+    Logged as ``plots/predictions.png`` and saved as ``predictions.png`` in the run folder. Called on
+    rank 0 only, so it predicts with the unsharded model: a sharded one would wait for the other ranks.
+    A picture that fails is a warning, not a failed run.
+    """
+    plot = getattr(parts.task, "plot_predictions", None)
+    if plot is None:
+        return
+    model = parts.model.model if isinstance(parts.model, ShardedModel) else parts.model
+    try:
+        batch = parts.task.test_batch().subset(0, 1)
+        figure = plot(np.asarray(model.predict(theta, batch)), batch)
+        figure.suptitle(f"{title}: first test window")
+        figure.savefig(output_dir / "predictions.png", dpi=110)
+        tracker.log_figure(figure, "plots/predictions.png")
+    except Exception as exc:  # the run's results stand without the picture
+        log.warning("no predictions picture: %s: %s", type(exc).__name__, exc)
 
 
 def _blas_limit(threads: int | None, own_threads: bool) -> Any:
@@ -228,6 +251,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
             if reporter.history and root:
                 title = f"{cfg.task.name} T={cfg.task.T}, {method}, seed {cfg.seed}"
                 tracker.log_figure(learning_curve(reporter.history, title), "plots/learning_curve.png")
+                log_predictions(parts, last.theta, tracker, output_dir, title)
         finally:
             tracker.finish(status)
             signal.signal(signal.SIGTERM, previous_sigterm)

@@ -99,6 +99,55 @@ def test_time_budget_ends_the_run(tmp_path):
     assert summary["iterations"] == 1 and summary["wall_seconds"] >= 1e-9
 
 
+NATURAL_TINY = ["task.size=tiny", "model.hidden=8", "hf.gradient_batch=20", "hf.curvature_batch=10",
+                "solver.max_iters=5", "hf.max_iterations=2", "task.test_size=4", "progress=false",
+                "hydra.run.dir=run"]
+
+
+# parallel.shards=2: rank 0 draws with the unsharded model (a sharded one would wait for other ranks).
+@pytest.mark.parametrize("task, extra, more", [
+    ("bouncing_balls", (), ["parallel.shards=2"]),
+    ("music", ("test.log_likelihood_per_sequence", "test.log_likelihood_per_step"), []),
+])
+def test_natural_task_run_logs_its_predictions_picture(tmp_path, task, extra, more):
+    if task == "music":
+        pytest.importorskip("music21")
+    out = hf_train(tmp_path, f"task={task}", f"task.data_dir={tmp_path / 'data'}", *NATURAL_TINY, *more)
+    assert out.returncode == 0, out.stderr[-3000:]
+    client, (run,) = runs(tmp_path)
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {
+        "plots/learning_curve.png", "plots/predictions.png"}
+    assert (tmp_path / "run" / "predictions.png").stat().st_size > 0
+    for key in extra:
+        assert key in run.data.metrics, key
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert set(summary["test_metrics"]) == {"test.loss", "test.error", *extra}
+    assert summary["test_metrics"]["test.error"] == summary["test_error"] and summary["n_params"] > 0
+
+
+def test_a_failing_picture_is_only_a_warning(tmp_path):
+    prelude = """
+    from hfcore_natural.bouncing_balls import BouncingBallsTask
+    def broken(self, outputs, batch):
+        raise RuntimeError('no canvas')
+    BouncingBallsTask.plot_predictions = broken
+    """
+    out = hf_train(tmp_path, "task=bouncing_balls", f"task.data_dir={tmp_path / 'data'}", *NATURAL_TINY,
+                   prelude=prelude)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "no predictions picture: RuntimeError: no canvas" in out.stderr + out.stdout
+    _, (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED"
+
+
+def test_tasks_without_pictures_log_none(tmp_path):
+    out = hf_train(tmp_path, *TINY, "hydra.run.dir=run")
+    assert out.returncode == 0, out.stderr
+    client, (run,) = runs(tmp_path)
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {"plots/learning_curve.png"}
+    assert not (tmp_path / "run" / "predictions.png").exists()
+
+
 CRASH = """
 import hfcore.training as training
 real_train = training.train

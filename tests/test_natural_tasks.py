@@ -7,7 +7,9 @@ arrays without rebuilding) and the one-line errors for missing dependencies.
 
 from __future__ import annotations
 
+import io
 import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -333,3 +335,61 @@ def test_mfcc_shapes_and_pitch() -> None:
     # a steady tone: deltas vanish away from the edges, and the tones give different cepstra
     assert np.abs(low[10:-10, 13:]).max() < 1e-6
     assert np.abs(low[50, :13] - high[50, :13]).max() > 1.0
+
+
+# ------------------------------------------------------------------ pictures
+
+
+def _image_panels(fig) -> list:
+    return [ax for ax in fig.axes if ax.images]
+
+
+def _noisy(batch: Batch) -> np.ndarray:
+    return np.asarray(batch.targets) + 0.1 * np.random.default_rng(0).standard_normal(batch.targets.shape)
+
+
+def test_balls_prediction_picture_shows_true_over_predicted_frames(balls) -> None:
+    test = balls.test_batch().subset(0, 2)
+    outputs = _noisy(test)
+    fig = balls.plot_predictions(outputs, test, sequence=1, frames=4)
+    panels = _image_panels(fig)
+    assert len(panels) == 8  # 2 rows x 4 frames
+    side = 15
+    first_true, first_pred = panels[0].images[0].get_array(), panels[4].images[0].get_array()  # row-major
+    np.testing.assert_allclose(first_true, test.targets[0, 1].reshape(side, side))  # step 0 of window 1
+    np.testing.assert_allclose(first_pred, np.clip(outputs[0, 1], 0, 1).reshape(side, side))
+    last_true = panels[3].images[0].get_array()
+    np.testing.assert_allclose(last_true, test.targets[int(test.lengths[1]) - 1, 1].reshape(side, side))
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match="sequence=2 is not in"):
+        balls.plot_predictions(outputs, test, sequence=2)
+
+
+@needs_music21
+def test_music_prediction_picture_is_two_piano_rolls(music) -> None:
+    test = music.test_batch()
+    probabilities = np.clip(_noisy(test), 0.0, 1.0)
+    fig = music.plot_predictions(probabilities, test)
+    top, bottom = _image_panels(fig)
+    steps = int(test.lengths[0])
+    true = np.asarray(top.images[0].get_array())
+    assert true.shape[1] == steps and true.sum() == test.targets[:steps, 0].sum()  # every played note is shown
+    assert bottom.images[0].get_array().shape == true.shape
+    fig.savefig(io.BytesIO(), format="png")
+
+
+@needs_espeak
+def test_speech_prediction_picture_is_two_feature_maps(speech) -> None:
+    test = speech.test_batch()
+    fig = speech.plot_predictions(_noisy(test), test)
+    top, bottom = _image_panels(fig)
+    steps = int(test.lengths[0])
+    np.testing.assert_allclose(top.images[0].get_array(), test.targets[:steps, 0].T)
+    assert bottom.images[0].get_array().shape == (39, steps)
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_importing_the_plugin_leaves_matplotlib_unloaded() -> None:
+    code = "import sys, hfcore_natural.plugin; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stderr

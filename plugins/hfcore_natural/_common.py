@@ -437,6 +437,39 @@ class NextStepTask(SequenceTask):
         err = np.sum((outputs - np.asarray(batch.targets)) ** 2, axis=-1)
         return float(np.sum(err[mask]) / np.count_nonzero(mask))
 
+    # -------------------------------------------------------------- pictures
+
+    def prediction_window(self, outputs: np.ndarray, batch: Batch, sequence: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """True and predicted frames of window ``sequence`` over its real steps, each ``(L, D)``."""
+        outputs = self._check(outputs, batch)
+        if not 0 <= sequence < batch.size:
+            raise ValueError(f"{self.name}: sequence={sequence} is not in [0, {batch.size})")
+        steps = int(batch.lengths[sequence])
+        return np.asarray(batch.targets)[:steps, sequence], outputs[:steps, sequence]
+
+    def plot_predictions(self, outputs: np.ndarray, batch: Batch, sequence: int = 0) -> Any:
+        """Predicted against true frames of one window (hf-train logs it as ``plots/predictions.png``).
+
+        Parameters
+        ----------
+        outputs : ndarray, shape (T, B, D)
+            Model outputs on ``batch``, as from ``Model.predict``.
+        batch : Batch
+            Windows of this task (hf-train passes the first test window).
+        sequence : int
+            Which window of ``batch`` to draw.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Here two heatmaps (true above predicted) over the window's real steps;
+            subclasses draw what suits their data.
+        """
+        from hfcore_natural.plots import heatmaps_figure
+
+        true, predicted = self.prediction_window(outputs, batch, sequence)
+        return heatmaps_figure(true, predicted, "dimension", "viridis", float(true.min()), float(true.max()))
+
     def solved(self, test_error: float) -> bool:
         """``test_error <= target_error``; always False when no target is configured."""
         if self.target_error is None:

@@ -232,6 +232,21 @@ class BouncingBallsTask(NextStepTask):
         """Squared error summed over pixels, averaged over predicted frames (module docstring)."""
         return self.squared_error_per_frame(outputs, batch)
 
+    def plot_predictions(self, outputs: np.ndarray, batch: Batch, sequence: int = 0, frames: int = 6) -> Any:
+        """``frames`` predicted frames of one window under the true ones, spread over the window.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            ``2 * min(frames, L)`` image panels (``L``: the window's real steps): true on top, predicted
+            below. The first columns show how little one frame tells about the balls' velocities.
+        """
+        from hfcore_natural.plots import frames_figure
+
+        true, predicted = self.prediction_window(outputs, batch, sequence)
+        steps = np.unique(np.linspace(0, len(true) - 1, min(frames, len(true))).round().astype(int))
+        return frames_figure(true, predicted, int(round(np.sqrt(true.shape[1]))), steps.tolist())
+
 
 def _params(cfg: Any) -> dict[str, Any]:
     return {

@@ -176,6 +176,22 @@ class MusicTask(NextStepTask):
         """Negative log-likelihood per time step, nats (smaller is better)."""
         return -self.log_likelihood(outputs, batch)[1]
 
+    def plot_predictions(self, outputs: np.ndarray, batch: Batch, sequence: int = 0) -> Any:
+        """Piano rolls of one window: the true notes above the predicted note probabilities.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Two image panels over the pitches the window plays (a few semitones of margin).
+        """
+        from hfcore_natural.plots import heatmaps_figure
+
+        true, predicted = self.prediction_window(outputs, batch, sequence)
+        played = np.flatnonzero(true.any(axis=0))
+        lo, hi = (int(played[0]), int(played[-1]) + 1) if played.size else (36, 85)  # else C2..C6
+        rows = (max(lo - 3, 0), min(hi + 3, N_PITCHES))
+        return heatmaps_figure(true, predicted, "MIDI pitch", "gray_r", 0.0, 1.0, rows=rows)
+
     def extra_metrics(self, outputs: np.ndarray, batch: Batch) -> dict[str, float]:
         """Both log-likelihoods of :meth:`log_likelihood` (logged as ``test.log_likelihood_per_*``)."""
         per_sequence, per_step = self.log_likelihood(outputs, batch)

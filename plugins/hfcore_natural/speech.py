@@ -221,6 +221,21 @@ class SpeechTask(NextStepTask):
         """Squared error summed over the 39 dimensions, averaged over predicted frames."""
         return self.squared_error_per_frame(outputs, batch)
 
+    def plot_predictions(self, outputs: np.ndarray, batch: Batch, sequence: int = 0) -> Any:
+        """The 39 standardised features of one window over time: true above predicted.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            Two image panels (rows 0-12 MFCC c0..c12, 13-25 their deltas, 26-38 delta-deltas), in a
+            diverging colour map centred on 0 (the training mean).
+        """
+        from hfcore_natural.plots import heatmaps_figure
+
+        true, predicted = self.prediction_window(outputs, batch, sequence)
+        bound = max(float(np.percentile(np.abs(true), 99)), 1e-6)  # a few extreme frames must not wash it out
+        return heatmaps_figure(true, predicted, "feature (MFCC, Δ, ΔΔ)", "RdBu_r", -bound, bound)
+
 
 def _check_range(name: str, field_name: str, value: Any, lo: int, hi: int) -> None:
     ok = (
