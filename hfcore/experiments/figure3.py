@@ -19,17 +19,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import math
-import os
 import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from hfcore.experiments import sweeps
 
 PROBLEMS = ("addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit", "random_permutation",
             "memorization_5bit", "memorization_20bit")
@@ -105,57 +102,31 @@ def cells(profile: Profile) -> list[Cell]:
 
 def command(cell: Cell, out: Path, parent_run_id: str | None, budget: float) -> list[str]:
     """The hf-train command line of one cell."""
+    method = "solver=sgd" if cell.method == "sgd" else f"damping={cell.method}"
     overrides = [f"experiment=ms2011_{cell.problem}", f"task.T={cell.T}", f"seed={cell.seed}",
-                 f"hf.budget_minibatches={budget}", "progress=false",
-                 f"hydra.run.dir={out / 'runs' / cell.name}", f"+tracking.tags.sweep={out.name}"]
-    if cell.method == "sgd":
-        overrides.append("solver=sgd")
-    else:
-        overrides.append(f"damping={cell.method}")
-    if parent_run_id:
-        overrides.append(f"tracking.parent_run_id={parent_run_id}")
-    # -P: a sweep started inside a source checkout must import the installed hfcore, not ./hfcore.
-    return [sys.executable, "-P", "-m", "hfcore.cli", *overrides, *cell.overrides]
+                 f"hf.budget_minibatches={budget}", method]
+    return sweeps.hf_train_command(overrides, out / "runs" / cell.name, out.name, parent_run_id, cell.overrides)
 
 
 def read_done(path: Path) -> dict[tuple[str, int, str, int], dict]:
     """Rows already recorded (the resume set)."""
-    if not path.exists():
-        return {}
-    with path.open() as fh:
-        rows = list(csv.DictReader(fh))
-    return {(r["problem"], int(r["T"]), r["method"], int(r["seed"])): r for r in rows}
+    return sweeps.read_done(path, lambda r: (r["problem"], int(r["T"]), r["method"], int(r["seed"])))
 
 
 def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: float) -> dict:
     """Run one cell to completion and return its result row."""
-    run_dir = out / "runs" / cell.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with (run_dir / "stdout.log").open("w") as log_out, (run_dir / "stderr.log").open("w") as log_err:
-        rc = subprocess.run(command(cell, out, parent_run_id, budget), stdout=log_out, stderr=log_err).returncode
-    summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    rc, summary, seconds = sweeps.run_hf_train(command(cell, out, parent_run_id, budget), out / "runs" / cell.name)
     return {
         "problem": cell.problem, "T": cell.T, "method": cell.method, "seed": cell.seed,
         # M&S Fig. 3: a run using more than the budget is a failure, even if its last iteration solved the task.
         "solved": bool(summary.get("solved", False)) and summary.get("minibatches", math.inf) <= budget,
         "minibatches": summary.get("minibatches", math.nan),
         "iterations": summary.get("iterations", 0),
-        "wall_seconds": summary.get("wall_seconds", time.perf_counter() - started),
+        "wall_seconds": summary.get("wall_seconds", seconds),
         "test_error": summary.get("test_error", math.nan),
         "run_id": summary.get("run_id", ""),
         "returncode": rc,
     }
-
-
-def append_row(path: Path, row: dict) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        if new:
-            writer.writeheader()
-        writer.writerow({k: row[k] for k in FIELDS})
 
 
 def aggregate(rows: Iterable[dict]) -> list[dict]:
@@ -232,12 +203,13 @@ def plot(summary: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_reports(out: Path) -> None:
-    """summary.md, summary.csv and figure3.png from ``out/runs.csv`` (printed too)."""
+def write_reports(out: Path) -> list[Path]:
+    """summary.md, summary.csv and figure3.png from ``out/runs.csv`` (printed too); returns the report files."""
+    files = [out / name for name in ("runs.csv", "summary.csv", "summary.md", "figure3.png")]
     rows = list(read_done(out / "runs.csv").values())
     if not rows:
         print(f"hf-figure3: no runs recorded in {out / 'runs.csv'}")
-        return
+        return files
     summary = aggregate(rows)
     (out / "summary.md").write_text(markdown(summary) + "\n")
     with (out / "summary.csv").open("w", newline="") as fh:
@@ -246,45 +218,18 @@ def write_reports(out: Path) -> None:
         writer.writerows(summary)
     plot(summary, out / "figure3.png")
     print(markdown(summary))
-
-
-def start_parent(uri: str, experiment: str, name: str, params: dict) -> str | None:
-    """The sweep's MLflow parent run (reused on resume)."""
-    from mlflow.entities import Param
-    from mlflow.tracking import MlflowClient
-
-    from hfcore.tracking import ensure_experiment
-
-    client = MlflowClient(tracking_uri=uri)
-    exp_id = ensure_experiment(uri, experiment)
-    found = client.search_runs([exp_id], filter_string=f"tags.figure3_sweep = '{name}'")
-    if found:
-        client.update_run(found[0].info.run_id, status="RUNNING")
-        return found[0].info.run_id
-    run = client.create_run(exp_id, run_name=f"figure3-{name}", tags={"figure3_sweep": name})
-    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
-    return run.info.run_id
+    return files
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     parser = argparse.ArgumentParser(prog="hf-figure3", description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick")
-    parser.add_argument("--out", default=None, help="output folder (default: figure3-<profile>)")
+    sweeps.add_common_arguments(parser, PROFILES, experiment="hfcore-figure3")
     parser.add_argument("--problems", nargs="+", choices=PROBLEMS)
     parser.add_argument("--T", nargs="+", type=int, dest="lengths")
-    parser.add_argument("--seeds", nargs="+", type=int)
     parser.add_argument("--methods", nargs="+", choices=("structural", "tikhonov"),
                         help="HF damping types to run (default: both)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the first-order baseline")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs in parallel (each uses blas_threads=1 threads unless overridden)")
-    parser.add_argument("--experiment", default="hfcore-figure3", help="MLflow experiment")
-    parser.add_argument("--no-mlflow", action="store_true")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rewrite summary.md/summary.csv/figure3.png from runs.csv without running anything")
-    parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="extra hf-train overrides for every run, e.g. model.hidden=50")
     args = parser.parse_args(argv)
 
     profile = PROFILES[args.profile]
@@ -293,55 +238,26 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_baseline:
         changes["baseline_seeds"] = ()
     profile = Profile(**{**asdict(profile), **changes})
-    if args.jobs < 1:
-        raise SystemExit("hf-figure3: error: --jobs must be >= 1")
-    out = Path(args.out or f"figure3-{args.profile}").resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = sweeps.output_folder(args, "hf-figure3")
     results = out / "runs.csv"
     if args.report_only:
         write_reports(out)
         return
-    done = read_done(results)
-    # Runs that crashed (non-zero exit) are run again; finished ones, solved or not, are kept.
-    todo = [c for c in cells(profile) if c.key not in done or done[c.key]["returncode"] != "0"]
-    done = {k: v for k, v in done.items() if v["returncode"] == "0"}
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    parent = None
-    uri = None
-    if not args.no_mlflow:
-        from hfcore.tracking import default_tracking_uri
-
-        uri = default_tracking_uri()
-        os.environ["MLFLOW_TRACKING_URI"] = uri
-        parent = start_parent(uri, args.experiment, out.name,
-                              {"profile": args.profile, **asdict(profile), "extra_overrides": args.override})
+    todo, done = sweeps.still_to_do(cells(profile), read_done(results), key=lambda c: c.key)
+    uri, parent, extra = sweeps.open_tracking(args, "figure3_sweep", out.name,
+                                              {"profile": args.profile, **asdict(profile),
+                                               "extra_overrides": args.override})
     print(f"hf-figure3: {len(todo)} runs to do, {len(done)} already recorded in {results}", flush=True)
-    extra = ["tracking=none"] if args.no_mlflow else [f"tracking.experiment={args.experiment}"]
     todo = [Cell(c.problem, c.T, c.method, c.seed, (*c.overrides, *extra, *args.override)) for c in todo]
-    status = "FAILED"
-    try:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {pool.submit(run_cell, c, out, parent, profile.budget_minibatches): c for c in todo}
-            for i, future in enumerate(as_completed(futures), 1):
-                row = future.result()
-                append_row(results, row)
-                verdict = "solved" if row["solved"] else "FAILED" if row["returncode"] else "not solved"
-                print(f"[{i}/{len(todo)}] {futures[future].name}: {verdict}, {row['minibatches']:.0f} minibatches, "
-                      f"{row['wall_seconds']:.0f} s", flush=True)
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        write_reports(out)
-        if parent:
-            from mlflow.tracking import MlflowClient
 
-            client = MlflowClient(tracking_uri=uri)
-            for name in ("runs.csv", "summary.csv", "summary.md", "figure3.png"):
-                if (out / name).exists():
-                    client.log_artifact(parent, str(out / name))
-            client.set_terminated(parent, status)
+    def record(i: int, cell: Cell, row: dict) -> None:
+        sweeps.append_row(results, row, FIELDS)
+        verdict = "solved" if row["solved"] else "FAILED" if row["returncode"] else "not solved"
+        print(f"[{i}/{len(todo)}] {cell.name}: {verdict}, {row['minibatches']:.0f} minibatches, "
+              f"{row['wall_seconds']:.0f} s", flush=True)
+
+    with sweeps.parent_session(out, uri, parent, lambda: write_reports(out)):
+        sweeps.run_all(todo, args.jobs, lambda c: run_cell(c, out, parent, profile.budget_minibatches), record)
 
 
 if __name__ == "__main__":
