@@ -42,10 +42,16 @@ def add_common_arguments(parser: argparse.ArgumentParser, profiles: Iterable[str
                         help="extra hf-train overrides for every run, e.g. model.hidden=50")
 
 
+def fail(program: str, message: str) -> None:
+    """Print a one-line error and exit with status 2 (bad input, nothing started)."""
+    print(f"{program}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def output_folder(args: argparse.Namespace, program: str) -> Path:
     """``--out`` (default ``<program>-<profile>``), resolved and created; also checks ``--jobs``."""
     if args.jobs < 1:
-        raise SystemExit(f"{program}: error: --jobs must be >= 1")
+        fail(program, "--jobs must be >= 1")
     out = Path(args.out or f"{program.removeprefix('hf-')}-{args.profile}").resolve()
     out.mkdir(parents=True, exist_ok=True)
     return out
