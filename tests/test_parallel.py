@@ -219,6 +219,16 @@ def test_checkpoint_from_two_ranks_resumes_on_one(tmp_path, serial_reference):
 
 
 @needs_mpi
+def test_mpi_time_budget_stops_every_rank_at_the_same_iteration(tmp_path):
+    """Each rank has its own clock; all follow rank 0's, so none is left waiting in a collective."""
+    out = launch(tmp_path, "mpi", *TINY, "hf.max_iterations=100000", "hf.stop_on_success=false",
+                 "hf.budget_seconds=2", "parallel.shards=2", "tracking=none", "hydra.run.dir=run")
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["wall_seconds"] >= 2 and 0 < summary["iterations"] < 100000  # the budget ended it
+
+
+@needs_mpi
 def test_mpi_rank_exception_ends_the_job_and_closes_the_run(tmp_path):
     out = launch(tmp_path, "mpi", *TINY, "hf.max_iterations=5", "parallel.shards=2", "hydra.run.dir=run",
                  script=[str(FAULTY), "1", "3", "raise"], timeout=120)
