@@ -184,6 +184,8 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
     config_yaml = OmegaConf.to_yaml(cfg)
     if state is None:
         state = initial_state(parts.model, cfg.seed, parts.lambda0)
+    else:
+        log.info("resuming from %s at iteration %d", cfg.checkpoint.resume, state.iteration)
 
     choices = HydraConfig.get().runtime.choices
     tags = {

@@ -226,6 +226,10 @@ def hf_step(
         return finish(theta, damping.update(lam, float("nan")), zero, dict(
             nonfinite=True, cg_iterations=result.iterations, cg_reason=result.reason))
 
+    if settings.rho_damped:
+        # The bound product caches the forward pass (several T x B x H arrays); backtracking and the line
+        # search allocate their own, so release it before they run. It is only needed again for an undamped rho.
+        curvature = None
     index, f_bt = _backtrack(result, theta, bt_batch, meter, settings.backtrack_rule)
     p = result.iterates[index]
     model_decrease = float(result.iterate_phis[index])

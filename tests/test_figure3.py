@@ -87,3 +87,21 @@ def test_methods_and_no_baseline_narrow_the_sweep(tmp_path):
     assert "1 runs to do" in done.stdout
     with (tmp_path / "one" / "runs.csv").open() as fh:
         assert [r["method"] for r in csv.DictReader(fh)] == ["structural"]
+
+
+def test_a_stopped_run_goes_on_from_its_checkpoint(tmp_path):
+    args = ["--profile", "quick", "--problems", "temporal_order", "--T", "10", "--seeds", "0", "--methods",
+            "structural", "--no-baseline", "--no-mlflow", "--out", "sweep"]
+    first = harness(tmp_path, *args, "--override", *TINY, "checkpoint.every=1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    # Mark the run as stopped part-way (as SIGTERM would leave it): the next sweep must resume it, not restart.
+    rows = (tmp_path / "sweep" / "runs.csv").read_text().splitlines()
+    (tmp_path / "sweep" / "runs.csv").write_text("\n".join([rows[0], rows[1].rsplit(",", 1)[0] + ",1"]) + "\n")
+    again = harness(tmp_path, *args, "--override", *TINY[:-1], "hf.max_iterations=3", "checkpoint.every=1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    run_dir = tmp_path / "sweep" / "runs" / "temporal_order-T10-structural-s0"
+    log = (run_dir / "stdout.log").read_text() + (run_dir / "stderr.log").read_text()
+    assert "resuming from" in log and "at iteration 2" in log
+    with (tmp_path / "sweep" / "runs.csv").open() as fh:
+        last = list(csv.DictReader(fh))[-1]
+    assert last["returncode"] == "0" and last["iterations"] == "3"

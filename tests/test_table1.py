@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from hfcore.experiments.table1 import PROFILES, aggregate, cells, error_line, markdown
+from hfcore.experiments.table1 import PROFILES, aggregate, cells, error_line, markdown, read_done
 
 # Tiny data and models; hf.max_iterations ends the runs long before the budget does.
 TINY = ["task.size=tiny", "model.hidden=10", "task.test_size=4", "hf.max_iterations=3"]
@@ -102,6 +102,16 @@ def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"table1.md", "runs.csv", "predictions"}
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "predictions")} == {
         "predictions/bouncing_balls-hf.png", "predictions/bouncing_balls-lstm.png"}
+
+    # A run stopped part-way (as SIGTERM leaves it: non-zero returncode) goes on from its checkpoint.
+    lines = (out / "runs.csv").read_text().splitlines()
+    (out / "runs.csv").write_text("\n".join(x[: x.rindex(",")] + ",143" if ",hf," in x else x for x in lines) + "\n")
+    third = harness(tmp_path, *args, "hf.max_iterations=4")
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert "1 runs to do, 1 already recorded" in third.stdout
+    log = (out / "runs" / "bouncing_balls-hf-s0" / "stdout.log").read_text()
+    assert "at iteration 3" in log and "resuming from" in log
+    assert read_done(out / "runs.csv")["bouncing_balls", "hf", 0]["iterations"] == "4"
 
 
 @pytest.mark.parametrize("args, message", [

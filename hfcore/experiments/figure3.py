@@ -4,7 +4,9 @@ Runs problems x T x {structural, tikhonov} x seeds with ``hf-train`` (plus the
 first-order baseline), one subprocess per run, and records for each run the
 minibatches processed until success (paper units: 1000 sequences; a run past
 50,000 is a failure) and its wall time. Results go to ``<out>/runs.csv``; a
-rerun skips every run already recorded there, so an interrupted sweep resumes.
+rerun skips every run already recorded there, so an interrupted sweep resumes,
+and a run that was stopped part-way (SIGTERM, a time limit) goes on from its
+last checkpoint.
 At the end it writes the Figure-3-style plot, a CSV summary and a Markdown
 table, and logs them to an MLflow parent run whose children are the runs.
 

@@ -2,7 +2,8 @@
 
 A harness runs each cell of its sweep as an ``hf-train`` subprocess in
 ``<out>/runs/<name>/``, appends one row per finished run to ``<out>/runs.csv``
-(a rerun skips the rows already there, so an interrupted sweep resumes),
+(a rerun skips the rows already there, so an interrupted sweep resumes, and a
+run stopped part-way goes on from its checkpoint),
 writes its reports from that file, and files the runs as MLflow children of
 one parent run that holds the reports.
 """
@@ -66,7 +67,8 @@ def hf_train_command(cell_overrides: Sequence[str], run_dir: Path, sweep: str, p
     cell_overrides : sequence of str
         What makes the cell (task, method, seed, ...).
     run_dir : Path
-        Hydra's run folder; ``summary.json`` lands there.
+        Hydra's run folder; ``summary.json`` lands there. If it holds a
+        checkpoint (a run stopped part-way), the run resumes from it.
     sweep : str
         Tag ``sweep`` of the MLflow child run (the output folder's name).
     parent_run_id : str or None
@@ -77,6 +79,9 @@ def hf_train_command(cell_overrides: Sequence[str], run_dir: Path, sweep: str, p
     fixed = ["progress=false", f"hydra.run.dir={run_dir}", f"+tracking.tags.sweep={sweep}"]
     if parent_run_id:
         fixed.append(f"tracking.parent_run_id={parent_run_id}")
+    checkpoint = run_dir / "checkpoints" / "state.npz"
+    if checkpoint.exists():  # an interrupted run (SIGTERM, a time limit) goes on from its last finished iteration
+        fixed.append(f"checkpoint.resume={checkpoint}")
     # -P: a sweep started inside a source checkout must import the installed hfcore, not ./hfcore.
     return [sys.executable, "-P", "-m", "hfcore.cli", *cell_overrides, *fixed, *overrides]
 

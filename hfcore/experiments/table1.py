@@ -187,6 +187,7 @@ def prepare(todo: list[Cell], out: Path, budget: float) -> None:
             continue
         seen.add((cell.task, cell.method))
         run_dir = out / "prepare" / f"{cell.task}-{cell.method}"
+        shutil.rmtree(run_dir, ignore_errors=True)  # its old checkpoint must not be resumed with new settings
         print(f"{PROGRAM}: preparing {cell.task} ({LABELS[cell.method]})", flush=True)
         rc, _, _ = sweeps.run_hf_train(command(cell, out, None, budget, ("hf.max_iterations=0", "tracking=none")),
                                        run_dir)

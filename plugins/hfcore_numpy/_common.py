@@ -96,7 +96,10 @@ def prepare_batch(batch: Batch, n_in: int, n_out: int, dtype: np.dtype, norm: fl
     if np.shape(batch.lengths) != (B,):
         raise ValueError(f"batch.lengths must have shape ({B},), got {np.shape(batch.lengths)}")
     mask = np.ascontiguousarray(mask_in, dtype=dtype)[..., None]
-    y = np.ascontiguousarray(np.where(mask > 0, y_in, 0), dtype=dtype)
+    if np.all(mask_in > 0):  # nothing to zero: no copy (a full-size one at the music size) unless the dtype differs
+        y = np.ascontiguousarray(y_in, dtype=dtype)
+    else:
+        y = np.ascontiguousarray(np.where(mask > 0, y_in, 0), dtype=dtype)
     valid = np.ascontiguousarray(batch.valid_steps(), dtype=dtype)[..., None]
     return BatchArrays(x=x, y=y, mask=mask, valid=valid, norm=norm)
 

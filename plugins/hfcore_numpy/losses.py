@@ -117,18 +117,26 @@ class OutputCurvature:
         if output == "linear":
             self._w = mask
         elif output == "logistic":
-            # p (1 - p) with both factors computed directly: 1 - p loses digits when p -> 1.
-            self._w = mask * _sigmoid(s) * _sigmoid(-s)
+            # p (1 - p) = exp(-(softplus(-s) + softplus(s))): both factors exact (1 - p loses digits when
+            # p -> 1), built in place so that binding needs one output-sized temporary, not four.
+            w = np.logaddexp(0, -s)
+            w += np.logaddexp(0, s)
+            np.negative(w, out=w)
+            np.exp(w, out=w)
+            w *= mask
+            self._w = w
         else:
             p = _softmax_parts(s)[0]
             self._p = p
             self._w = mask * p
 
-    def apply(self, u: np.ndarray) -> np.ndarray:
-        """Return ``m * H_L u`` as a new array of the shape of ``u``."""
+    def apply(self, u: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Return ``m * H_L u``: a new array, or ``out`` (which may be ``u`` itself) filled in place."""
         if self._p is None:
             # linear (H_L = I) and logistic (diagonal H_L)
-            return u * self._w
+            return np.multiply(u, self._w, out=out)
         # softmax: m (p*u - p (p'u)) = (m p) * (u - p'u)
         pu = np.einsum("...k,...k->...", self._p, u)[..., None]
-        return self._w * (u - pu)
+        result = np.subtract(u, pu, out=out)
+        result *= self._w
+        return result

@@ -111,41 +111,11 @@ class NumpyRNN:
         offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         self._layout = [(offsets[k], offsets[k + 1], shapes[k]) for k in range(len(shapes))]
         self.n_params: int = offsets[-1]
-        self._K = n_i + n_h + 2  # width of [x_i, h_{i-1}, 1, [i=1]]
 
     # ------------------------------------------------------------------ layout
     def unpack(self, theta: np.ndarray) -> RNNParams:
         """Views ``(W_hx, W_hh, W_yh, b_h, b_y, b_init)`` into a flat contiguous vector."""
         return RNNParams(*(theta[a:b].reshape(shape) for a, b, shape in self._layout))
-
-    def _in_cat(self, p: RNNParams) -> np.ndarray:
-        """``[W_hx | W_hh | b_h | b_init]``, shape (H, I+H+2)."""
-        n_i, n_h = self.n_in, self.n_hidden
-        w = np.empty((n_h, self._K), dtype=self.dtype)
-        w[:, :n_i] = p.W_hx
-        w[:, n_i : n_i + n_h] = p.W_hh
-        w[:, n_i + n_h] = p.b_h
-        w[:, n_i + n_h + 1] = p.b_init
-        return w
-
-    def _out_cat(self, p: RNNParams) -> np.ndarray:
-        """``[W_yh | b_y]``, shape (O, H+1)."""
-        H = self.n_hidden
-        w = np.empty((self.n_out, H + 1), dtype=self.dtype)
-        w[:, :H] = p.W_yh
-        w[:, H] = p.b_y
-        return w
-
-    def _scatter(self, g_in: np.ndarray, g_out: np.ndarray, out: np.ndarray) -> None:
-        """Write the (H, I+H+2) and (O, H+1) accumulations into the flat layout."""
-        n_i, n_h = self.n_in, self.n_hidden
-        q = self.unpack(out)
-        q.W_hx[...] = g_in[:, :n_i]
-        q.W_hh[...] = g_in[:, n_i : n_i + n_h]
-        q.b_h[...] = g_in[:, n_i + n_h]
-        q.b_init[...] = g_in[:, n_i + n_h + 1]
-        q.W_yh[...] = g_out[:, :n_h]
-        q.b_y[...] = g_out[:, n_h]
 
     # ------------------------------------------------------------------ init
     def init_params(self, rng: np.random.Generator) -> np.ndarray:
@@ -207,74 +177,76 @@ class NumpyRNN:
 
     def _forward_full(
         self, p: RNNParams, x: np.ndarray, ws: Workspace | None = None
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Forward pass keeping what BPTT and Gv need.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Forward pass keeping what BPTT and Gv need: nothing but ``h``, ``1 - h^2`` and ``s``.
 
-        Arrays come from ``ws`` when given (valid until its next use), else are new.
+        The inputs are not copied: BPTT and Gv read them (and ``h_{i-1}`` as a view of
+        ``h``) in separate matrix products. Arrays come from ``ws`` when given (valid
+        until its next use), else are new.
 
         Returns
         -------
-        z_in : (T, B, I+H+2) rows ``[x_i, h_{i-1}, 1, [i=1]]``
-        z_out : (T, B, H+1) rows ``[h_i, 1]``
+        h : (T, B, H) hidden states, contiguous
         d : (T, B, H) ``1 - h_i^2`` (tanh')
         s : (T, B, O) output pre-activations
         """
         T, B, _ = x.shape
-        n_i, H = self.n_in, self.n_hidden
+        H = self.n_hidden
         if ws is None:
             ws = Workspace(self.dtype)
-        z_out = ws.get("z_out", (T, B, H + 1))
-        z_out[..., H] = 1.0
-        h = z_out[..., :H]
+        h = ws.get("h", (T, B, H))
         d = ws.get("d", (T, B, H))
         self._hidden(p, x, d, h, ws.get("tmp", (B, H)))
-        z_in = ws.get("z_in", (T, B, self._K))
-        z_in[..., :n_i] = x
-        z_in[0, :, n_i : n_i + H] = 0.0
-        z_in[1:, :, n_i : n_i + H] = h[:-1]
-        z_in[..., n_i + H] = 1.0
-        z_in[..., n_i + H + 1] = 0.0
-        z_in[0, :, n_i + H + 1] = 1.0
         # d held t; now overwrite it with 1 - h^2 (t is not needed again).
         np.multiply(h, h, out=d)
         np.subtract(1.0, d, out=d)
-        s = np.matmul(z_out.reshape(T * B, H + 1), self._out_cat(p).T).reshape(T, B, self.n_out)
-        return z_in, z_out, d, s
+        return h, d, self._outputs_pre(p, h)
 
     def _backward(
         self,
         ds: np.ndarray,
         d: np.ndarray,
-        z_in: np.ndarray,
-        z_out: np.ndarray,
+        x: np.ndarray,
+        h: np.ndarray,
         p: RNNParams,
         out: np.ndarray,
         buf: np.ndarray,
         tmp: np.ndarray,
-        extra: np.ndarray | None = None,
+        buf_holds_extra: bool = False,
     ) -> None:
         """Linear BPTT (notes sec. 2 and 3), unnormalised sums written into ``out``.
 
-        ``dt_i = d_i * (W_yh' ds_i + W_hh' dt_{i+1} + extra_i)``. With ``extra = None``
-        this is the gradient pass; Gv passes ``extra = w * valid * Rt`` (the structural
-        line, notes sec. 3) which is why it is added before the ``d_i`` factor.
-        ``buf`` (T, B, H) and ``tmp`` (B, H) are work buffers; ``buf`` ends as ``dt``.
+        ``dt_i = d_i * (W_yh' ds_i + W_hh' dt_{i+1} + extra_i)``. For the gradient there is
+        no ``extra``; Gv passes ``extra = w * valid * Rt`` (the structural line, notes
+        sec. 3, which is why it is added before the ``d_i`` factor) already in ``buf``
+        (``buf_holds_extra``). ``buf`` (T, B, H) and ``tmp`` (B, H) are work buffers; ``buf``
+        ends as ``dt``. Every block of ``out`` is written (``out`` may be uninitialised).
         """
         T, B, n_o = ds.shape
         H = self.n_hidden
         ds2 = ds.reshape(T * B, n_o)
-        np.matmul(ds2, p.W_yh, out=buf.reshape(T * B, H))
-        if extra is not None:
-            buf += extra
-        w_hh = p.W_hh
-        buf[T - 1] *= d[T - 1]
-        for i in range(T - 2, -1, -1):
-            np.matmul(buf[i + 1], w_hh, out=tmp)
-            buf[i] += tmp
+        w_hh, w_yh = p.W_hh, p.W_yh
+        if not buf_holds_extra:
+            np.matmul(ds2, w_yh, out=buf.reshape(T * B, H))
+        for i in range(T - 1, -1, -1):
+            if buf_holds_extra:  # step by step: adding W_yh' ds to buf needs no second (T, B, H) array
+                np.matmul(ds[i], w_yh, out=tmp)
+                buf[i] += tmp
+            if i < T - 1:
+                np.matmul(buf[i + 1], w_hh, out=tmp)
+                buf[i] += tmp
             buf[i] *= d[i]
-        g_in = buf.reshape(T * B, H).T @ z_in.reshape(T * B, self._K)
-        g_out = ds2.T @ z_out.reshape(T * B, H + 1)
-        self._scatter(g_in, g_out, out)
+        q = self.unpack(out)
+        dt = buf.reshape(T * B, H)
+        np.matmul(dt.T, x.reshape(T * B, self.n_in), out=q.W_hx)
+        if T > 1:  # h_0 = 0, so step 1 adds nothing to dW_hh
+            np.matmul(buf[1:].reshape((T - 1) * B, H).T, h[:-1].reshape((T - 1) * B, H), out=q.W_hh)
+        else:
+            q.W_hh[...] = 0.0
+        np.sum(dt, axis=0, out=q.b_h)
+        np.sum(buf[0], axis=0, out=q.b_init)
+        np.matmul(ds2.T, h.reshape(T * B, H), out=q.W_yh)
+        np.sum(ds2, axis=0, out=q.b_y)
 
     def _loss_sum(self, s: np.ndarray, data: BatchArrays, outputs: bool = True) -> tuple[float, np.ndarray | None]:
         """Masked loss sum (float64 accumulation) and ``yhat`` (None unless ``outputs``)."""
@@ -314,14 +286,14 @@ class NumpyRNN:
         part = np.empty(self.n_params, dtype=self.dtype)
         total, norm = 0.0, 1.0
         for data in self._chunks(batch):
-            z_in, z_out, d, s = self._forward_full(p, data.x, ws)
+            h, d, s = self._forward_full(p, data.x, ws)
             value, ds = self._loss_sum(s, data)
             total += value
             norm = data.norm
             ds -= data.y  # dL/ds = yhat - y for matched pairs
             ds *= data.mask
             buf = ws.get("buf", d.shape)
-            self._backward(ds, d, z_in, z_out, p, part, buf, ws.get("tmp", d.shape[1:]))
+            self._backward(ds, d, data.x, h, p, part, buf, ws.get("tmp", d.shape[1:]))
             grad += part
         grad *= 1.0 / norm
         grad += self.l2 * theta
@@ -367,8 +339,8 @@ class NumpyRNN:
 class _ChunkState(NamedTuple):
     """Cached forward quantities of one chunk of sequences."""
 
-    z_in: np.ndarray
-    z_out: np.ndarray
+    x: np.ndarray
+    h: np.ndarray
     d: np.ndarray
     out_curv: OutputCurvature
     valid: np.ndarray
@@ -377,8 +349,8 @@ class _ChunkState(NamedTuple):
 class RNNCurvature:
     """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyRNN`, bound to ``(theta, batch)``.
 
-    The forward pass (``[x, h_prev, 1, first]``, ``[h, 1]``, ``1 - h^2`` and the masked
-    output Hessian factors) is computed once here, per chunk of ``chunk_size``
+    The forward pass (``h``, ``1 - h^2`` and the masked output Hessian factors; the
+    inputs are referenced, not copied) is computed once here, per chunk of ``chunk_size``
     sequences; each :meth:`gv` is one R-forward pass and one linear BPTT pass
     (M&S 2011 sec. 3.1-3.2; notes sec. 3).
 
@@ -398,9 +370,9 @@ class RNNCurvature:
         self.norm = batch_norm(batch, model.normaliser)
         self.chunks: list[_ChunkState] = []
         for data in model._chunks(batch):
-            z_in, z_out, d, s = model._forward_full(self.params, data.x)
+            h, d, s = model._forward_full(self.params, data.x)
             out_curv = OutputCurvature(model.output, s, data.mask)
-            self.chunks.append(_ChunkState(z_in, z_out, d, out_curv, data.valid))
+            self.chunks.append(_ChunkState(data.x, h, d, out_curv, data.valid))
         self._ws = Workspace(model.dtype)
 
     def gv(self, v: np.ndarray, structural_weight: float = 0.0) -> np.ndarray:
@@ -421,16 +393,15 @@ class RNNCurvature:
         m = self.model
         v = as_vector(v, m.n_params, m.dtype, "v")
         vp = m.unpack(v)
-        v_in, v_out = m._in_cat(vp), m._out_cat(vp)
         w = float(structural_weight)
         out = np.empty(m.n_params, dtype=m.dtype)
         part = None
         for k, chunk in enumerate(self.chunks):
             if k == 0:
-                self._chunk_gv(chunk, v_in, v_out, w, out)
+                self._chunk_gv(chunk, vp, w, out)
             else:
                 part = np.empty_like(out) if part is None else part
-                self._chunk_gv(chunk, v_in, v_out, w, part)
+                self._chunk_gv(chunk, vp, w, part)
                 out += part
         out *= 1.0 / self.norm
         if m.l2:
@@ -438,30 +409,42 @@ class RNNCurvature:
         return out
 
     def _chunk_gv(
-        self, c: _ChunkState, v_in: np.ndarray, v_out: np.ndarray, w: float, out: np.ndarray
+        self, c: _ChunkState, vp: RNNParams, w: float, out: np.ndarray
     ) -> None:
-        """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out`` (notes sec. 3)."""
+        """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out`` (notes sec. 3).
+
+        One (T, B, H) work array: it holds ``Rt`` through the R-forward pass (``Rh`` is kept
+        for two steps only, the output's ``Rs`` is accumulated step by step), then the
+        structural term, then ``Rdt`` in the backward pass.
+        """
         m, p = self.model, self.params
         T, B, H = c.d.shape
-        d = c.d
-        rt = self._ws.get("rt", (T, B, H))
-        rh = self._ws.get("rh", (T, B, H))
-        tmp = self._ws.get("tmp", (B, H))
-        # R-forward, all but the recurrence in one GEMM: Rt = [x, h_prev, 1, first] [V_hx|V_hh|v_bh|v_init]'.
-        np.matmul(c.z_in.reshape(T * B, m._K), v_in.T, out=rt.reshape(T * B, H))
-        w_hh_t = p.W_hh.T
-        np.multiply(d[0], rt[0], out=rh[0])
-        for i in range(1, T):
-            np.matmul(rh[i - 1], w_hh_t, out=tmp)
+        d, h, n_o = c.d, c.h, m.n_out
+        ws = self._ws
+        rt = ws.get("rt", (T, B, H))
+        rs = ws.get("rs", (T, B, n_o))
+        tmp, tmp_o = ws.get("tmp", (B, H)), ws.get("tmp_o", (B, n_o))
+        rh, rh_prev = ws.get("rh", (B, H)), ws.get("rh_prev", (B, H))
+        # Whole-batch products first: Rt = h_prev V_hh' + v_bh (+ v_init at step 1), Rs = h V_yh' + v_by.
+        rt[0] = vp.b_init
+        if T > 1:
+            np.matmul(h[:-1].reshape((T - 1) * B, H), vp.W_hh.T, out=rt[1:].reshape((T - 1) * B, H))
+        rt += vp.b_h
+        np.matmul(h.reshape(T * B, H), vp.W_yh.T, out=rs.reshape(T * B, n_o))
+        rs += vp.b_y
+        w_hh_t, w_yh_t, v_hx_t = p.W_hh.T, p.W_yh.T, vp.W_hx.T
+        for i in range(T):
+            np.matmul(c.x[i], v_hx_t, out=tmp)
             rt[i] += tmp
-            np.multiply(d[i], rt[i], out=rh[i])
-        rs = np.matmul(c.z_out.reshape(T * B, H + 1), v_out.T)
-        rs += rh.reshape(T * B, H) @ p.W_yh.T
-        rds = c.out_curv.apply(rs.reshape(T, B, m.n_out))
-        extra = None
+            if i > 0:
+                np.matmul(rh_prev, w_hh_t, out=tmp)
+                rt[i] += tmp
+            np.multiply(d[i], rt[i], out=rh)
+            np.matmul(rh, w_yh_t, out=tmp_o)
+            rs[i] += tmp_o
+            rh, rh_prev = rh_prev, rh
+        rds = c.out_curv.apply(rs, out=rs)
         if w != 0.0:
-            # Structural damping only at real steps: Rt <- w * valid * Rt (Rt is not needed after this).
+            # Structural damping only at real steps: w * valid * Rt joins Rdt before the d factor.
             rt *= c.valid * w
-            extra = rt
-        # rh is free now; the backward pass reuses it for Rdt.
-        m._backward(rds, d, c.z_in, c.z_out, p, out, rh, tmp, extra=extra)
+        m._backward(rds, d, c.x, h, p, out, rt, tmp, buf_holds_extra=w != 0.0)
