@@ -20,7 +20,7 @@ from hfcore.build import ConfigError, RunComponents, build_run
 from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from hfcore.hf import HessianFree
 from hfcore.parallel import ShardedModel, abort_on_error, request_stop
-from hfcore.registry import Registry, UnknownComponentError, load_plugins
+from hfcore.registry import DISABLE_AUTOLOAD_ENV, Registry, UnknownComponentError, load_plugins
 from hfcore.state import RunState
 from hfcore.training import initial_state, train
 from hfcore.types import StepInfo
@@ -285,6 +285,11 @@ def main() -> None:
     _, registry = load_plugins(strict=False)
     for message in registry.failures:
         print(f"hf-train: warning: {message}; its components are unavailable", file=sys.stderr)
+    missing = [kind for kind in ("backend", "task") if not registry.names(kind)]
+    if missing:
+        why = (f"{DISABLE_AUTOLOAD_ENV} is set" if os.environ.get(DISABLE_AUTOLOAD_ENV)
+               else "is hfcore installed (pip install .)?")
+        fail(f"no {' and no '.join(missing)} plugins are loaded ({why})")
     import hydra
 
     register_configs(registry)

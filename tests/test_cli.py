@@ -247,3 +247,12 @@ def test_independent_runs_started_together_share_a_fresh_store(tmp_path):
     assert all(rc == 0 for rc, _ in results), [err[-1500:] for rc, err in results if rc]
     _, found = runs(tmp_path)
     assert sorted(r.data.tags["seed"] for r in found) == ["0", "1", "2"]
+
+
+def test_no_plugins_is_a_one_line_error(tmp_path):
+    env = {**os.environ, "HFCORE_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    out = subprocess.run([sys.executable, "-m", "hfcore.cli", "tracking=none"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("hf-train: error: no backend and no task plugins are loaded "
+                                  "(HFCORE_DISABLE_PLUGIN_AUTOLOAD is set)")
