@@ -85,10 +85,29 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
                              f"first-order solver (solver=sgd)")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    _check_batches_fit(cfg, task, optimizer)
     if cfg.checkpoint.every < 1:
         raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")
     model, comm = _parallel(cfg, registry, model)
     return RunComponents(model, task, optimizer, stop, float(lambda0), comm)
+
+
+def _check_batches_fit(cfg: Any, task: Task, optimizer: Optimizer) -> None:
+    """Refuse, before any work, batch sizes larger than a task can sample (its optional ``max_sample``)."""
+    limit = getattr(task, "max_sample", None)
+    if limit is None:
+        return
+    if isinstance(optimizer, HessianFree):
+        sizes = {"hf.gradient_batch": optimizer.settings.gradient_batch}
+        if "fresh" in (optimizer.settings.backtrack_data, optimizer.settings.line_search_data):
+            sizes["hf.fresh_batch"] = optimizer.settings.fresh_batch
+    else:
+        sizes = {"solver.batch_size": getattr(optimizer, "batch_size", 0)}
+    too_big = {k: v for k, v in sizes.items() if v > limit}
+    if too_big:
+        settings = ", ".join(f"{k}={v}" for k, v in too_big.items())
+        raise ConfigError(f"task {cfg.task.name} can sample at most {limit} sequences per batch; "
+                          f"{settings} is larger (lower it, e.g. hf.gradient_batch={limit} hf.curvature_batch={limit})")
 
 
 def _parallel(cfg: Any, registry: Registry, model: Model) -> tuple[Model, Communicator]:

@@ -256,3 +256,10 @@ def test_no_plugins_is_a_one_line_error(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip() == ("hf-train: error: no backend and no task plugins are loaded "
                                   "(HFCORE_DISABLE_PLUGIN_AUTOLOAD is set)")
+
+
+def test_batches_larger_than_the_task_can_sample_are_refused_before_work(tmp_path):
+    out = hf_train(tmp_path, "task=quadratic", "model=linear", "tracking=none")
+    assert out.returncode == 2
+    assert "task quadratic can sample at most 64 sequences per batch; hf.gradient_batch=10000" in out.stderr
+    assert not list(tmp_path.glob("outputs/*/*/checkpoints"))

@@ -172,6 +172,11 @@ class QuadraticTask:
             raise ValueError(f"quadratic: n={n} must be in [1, n_train={self.n_train}]")
         return self._train.subset(0, n)
 
+    @property
+    def max_sample(self) -> int:
+        """The largest ``n`` :meth:`sample` accepts (the core checks batch sizes against it before a run)."""
+        return self.n_train
+
     def test_batch(self) -> Batch:
         """The fixed test set (same object on every call)."""
         return self._test
