@@ -66,6 +66,7 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
         if output not in OUTPUT_LOSSES:
             raise ConfigError(f"model.output must be one of {OUTPUT_LOSSES} or null, got '{output}'")
         spec = replace(spec, output=output)
+    comm = _communicator(cfg, registry)
     model = _build("backend", registry, cfg.backend.name, spec, cfg.model, cfg.backend)
     lambda0 = cfg.damping.lambda0
     if lambda0 is None:  # the task's IS11 value, else IS11's general rule 0.01 * outputs
@@ -88,7 +89,7 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
     _check_batches_fit(cfg, task, optimizer)
     if cfg.checkpoint.every < 1:
         raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")
-    model, comm = _parallel(cfg, registry, model)
+    model = _sharded(cfg, model, comm)
     return RunComponents(model, task, optimizer, stop, float(lambda0), comm)
 
 
@@ -110,26 +111,29 @@ def _check_batches_fit(cfg: Any, task: Task, optimizer: Optimizer) -> None:
                           f"{settings} is larger (lower it, e.g. hf.gradient_batch={limit} hf.curvature_batch={limit})")
 
 
-def _parallel(cfg: Any, registry: Registry, model: Model) -> tuple[Model, Communicator]:
-    """The run's communicator, and the model wrapped to split batches into shards when there are several."""
+def _communicator(cfg: Any, registry: Registry) -> Communicator:
+    """The run's communicator, built before the model: NCCL ranks pick their GPU first (``LOCAL_RANK``)."""
     parallel = getattr(cfg, "parallel", None)
     if parallel is None:
-        return model, SerialComm()
-    shards = parallel.shards
-    if shards is not None and shards < 1:
-        raise ConfigError(f"parallel.shards must be >= 1 or null, got {shards}")
+        return SerialComm()
+    if parallel.shards is not None and parallel.shards < 1:
+        raise ConfigError(f"parallel.shards must be >= 1 or null, got {parallel.shards}")
     launched = launched_size()
     if parallel.name == "serial" and launched > 1:
         raise ConfigError(f"this process is one of {launched} started by a launcher, but parallel=serial; "
                           f"add parallel=mpi (mpiexec, srun) or parallel=torch (torchrun)")
-    comm = _build("parallel", registry, parallel.name, parallel)
-    if shards is None:
-        shards = comm.size
+    return _build("parallel", registry, parallel.name, parallel)
+
+
+def _sharded(cfg: Any, model: Model, comm: Communicator) -> Model:
+    """The model, wrapped to split each batch into ``parallel.shards`` pieces when there are several."""
+    parallel = getattr(cfg, "parallel", None)
+    shards = comm.size if parallel is None or parallel.shards is None else parallel.shards
     if shards < comm.size:
         raise ConfigError(f"parallel.shards={shards} is fewer than the {comm.size} ranks; every rank needs a shard")
     if shards == 1:
-        return model, comm
-    return ShardedModel(model, comm, shards, getattr(cfg.model, "normaliser", "targets")), comm
+        return model
+    return ShardedModel(model, comm, shards, getattr(cfg.model, "normaliser", "targets"))
 
 
 class _Overlay:
