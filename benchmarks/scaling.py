@@ -54,13 +54,15 @@ CG_STEPS = 20
 
 # --------------------------------------------------------------------------- worker (one rank)
 class TimedComm:
-    """Wraps a communicator and adds up the seconds spent in its gathers."""
+    """Wraps a communicator and adds up the seconds spent in its gathers; everything else passes through."""
 
     def __init__(self, comm: Any) -> None:
         self.comm = comm
-        self.rank, self.size, self.name = comm.rank, comm.size, comm.name
         self.seconds = 0.0
         self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:  # rank, size, name, barrier, abort
+        return getattr(self.comm, name)
 
     def allgather_rows(self, rows: np.ndarray, counts: list[int]) -> np.ndarray:
         start = time.perf_counter()
@@ -68,12 +70,6 @@ class TimedComm:
         self.seconds += time.perf_counter() - start
         self.calls += 1
         return out
-
-    def barrier(self) -> None:
-        self.comm.barrier()
-
-    def abort(self, code: int) -> None:
-        self.comm.abort(code)
 
 
 def make_comm(kind: str) -> Any:

@@ -190,18 +190,11 @@ def test_mpi_two_ranks_match_one_process_bit_for_bit(tmp_path, serial_reference)
     assert run.info.status == "FINISHED" and run.data.tags["ranks"] == "2" and run.data.tags["parallel"] == "mpi"
 
 
-@needs_mpi
-def test_mpi_four_ranks_match_one_process_bit_for_bit(tmp_path, serial_reference):
-    out = launch(tmp_path, "mpi", *TINY, "hf.max_iterations=3", "parallel.shards=4", "tracking=none",
-                 "hydra.run.dir=run", ranks=4)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert_same_trajectory(state(tmp_path, "run"), serial_reference)
-
-
-@needs_torch
-def test_torch_gloo_two_ranks_match_one_process_bit_for_bit(tmp_path, serial_reference):
-    out = launch(tmp_path, "torch", *TINY, "hf.max_iterations=3", "parallel.shards=4", "tracking=none",
-                 "hydra.run.dir=run")
+@pytest.mark.parametrize("how, ranks", [pytest.param("mpi", 4, marks=needs_mpi, id="mpi-4-ranks"),
+                                        pytest.param("torch", 2, marks=needs_torch, id="gloo-2-ranks")])
+def test_other_rank_counts_match_one_process_bit_for_bit(tmp_path, serial_reference, how, ranks):
+    out = launch(tmp_path, how, *TINY, "hf.max_iterations=3", "parallel.shards=4", "tracking=none",
+                 "hydra.run.dir=run", ranks=ranks)
     assert out.returncode == 0, out.stderr[-3000:]
     assert_same_trajectory(state(tmp_path, "run"), serial_reference)
 
