@@ -59,6 +59,7 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, theta: np.ndarray,
         "data_rng": state.data_rng,
         "counters": {k: getattr(state.counters, k) for k in Counters.__dataclass_fields__},
         "elapsed": state.elapsed,
+        "cpu_seconds": state.cpu_seconds,
         "test_error": state.test_error,
         "solved": state.solved,
         "extra": extra or {},
@@ -117,6 +118,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[RunState, dict]:
         data_rng=meta["data_rng"],
         counters=Counters(**meta["counters"]),
         elapsed=float(meta["elapsed"]),
+        cpu_seconds=float(meta.get("cpu_seconds", 0.0)),  # absent before the CPU clock existed
         test_error=float(meta["test_error"]),
         solved=bool(meta["solved"]),
     )

@@ -265,14 +265,15 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
         "solved": state.solved, "iterations": state.iteration, "minibatches": c.minibatches,
         "gv_products": c.gv_products, "gradient_evals": c.gradient_evals, "test_error": state.test_error,
         "test_metrics": last_test_metrics(reporter.history, state), "n_params": parts.model.n_params,
-        "wall_seconds": state.elapsed, "run_id": tracker.run_id, "checkpoint": str(checkpointer.path),
+        "wall_seconds": state.elapsed, "cpu_seconds": state.cpu_seconds, "run_id": tracker.run_id,
+        "checkpoint": str(checkpointer.path),
     }
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     verdict = "SOLVED" if state.solved else "not solved"
     print(
         f"{verdict}: task={cfg.task.name} T={cfg.task.T} seed={cfg.seed} iterations={state.iteration} "
         f"minibatches={c.minibatches:.0f} gv={c.gv_products} test_error={state.test_error:.4g} "
-        f"wall={state.elapsed:.1f}s checkpoint={checkpointer.path}"
+        f"wall={state.elapsed:.1f}s cpu={state.cpu_seconds:.1f}s checkpoint={checkpointer.path}"
         + (f" mlflow_run={tracker.run_id}" if tracker.run_id else "")
     )
     return 0

@@ -144,7 +144,10 @@ class HFConfig:
     ``budget_seconds`` (null: no limit) ends a run once its training wall time
     (``RunState.elapsed``: iterations plus test evaluations) reaches it; it
     applies to every optimiser, so HF and a first-order baseline can be given
-    equal wall-clock budgets.
+    equal budgets. ``budget_clock`` picks what is counted: ``wall`` (the
+    default) or ``cpu``, the CPU seconds of the process (``RunState.cpu_seconds``),
+    which load from other jobs on a shared machine does not eat into. CPU time
+    does not count GPU work, so keep ``wall`` for CUDA runs.
     """
 
     gradient_batch: int = 10000
@@ -160,6 +163,7 @@ class HFConfig:
     max_iterations: int = 2000
     budget_minibatches: float = 50000.0
     budget_seconds: float | None = None
+    budget_clock: str = "wall"
     eval_every: int = 1
     stop_on_success: bool = True
 

@@ -32,6 +32,10 @@ class RunState:
         Compute spent so far.
     elapsed : float
         Wall-clock seconds spent in HF iterations so far (across resumes).
+    cpu_seconds : float
+        CPU seconds this process (all its threads) spent in iterations and
+        test evaluations so far (across resumes). On a shared machine it
+        measures the work done, where ``elapsed`` also counts waiting.
     test_error : float
         Test error at the last evaluation (NaN before the first).
     solved : bool
@@ -45,6 +49,7 @@ class RunState:
     data_rng: dict
     counters: Counters = field(default_factory=Counters)
     elapsed: float = 0.0
+    cpu_seconds: float = 0.0
     test_error: float = float("nan")
     solved: bool = False
 

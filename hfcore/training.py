@@ -23,6 +23,10 @@ class Callback(Protocol):
         ...
 
 
+BUDGET_CLOCKS = ("wall", "cpu")
+"""What ``hf.budget_seconds`` can count (:attr:`StopRule.budget_clock`)."""
+
+
 @dataclass(frozen=True)
 class StopRule:
     """When a run ends.
@@ -34,10 +38,14 @@ class StopRule:
     budget_minibatches : float
         Paper units (M&S 2011 Fig. 3); a run past it is a failure.
     budget_seconds : float or None
-        Wall-clock budget: the run ends once ``state.elapsed`` (time in
-        iterations and test evaluations, across resumes) reaches it. None: no
-        limit. It is checked after each iteration, so the last iteration and
-        the final evaluation can go past it.
+        Time budget: the run ends once the time spent in iterations and test
+        evaluations (across resumes) reaches it. None: no limit. It is checked
+        after each iteration, so the last iteration and the final evaluation
+        can go past it.
+    budget_clock : {"wall", "cpu"}
+        What :attr:`budget_seconds` counts: ``state.elapsed`` (wall clock) or
+        ``state.cpu_seconds`` (this process's CPU time, unaffected by other
+        jobs sharing the machine).
     eval_every : int
         Evaluate on the test set every this many iterations.
     stop_on_success : bool
@@ -47,6 +55,7 @@ class StopRule:
     max_iterations: int = 2000
     budget_minibatches: float = 50000.0
     budget_seconds: float | None = None
+    budget_clock: str = "wall"
     eval_every: int = 1
     stop_on_success: bool = True
 
@@ -59,10 +68,16 @@ class StopRule:
             raise ValueError(f"hf.budget_minibatches must be > 0, got {self.budget_minibatches}")
         if self.budget_seconds is not None and not self.budget_seconds > 0:
             raise ValueError(f"hf.budget_seconds must be > 0 or null, got {self.budget_seconds}")
+        if self.budget_clock not in BUDGET_CLOCKS:
+            raise ValueError(f"hf.budget_clock must be one of {', '.join(BUDGET_CLOCKS)}, got {self.budget_clock!r}")
 
-    def out_of_time(self, elapsed: float) -> bool:
-        """Whether ``elapsed`` seconds use up :attr:`budget_seconds` (never when it is None)."""
-        return self.budget_seconds is not None and elapsed >= self.budget_seconds
+    def spent(self, state: RunState) -> float:
+        """The seconds of ``state`` that count against :attr:`budget_seconds`, on :attr:`budget_clock`."""
+        return state.cpu_seconds if self.budget_clock == "cpu" else state.elapsed
+
+    def out_of_time(self, spent: float) -> bool:
+        """Whether ``spent`` seconds use up :attr:`budget_seconds` (never when it is None)."""
+        return self.budget_seconds is not None and spent >= self.budget_seconds
 
 
 def initial_state(model: Model, seed: int, lambda0: float) -> RunState:
@@ -104,16 +119,16 @@ def step_metrics(info: StepInfo) -> dict[str, float]:
 CG_REASON_CODES = {"none": 0, "progress": 1, "max_iters": 2, "residual": 3, "negative_curvature": 4, "nonfinite": 5}
 
 
-def agreed_elapsed(state: RunState, comm: Communicator | None) -> float:
-    """``state.elapsed`` as rank 0 measured it, so that every rank of a run takes the same time decision.
+def agreed_seconds(seconds: float, comm: Communicator | None) -> float:
+    """``seconds`` as rank 0 measured them, so that every rank of a run takes the same time decision.
 
     Each rank has its own clock; a rank stopping one iteration before the
     others would leave them waiting in a collective. One scalar exchange per
     iteration, only in a multi-rank run with a time budget.
     """
     if comm is None or comm.size == 1:
-        return state.elapsed
-    rows = comm.allgather_rows(np.array([[state.elapsed]], dtype=np.float64), [1] * comm.size)
+        return seconds
+    rows = comm.allgather_rows(np.array([[seconds]], dtype=np.float64), [1] * comm.size)
     return float(rows[0, 0])
 
 
@@ -132,7 +147,7 @@ def train(
     ----------
     comm : Communicator, optional
         The ranks of a data-parallel run; with a time budget they agree on
-        rank 0's clock (:func:`agreed_elapsed`). None: a single process.
+        rank 0's clock (:func:`agreed_seconds`). None: a single process.
 
     Returns
     -------
@@ -140,29 +155,33 @@ def train(
         The final state; ``state.solved`` tells whether the task was solved.
     """
     test_batch = task.test_batch()
-    # A resumed state carries the same elapsed on every rank (one checkpoint), so no exchange is needed here.
-    out_of_time = stop.out_of_time(state.elapsed)
+    # A resumed state carries the same clocks on every rank (one checkpoint), so no exchange is needed here.
+    out_of_time = stop.out_of_time(stop.spent(state))
     while state.iteration < stop.max_iterations and not (state.solved and stop.stop_on_success) and not out_of_time:
         if state.counters.minibatches >= stop.budget_minibatches:
             break
+        cpu_started = time.process_time()
         state, info = optimizer.step(state, model, task)
+        state = state.evolve(cpu_seconds=state.cpu_seconds + time.process_time() - cpu_started)
         metrics = step_metrics(info)
         metrics["cg.stop_reason"] = float(CG_REASON_CODES.get(info.cg_reason, -1))
         if stop.budget_seconds is not None:
-            out_of_time = stop.out_of_time(agreed_elapsed(state, comm))
+            out_of_time = stop.out_of_time(agreed_seconds(stop.spent(state), comm))
         last = (state.iteration == stop.max_iterations or state.counters.minibatches >= stop.budget_minibatches
                 or out_of_time)
         if state.iteration % stop.eval_every == 0 or last:  # the final state is always evaluated
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             test = evaluate(model, task, state.theta, test_batch)
             test_error = test["error"]
             solved = task.solved(test_error) if math.isfinite(test_error) else False
-            # Evaluation is part of the time a user waits for success, so it counts in elapsed.
+            # Evaluation is part of the time a user waits for success, so it counts on both clocks.
             state = state.evolve(test_error=test_error, solved=solved,
-                                 elapsed=state.elapsed + time.perf_counter() - started)
+                                 elapsed=state.elapsed + time.perf_counter() - started,
+                                 cpu_seconds=state.cpu_seconds + time.process_time() - cpu_started)
             metrics.update({f"test.{k}": v for k, v in test.items()})
             metrics["task.solved"] = float(solved)
         metrics["time.elapsed"] = state.elapsed
+        metrics["time.cpu"] = state.cpu_seconds
         for callback in callbacks:
             callback.on_step(state, info, metrics)
     return state

@@ -62,6 +62,7 @@ def test_bad_overrides_fail_in_hydra(tmp_path, override, message):
      ("model.output=gaussian", "model.output must be one of"),
      ("hf.curvature_batch=500", "hf.curvature_batch must be in"),
      ("hf.budget_seconds=0", "hf.budget_seconds must be > 0 or null, got 0.0"),
+     ("hf.budget_clock=gpu", "hf.budget_clock must be one of wall, cpu, got 'gpu'"),
      ("checkpoint.resume=/nonexistent/state.npz", "checkpoint not found")],
 )
 def test_bad_values_fail_before_work(tmp_path, override, message):

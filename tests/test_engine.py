@@ -1,6 +1,7 @@
 """The HF iteration: exactness on a quadratic, bit-identical resume, NaN handling, accounting."""
 
 import math
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -222,6 +223,31 @@ def test_every_rank_follows_rank_zero_clock():
     stop = StopRule(max_iterations=100, budget_seconds=50.0, eval_every=1000)
     out = train(state, model, task, OneSecondSteps(), stop, comm=FakeRanks(factor=100.0))
     assert out.iteration == 1 and out.elapsed < 50.0  # this rank's clock says 1 s, rank 0's says 100 s
+
+
+class SleepingSteps(OneSecondSteps):
+    """Steps that wait a little without computing, as a run does when other jobs hold the cores."""
+
+    def step(self, state, model, task):
+        time.sleep(0.02)
+        return super().step(state, model, task)
+
+
+def test_cpu_clock_budget_ignores_waiting_and_counts_work():
+    task, model, *_ = addition_setup()
+    state = initial_state(model, seed=0, lambda0=0.0)
+    waiting = train(state, model, task, SleepingSteps(), StopRule(max_iterations=5, budget_seconds=2.5,
+                                                                  budget_clock="cpu", eval_every=1000))
+    assert waiting.iteration == 5 and waiting.elapsed >= 5.0  # 5 "wall seconds", far less CPU: the budget holds
+    assert 0.0 < waiting.cpu_seconds < 2.5
+    busy = train(state, model, task, SleepingSteps(), StopRule(max_iterations=10**6, budget_seconds=0.3,
+                                                               budget_clock="cpu", eval_every=1000))
+    assert busy.cpu_seconds >= 0.3 and busy.iteration < 10**6  # the steps' real work used up the CPU budget
+
+
+def test_bad_budget_clock_is_refused():
+    with pytest.raises(ValueError, match=r"hf.budget_clock must be one of wall, cpu, got 'gpu'"):
+        StopRule(budget_clock="gpu")
 
 
 @pytest.mark.parametrize("value", [0.0, -5.0, float("nan")])

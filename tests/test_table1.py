@@ -79,6 +79,7 @@ def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
         rows = list(csv.DictReader(fh))
     assert sorted(r["method"] for r in rows) == ["hf", "lstm"]
     assert all(r["returncode"] == "0" and r["iterations"] == "3" and r["budget_seconds"] == "30.0" for r in rows)
+    assert all(r["budget_clock"] == "cpu" and 0 < float(r["cpu_seconds"]) for r in rows)
     assert all(float(r["test_error"]) > 0 and int(r["n_params"]) > 0 for r in rows)
     table = (out / "table1.md").read_text()
     assert "| bouncing_balls | squared error per frame (lower is better) |" in table and "| 22 | 35 |" in table
@@ -98,6 +99,7 @@ def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
     children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.data.tags["solver"] for r in children) == ["cg", "sgd"] and parent.info.status == "FINISHED"
     assert {r.data.params["hf.budget_seconds"] for r in children} == {"30.0"}
+    assert {r.data.params["hf.budget_clock"] for r in children} == {"cpu"}
     assert {r.data.params["model.kind"] for r in children} == {"rnn", "lstm"}
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"table1.md", "runs.csv", "predictions"}
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "predictions")} == {
@@ -129,15 +131,21 @@ def test_bad_input_stops_in_one_line_before_any_run(tmp_path, args, message):
     assert not (tmp_path / "bad" / "runs.csv").exists() and not (tmp_path / "mlflow.db").exists()
 
 
-def test_resuming_with_another_budget_is_refused(tmp_path):
+@pytest.mark.parametrize("recorded, args, message", [
+    # runs.csv from before the CPU clock: its runs were on the wall clock
+    ("bouncing_balls,hf,0,600.0,0", ["--budget-seconds", "300"], "a budget of 600 s (wall), not 300 s (cpu)"),
+    ("bouncing_balls,hf,0,300.0,0", ["--budget-seconds", "300"], "a budget of 300 s (wall), not 300 s (cpu)"),
+    ("bouncing_balls,hf,0,300.0,0,cpu", ["--budget-seconds", "300", "--budget-clock", "wall"],
+     "a budget of 300 s (cpu), not 300 s (wall)"),
+])
+def test_resuming_with_another_budget_is_refused(tmp_path, recorded, args, message):
     out = tmp_path / "t1"
     out.mkdir()
-    (out / "runs.csv").write_text(",".join(["task", "method", "seed", "budget_seconds", "returncode"]) + "\n"
-                                  "bouncing_balls,hf,0,600.0,0\n")
-    done = harness(tmp_path, "--tasks", "bouncing_balls", "--seeds", "0", "--out", "t1", "--no-mlflow",
-                   "--budget-seconds", "300")
+    (out / "runs.csv").write_text(",".join(["task", "method", "seed", "budget_seconds", "returncode", "budget_clock"])
+                                  + "\n" + recorded + "\n")
+    done = harness(tmp_path, "--tasks", "bouncing_balls", "--seeds", "0", "--out", "t1", "--no-mlflow", *args)
     assert done.returncode == 2
-    assert "holds runs with a budget of 600 s, not 300 s" in done.stderr
+    assert f"holds runs with {message}" in done.stderr
 
 
 def test_report_only_rebuilds_the_table(tmp_path):
@@ -152,6 +160,7 @@ def test_report_only_rebuilds_the_table(tmp_path):
     done = harness(tmp_path, "--report-only", "--out", "t1")
     assert done.returncode == 0, done.stderr
     table = (out / "table1.md").read_text()
-    assert "| speech | squared error per frame (lower is better) | 20.5 | 25.5 | yes | 1/1 | 905 / 902 | 40 / 700 |" \
-        in table
+    # rows from before the CPU clock have no CPU time: shown as "-"
+    assert "| speech | squared error per frame (lower is better) | 20.5 | 25.5 | yes | 1/1 | - / - | 905 / 902 " \
+           "| 40 / 700 |" in table
     assert "In all: 2 runs, 0.50 hours of training." in table

@@ -3,13 +3,19 @@
 For each natural task (``bouncing_balls``, ``music``, ``speech``) it trains the
 paper's 300-unit tanh RNN with HF and an LSTM of about the same size (30
 memory blocks x 10 cells) with SGD + momentum + clipping, every run under the
-same wall-clock budget (``hf.budget_seconds``), over seeds, one ``hf-train``
+same time budget (``hf.budget_seconds``), over seeds, one ``hf-train``
 subprocess per run. Each run's final test metrics go to ``<out>/runs.csv``; a
 rerun skips the runs recorded there, so an interrupted sweep resumes. At the
 end it writes ``table1.md`` (our two methods side by side, whether HF won, the
 wall time, the paper's numbers for reference) and ``table1.csv``, copies one
 predictions picture per task and method to ``<out>/predictions/``, and logs
 them to an MLflow parent run whose children are the runs.
+
+The budget counts CPU seconds of each run's process by default
+(``--budget-clock cpu``, i.e. ``hf.budget_clock=cpu``): on a machine shared
+with other jobs, or with more jobs than cores, every run still gets the same
+compute. ``--budget-clock wall`` counts wall-clock time instead (for GPU runs,
+whose work the CPU clock does not see).
 
 Examples::
 
@@ -44,13 +50,14 @@ METHODS = {
     "lstm": ("model=lstm", "model.hidden=300", "solver=sgd"),
 }
 LABELS = {"hf": "RNN + HF", "lstm": "LSTM + SGD"}
+CLOCK_WORDS = {"cpu": "CPU seconds of the run's process", "wall": "wall-clock seconds"}
 
 UNLIMITED = ("hf.max_iterations=1000000000", "hf.budget_minibatches=1e18")
 """Only the time budget ends a run (the natural tasks have no success criterion either)."""
 
-FIELDS = ("task", "method", "seed", "budget_seconds", "iterations", "minibatches", "wall_seconds",
-          "process_seconds", "test_error", "test_loss", "log_likelihood_per_sequence", "log_likelihood_per_step",
-          "n_params", "run_id", "returncode")
+FIELDS = ("task", "method", "seed", "budget_seconds", "budget_clock", "iterations", "minibatches", "wall_seconds",
+          "cpu_seconds", "process_seconds", "test_error", "test_loss", "log_likelihood_per_sequence",
+          "log_likelihood_per_step", "n_params", "run_id", "returncode")
 
 
 @dataclass(frozen=True)
@@ -145,10 +152,21 @@ def cells(profile: Profile, extra: Mapping[str, tuple[str, ...]] | None = None) 
             for task in profile.tasks for seed in profile.seeds for method in METHODS]
 
 
-def command(cell: Cell, out: Path, parent_run_id: str | None, budget: float, more: Iterable[str] = ()) -> list[str]:
+@dataclass(frozen=True)
+class Budget:
+    """Every run's time budget: ``seconds`` on ``clock`` (``wall`` or ``cpu``; :class:`hfcore.training.StopRule`)."""
+
+    seconds: float
+    clock: str = "cpu"
+
+    @property
+    def overrides(self) -> tuple[str, ...]:
+        return (f"hf.budget_seconds={self.seconds}", f"hf.budget_clock={self.clock}")
+
+
+def command(cell: Cell, out: Path, parent_run_id: str | None, budget: Budget, more: Iterable[str] = ()) -> list[str]:
     """The hf-train command line of one cell (``more``: overrides after all others)."""
-    identity = [f"task={cell.task}", *METHODS[cell.method], f"seed={cell.seed}", f"hf.budget_seconds={budget}",
-                *UNLIMITED]
+    identity = [f"task={cell.task}", *METHODS[cell.method], f"seed={cell.seed}", *budget.overrides, *UNLIMITED]
     return sweeps.hf_train_command(identity, out / "runs" / cell.name, out.name, parent_run_id,
                                    (*cell.overrides, *more))
 
@@ -158,14 +176,16 @@ def read_done(path: Path) -> dict[tuple[str, str, int], dict]:
     return sweeps.read_done(path, lambda r: (r["task"], r["method"], int(r["seed"])))
 
 
-def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: float) -> dict:
+def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: Budget) -> dict:
     """Run one cell to completion and return its result row."""
     rc, summary, seconds = sweeps.run_hf_train(command(cell, out, parent_run_id, budget), out / "runs" / cell.name)
     test = summary.get("test_metrics", {})
     return {
-        "task": cell.task, "method": cell.method, "seed": cell.seed, "budget_seconds": budget,
+        "task": cell.task, "method": cell.method, "seed": cell.seed, "budget_seconds": budget.seconds,
+        "budget_clock": budget.clock,
         "iterations": summary.get("iterations", 0), "minibatches": summary.get("minibatches", math.nan),
-        "wall_seconds": summary.get("wall_seconds", math.nan), "process_seconds": round(seconds, 1),
+        "wall_seconds": summary.get("wall_seconds", math.nan), "cpu_seconds": summary.get("cpu_seconds", math.nan),
+        "process_seconds": round(seconds, 1),
         "test_error": test.get("test.error", summary.get("test_error", math.nan)),
         "test_loss": test.get("test.loss", math.nan),
         "log_likelihood_per_sequence": test.get("test.log_likelihood_per_sequence", ""),
@@ -174,7 +194,7 @@ def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: float) ->
     }
 
 
-def prepare(todo: list[Cell], out: Path, budget: float) -> None:
+def prepare(todo: list[Cell], out: Path, budget: Budget) -> None:
     """Before any run: build each task's data once and check each (task, method)'s settings.
 
     One ``hf.max_iterations=0`` hf-train per pair, one at a time, so parallel
@@ -215,9 +235,12 @@ def _number(value: str) -> float:
         return math.nan
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
 def _stats(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values) if values else math.nan
-    return mean, statistics.stdev(values) if len(values) > 1 else math.nan
+    return _mean(values), statistics.stdev(values) if len(values) > 1 else math.nan
 
 
 def aggregate(rows: Iterable[dict]) -> list[dict]:
@@ -239,8 +262,9 @@ def aggregate(rows: Iterable[dict]) -> list[dict]:
             for m, runs in by_method.items():
                 entry[f"{m}_mean"], entry[f"{m}_sd"] = _stats(list(values[m].values()))
                 entry[f"{m}_runs"] = len(runs)
-                entry[f"{m}_wall_seconds"] = _stats([_number(r["wall_seconds"]) for r in runs.values()])[0]
-                entry[f"{m}_iterations"] = _stats([_number(r["iterations"]) for r in runs.values()])[0]
+                entry[f"{m}_wall_seconds"] = _mean([_number(r["wall_seconds"]) for r in runs.values()])
+                entry[f"{m}_cpu_seconds"] = _mean([_number(r.get("cpu_seconds")) for r in runs.values()])
+                entry[f"{m}_iterations"] = _mean([_number(r["iterations"]) for r in runs.values()])
                 entry[f"{m}_params"] = next((r["n_params"] for r in runs.values() if r["n_params"]), "")
             out.append(entry)
     return out
@@ -281,18 +305,21 @@ def markdown(summary: list[dict], settings: dict | None = None, pictures: Iterab
     """
     lines = ["# M&S 2011 Table 1, reproduced offline", ""]
     if settings:
+        clock = settings.get("budget_clock", "wall")
         lines += [f"Profile {settings['description']}. Every run: `hf.budget_seconds={settings['budget_seconds']:g}` "
-                  f"(time in iterations and test evaluations).", ""]
+                  f"`hf.budget_clock={clock}` ({CLOCK_WORDS[clock]} in iterations and test evaluations).", ""]
     lines += ["| task | test metric | RNN + HF (ours) | LSTM + SGD (ours) | HF better? | HF better, by seed "
-              "| wall per run (s), HF / LSTM | iterations per run, HF / LSTM | parameters, RNN / LSTM "
+              "| CPU per run (s), HF / LSTM | wall per run (s), HF / LSTM | iterations per run, HF / LSTM "
+              "| parameters, RNN / LSTM "
               "| paper: RNN + HF | paper: LSTM |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         better = "higher" if s["higher_is_better"] else "lower"
         lines.append(
             f"| {s['task']} | {s['metric']} ({better} is better) | {_value(s['hf_mean'], s['hf_sd'], s['hf_runs'])} "
             f"| {_value(s['lstm_mean'], s['lstm_sd'], s['lstm_runs'])} | {_verdict(s)} "
             f"| {s['hf_wins']}/{s['paired_seeds']} "
+            f"| {_whole(s['hf_cpu_seconds'])} / {_whole(s['lstm_cpu_seconds'])} "
             f"| {_whole(s['hf_wall_seconds'])} / {_whole(s['lstm_wall_seconds'])} "
             f"| {_whole(s['hf_iterations'])} / {_whole(s['lstm_iterations'])} "
             f"| {_count(s['hf_params'])} / {_count(s['lstm_params'])} "
@@ -300,8 +327,9 @@ def markdown(summary: list[dict], settings: dict | None = None, pictures: Iterab
     lines += [
         "",
         "Values are means ± standard deviation over seeds (finished runs only); \"HF better, by seed\" counts the "
-        "seeds on which the RNN + HF run beat the LSTM + SGD run of the same seed. Wall time is each run's "
-        "`time.elapsed`: iterations and test evaluations, without start-up and logging."
+        "seeds on which the RNN + HF run beat the LSTM + SGD run of the same seed. CPU and wall time are each "
+        "run's `time.cpu` and `time.elapsed`: iterations and test evaluations, without start-up and logging; "
+        "wall time above CPU time is time the run waited for a core."
         + (f" In all: {total[0]} runs, {total[1] / 3600:.2f} hours of training." if total else ""),
         "",
         "**Our data sets are offline stand-ins for the paper's**: bouncing balls from our own simulator, Bach "
@@ -364,7 +392,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     sweeps.add_common_arguments(parser, PROFILES, experiment="hfcore-table1")
     parser.add_argument("--tasks", nargs="+", choices=TASKS)
-    parser.add_argument("--budget-seconds", type=float, help="wall-clock budget of every run (default: profile's)")
+    parser.add_argument("--budget-seconds", type=float, help="time budget of every run (default: profile's)")
+    parser.add_argument("--budget-clock", choices=sorted(CLOCK_WORDS), default="cpu",
+                        help="what the budget counts: cpu (each run's CPU seconds; the default) or wall")
     parser.add_argument("--hf-override", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra hf-train overrides for the RNN + HF runs only, e.g. solver.max_iters=100")
     parser.add_argument("--lstm-override", nargs="+", default=[], metavar="KEY=VALUE",
@@ -382,18 +412,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.report_only:
         write_reports(out)
         return
-    budget = profile.budget_seconds
+    budget = Budget(profile.budget_seconds, args.budget_clock)
     user = {"hf": (*args.override, *args.hf_override), "lstm": (*args.override, *args.lstm_override)}
     todo, done = sweeps.still_to_do(cells(profile, user), read_done(results), key=lambda c: c.key)
-    other = sorted({float(r["budget_seconds"]) for r in done.values()} - {budget})
+    other = sorted({(float(r["budget_seconds"]), r.get("budget_clock") or "wall") for r in done.values()}
+                   - {(budget.seconds, budget.clock)})
     if other:
-        sweeps.fail(PROGRAM, f"{results} holds runs with a budget of {', '.join(f'{b:g}' for b in other)} s, not "
-                             f"{budget:g} s; use the same budget to resume, or another --out")
+        held = ", ".join(f"{b:g} s ({clock})" for b, clock in other)
+        sweeps.fail(PROGRAM, f"{results} holds runs with a budget of {held}, not {budget.seconds:g} s "
+                             f"({budget.clock}); use the same budget to resume, or another --out")
     cores = os.cpu_count() or 1
-    if args.jobs > cores:
+    if args.jobs > cores and budget.clock == "wall":
         print(f"{PROGRAM}: warning: --jobs {args.jobs} on {cores} cores: runs share cores, so equal wall-clock "
               f"budgets buy unequal compute", file=sys.stderr)
-    settings = {"profile": args.profile, "description": profile.description, "budget_seconds": budget,
+    settings = {"profile": args.profile, "description": profile.description, "budget_seconds": budget.seconds,
+                "budget_clock": budget.clock,
                 "extra_overrides": args.override, "hf_overrides": args.hf_override,
                 "lstm_overrides": args.lstm_override}
     (out / "settings.json").write_text(json.dumps(settings, indent=1) + "\n")
