@@ -36,11 +36,16 @@ class ProgressReporter:
         """Update the bar and the log, and keep the metrics for the plot."""
         self.history.append({"iteration": float(state.iteration), **metrics})
         test_error = metrics.get("test.error", float("nan"))
-        log.info(
-            "iter %d  loss %.5g  test_err %.4g  lambda %.3g  rho %.3g  cg %d (%s)  alpha %.3g  minibatches %.0f",
-            state.iteration, info.new_train_loss, test_error, info.lam, info.rho,
-            info.cg_iterations, info.cg_reason, info.step_size, info.counters.minibatches,
-        )
+        if info.cg_reason == "none":  # a first-order step: no lambda, rho or CG to report
+            log.info("iter %d  loss %.5g  test_err %.4g  lr %.3g  step_norm %.3g  minibatches %.0f",
+                     state.iteration, info.new_train_loss, test_error, info.step_size, info.delta_norm,
+                     info.counters.minibatches)
+        else:
+            log.info(
+                "iter %d  loss %.5g  test_err %.4g  lambda %.3g  rho %.3g  cg %d (%s)  alpha %.3g  minibatches %.0f",
+                state.iteration, info.new_train_loss, test_error, info.lam, info.rho,
+                info.cg_iterations, info.cg_reason, info.step_size, info.counters.minibatches,
+            )
         if self.bar is not None:
             self.bar.set_postfix(loss=f"{info.new_train_loss:.4g}", test_err=f"{test_error:.4g}",
                                  lam=f"{info.lam:.3g}", cg=info.cg_iterations, refresh=False)

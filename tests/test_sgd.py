@@ -60,3 +60,15 @@ def test_deterministic_and_resumable():
 def test_bad_values(kw, field):
     with pytest.raises(ValueError, match=field):
         MomentumSGD(**kw)
+
+
+def test_progress_line_reports_what_a_first_order_step_has(caplog):
+    from hfcore.reporting import ProgressReporter
+
+    task, model, sgd = setup(learning_rate=0.05)
+    state, info = sgd.step(initial_state(model, seed=0, lambda0=1.0), model, task)
+    with caplog.at_level("INFO", logger="hfcore"):
+        ProgressReporter(enabled=False).on_step(state, info, {"test.error": 0.5})
+    (line,) = caplog.messages
+    assert line.startswith("iter 1  loss ") and "lr 0.05  step_norm " in line
+    assert "lambda" not in line and "cg" not in line  # HF's columns would be meaningless here
