@@ -6,11 +6,13 @@ headers, columns, which rows exist, and that the benchmarked backends agree with
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,3 +157,44 @@ def test_scaling_small_report(tmp_path):
     labels = {c["label"] for c in data["configurations"]}
     assert labels == {"1 process (baseline)", "1 process, 2 shards", "MPI, 2 ranks", "gloo, 2 ranks"}
     assert all(r["gv"] == [20] for r in data["results"].values())
+
+
+TINY_MACRO = ["--T", "12", "--seeds", "0", "--override", "model.hidden=8", "task.test_size=200",
+              "hf.gradient_batch=200", "hf.curvature_batch=100", "hf.fresh_batch=100", "hf.max_iterations=2"]
+
+
+def test_macro_records_time_to_success_and_resumes(tmp_path):
+    out = tmp_path / "macro"
+    proc = run_script("macro.py", *TINY_MACRO, "--out", str(out), timeout=300)
+    assert "| solver | T | profile | solved | median CPU s | median wall s |" in proc.stdout
+    assert "| hfcore | 12 | paper | 0/1 |" in proc.stdout  # two iterations cannot solve it: a failure, counted
+    (row,) = table_rows((out / "macro.md").read_text(), ("hfcore", "12", "paper", "0"))
+    assert row[4:6] == ["False", "2"]  # not solved in 2 iterations
+    (recorded,) = csv.DictReader((out / "runs.csv").open())
+    assert float(recorded["cpu_seconds"]) > 0 and int(recorded["gv_products"]) > 0
+    again = run_script("macro.py", *TINY_MACRO, "--out", str(out))
+    assert "0 runs to do, 1 already recorded" in again.stderr + again.stdout
+
+
+def test_macro_peer_gets_the_same_problem(tmp_path):
+    sys.path.insert(0, str(BENCH))
+    from macro import to_peer
+
+    from tests.helpers import make_task
+
+    batch = make_task("addition", T=20, test_size=10).sample(np.random.default_rng(0), 7)
+    x, y = to_peer(batch, np.float64)
+    assert x.shape == (7, batch.steps, 2) and np.array_equal(x[3], batch.inputs[:, 3])
+    assert np.array_equal(np.isnan(y[..., 0]), batch.mask.T == 0)  # a target exactly where we have a loss term
+    assert np.array_equal(y[~np.isnan(y)], batch.targets.transpose(1, 0, 2)[batch.mask.T > 0].ravel())
+    try:
+        import hessianfree  # noqa: F401
+    except Exception:
+        failed = subprocess.run([sys.executable, str(BENCH / "macro.py"), "--peer", "--out", str(tmp_path / "m")],
+                                capture_output=True, text=True)
+        assert failed.returncode == 2 and "--peer needs hessianfree==0.4.0" in failed.stderr
+        return
+    proc = run_script("macro.py", *TINY_MACRO, "--peer", "--no-ours", "--peer-budget-seconds", "2",
+                      "--peer-batch", "100", "--peer-cg-iters", "5", "--out", str(tmp_path / "m"))
+    (row,) = table_rows(proc.stdout, ("peer", "12", "paper", "0"))
+    assert int(row[5]) >= 1 and row[-1] == "0"
