@@ -163,4 +163,4 @@ def test_report_only_rebuilds_the_table(tmp_path):
     # rows from before the CPU clock have no CPU time: shown as "-"
     assert "| speech | squared error per frame (lower is better) | 20.5 | 25.5 | yes | 1/1 | - / - | 905 / 902 " \
            "| 40 / 700 |" in table
-    assert "In all: 2 runs, 0.50 hours of training." in table
+    assert "In all: 2 runs, - CPU-hours and 0.50 hours of wall time in training." in table  # no CPU column yet

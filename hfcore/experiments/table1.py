@@ -289,6 +289,10 @@ def _verdict(entry: dict) -> str:
     return "yes" if (hf > lstm) == entry["higher_is_better"] and hf != lstm else "no"
 
 
+def _hours(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds / 3600:.2f}"
+
+
 def _count(value: str | int) -> str:
     return f"{int(value):,}" if str(value).strip() else "-"
 
@@ -298,10 +302,10 @@ def _paper(value: float) -> str:
 
 
 def markdown(summary: list[dict], settings: dict | None = None, pictures: Iterable[str] = (),
-             total: tuple[int, float] | None = None) -> str:
+             total: tuple[int, float, float] | None = None) -> str:
     """``table1.md``: the table, the budget and profile, how to read it, and links to the pictures.
 
-    ``total`` is (finished runs, their training seconds summed).
+    ``total`` is (finished runs, their training CPU seconds summed, their training wall seconds summed).
     """
     lines = ["# M&S 2011 Table 1, reproduced offline", ""]
     if settings:
@@ -330,7 +334,8 @@ def markdown(summary: list[dict], settings: dict | None = None, pictures: Iterab
         "seeds on which the RNN + HF run beat the LSTM + SGD run of the same seed. CPU and wall time are each "
         "run's `time.cpu` and `time.elapsed`: iterations and test evaluations, without start-up and logging; "
         "wall time above CPU time is time the run waited for a core."
-        + (f" In all: {total[0]} runs, {total[1] / 3600:.2f} hours of training." if total else ""),
+        + (f" In all: {total[0]} runs, {_hours(total[1])} CPU-hours and {_hours(total[2])} hours of wall time in "
+           "training." if total else ""),
         "",
         "**Our data sets are offline stand-ins for the paper's**: bouncing balls from our own simulator, Bach "
         "chorales from music21's corpus on an eighth-note grid instead of the paper's MIDI collection, speech "
@@ -372,7 +377,8 @@ def write_reports(out: Path) -> list[Path]:
     settings = json.loads(settings_path.read_text()) if settings_path.exists() else None
     finished = [r for r in rows if r["returncode"] == "0"]
     pictures = collect_pictures(out, finished)
-    total = (len(finished), sum(_number(r["wall_seconds"]) for r in finished))
+    total = (len(finished), sum(_number(r.get("cpu_seconds")) for r in finished),
+             sum(_number(r["wall_seconds"]) for r in finished))
     text = markdown(summary, settings, [p.relative_to(out).as_posix() for p in pictures], total)
     (out / "table1.md").write_text(text + "\n")
     if summary:
