@@ -69,7 +69,8 @@ def test_error_line_finds_the_reason():
 
 
 def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
-    args = ["--tasks", "bouncing_balls", "--out", "t1", "--budget-seconds", "30", "--jobs", "2",
+    args = ["--tasks", "bouncing_balls", "--out", "t1", "--budget-seconds", "30", "--budget-clock", "cpu",
+            "--jobs", "2",
             "--override", *TINY, f"task.data_dir={tmp_path / 'data'}", "--hf-override", *TINY_HF]
     first = harness(tmp_path, *args)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -123,7 +124,8 @@ def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
      "bouncing_balls with LSTM + SGD: Could not override 'solver.max_iters'"),
 ])
 def test_bad_input_stops_in_one_line_before_any_run(tmp_path, args, message):
-    done = harness(tmp_path, "--tasks", "bouncing_balls", "--out", "bad", "--override", *TINY,
+    # --budget-clock cpu: no warning about a busy machine, whatever the load, so stderr is the error alone
+    done = harness(tmp_path, "--tasks", "bouncing_balls", "--out", "bad", "--budget-clock", "cpu", "--override", *TINY,
                    f"task.data_dir={tmp_path / 'data'}", "--hf-override", *TINY_HF, *args)
     assert done.returncode == 2, done.stderr[-3000:]
     (line,) = [x for x in done.stderr.splitlines() if x.strip()]
@@ -133,10 +135,10 @@ def test_bad_input_stops_in_one_line_before_any_run(tmp_path, args, message):
 
 @pytest.mark.parametrize("recorded, args, message", [
     # runs.csv from before the CPU clock: its runs were on the wall clock
-    ("bouncing_balls,hf,0,600.0,0", ["--budget-seconds", "300"], "a budget of 600 s (wall), not 300 s (cpu)"),
-    ("bouncing_balls,hf,0,300.0,0", ["--budget-seconds", "300"], "a budget of 300 s (wall), not 300 s (cpu)"),
-    ("bouncing_balls,hf,0,300.0,0,cpu", ["--budget-seconds", "300", "--budget-clock", "wall"],
-     "a budget of 300 s (cpu), not 300 s (wall)"),
+    ("bouncing_balls,hf,0,600.0,0", ["--budget-seconds", "300"], "a budget of 600 s (wall), not 300 s (wall)"),
+    ("bouncing_balls,hf,0,300.0,0", ["--budget-seconds", "300", "--budget-clock", "cpu"],
+     "a budget of 300 s (wall), not 300 s (cpu)"),
+    ("bouncing_balls,hf,0,300.0,0,cpu", ["--budget-seconds", "300"], "a budget of 300 s (cpu), not 300 s (wall)"),
 ])
 def test_resuming_with_another_budget_is_refused(tmp_path, recorded, args, message):
     out = tmp_path / "t1"
@@ -164,3 +166,18 @@ def test_report_only_rebuilds_the_table(tmp_path):
     assert "| speech | squared error per frame (lower is better) | 20.5 | 25.5 | yes | 1/1 | - / - | 905 / 902 " \
            "| 40 / 700 |" in table
     assert "In all: 2 runs, - CPU-hours and 0.50 hours of wall time in training." in table  # no CPU column yet
+
+
+@pytest.mark.parametrize("jobs, load, warned", [(3, 0.0, "--jobs 3 on 2 cores"), (2, 1.5, "the machine is busy"),
+                                                (2, 0.2, None), (1, 0.9, None)])
+def test_wall_clock_budgets_on_shared_cores_are_flagged(monkeypatch, capsys, jobs, load, warned):
+    from hfcore.experiments import table1
+
+    monkeypatch.setattr(table1.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(table1.os, "getloadavg", lambda: (load, load, load))
+    table1.warn_shared_cores(jobs)
+    err = capsys.readouterr().err
+    if warned is None:
+        assert err == ""
+    else:
+        assert warned in err and "--budget-clock cpu" in err
