@@ -297,7 +297,15 @@ def main() -> None:
 
     @hydra.main(version_base="1.3", config_path="pkg://hfcore.conf", config_name="config")
     def _entry(cfg: Any) -> None:
-        run(cfg, registry)
+        try:
+            run(cfg, registry)
+        except KeyboardInterrupt as exc:
+            # The run is closed (MLflow KILLED, checkpoint kept); a one-line note and the signal's exit status,
+            # not a traceback (a scheduler's SIGTERM is routine).
+            signum = signal.SIGTERM if isinstance(exc, RunInterrupted) else signal.SIGINT
+            print(f"hf-train: stopped by {signal.Signals(signum).name}; the last finished iteration is in the "
+                  "run's checkpoints/state.npz (resume with checkpoint.resume=<that file>)", file=sys.stderr)
+            raise SystemExit(128 + signum) from None
 
     _entry()
 

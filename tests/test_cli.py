@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hfcore.checkpoint import load_checkpoint
+
 TINY = ["task.T=10", "model.hidden=8", "hf.gradient_batch=100", "hf.curvature_batch=20", "task.test_size=50",
         "solver.max_iters=10", "hf.max_iterations=2", "progress=false"]
 
@@ -158,6 +160,30 @@ training.train = exploding_train
 import hfcore.cli
 hfcore.cli.train = exploding_train
 """
+
+
+def test_sigterm_stops_cleanly_with_the_checkpoint_kept(tmp_path):
+    """A scheduler's SIGTERM: exit 143 with a one-line note, the MLflow run KILLED, the checkpoint resumable."""
+    import signal
+    import time
+
+    args = [*TINY, "hf.max_iterations=100000", "hydra.run.dir=run"]
+    code = f"import sys\nfrom hfcore.cli import main\nsys.argv = ['hf-train', *{args!r}]\nmain()"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    checkpoint = tmp_path / "run" / "checkpoints" / "state.npz"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-3000:]
+    assert "hf-train: stopped by SIGTERM" in err and "Traceback" not in err
+    _, (run,) = runs(tmp_path)
+    assert run.info.status == "KILLED"
+    state, _ = load_checkpoint(checkpoint)
+    assert state.iteration >= 1
 
 
 @pytest.mark.parametrize("exc, status", [("RuntimeError('simulated crash')", "FAILED"),
