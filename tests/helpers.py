@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 from hfcore.registry import load_plugins
@@ -30,3 +34,13 @@ def make_task(name, **overrides):
 
 def make_model(spec, **overrides):
     return REGISTRY.get("backend", "numpy").factory(spec, model_cfg(**overrides), backend_cfg())
+
+
+def signal_after_checkpoint(proc: subprocess.Popen, checkpoint: Path, signum: signal.Signals,
+                            timeout: float = 120.0) -> str:
+    """Send ``signum`` to ``proc`` once ``checkpoint`` exists (a finished iteration); return its stderr."""
+    deadline = time.monotonic() + timeout
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signum)
+    return proc.communicate(timeout=timeout)[1]

@@ -165,7 +165,8 @@ hfcore.cli.train = exploding_train
 def test_sigterm_stops_cleanly_with_the_checkpoint_kept(tmp_path):
     """A scheduler's SIGTERM: exit 143 with a one-line note, the MLflow run KILLED, the checkpoint resumable."""
     import signal
-    import time
+
+    from tests.helpers import signal_after_checkpoint
 
     args = [*TINY, "hf.max_iterations=100000", "hydra.run.dir=run"]
     code = f"import sys\nfrom hfcore.cli import main\nsys.argv = ['hf-train', *{args!r}]\nmain()"
@@ -173,11 +174,7 @@ def test_sigterm_stops_cleanly_with_the_checkpoint_kept(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "run" / "checkpoints" / "state.npz"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
+    err = signal_after_checkpoint(proc, checkpoint, signal.SIGTERM)
     assert proc.returncode == 143, err[-3000:]
     assert "hf-train: stopped by SIGTERM" in err and "Traceback" not in err
     _, (run,) = runs(tmp_path)

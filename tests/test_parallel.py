@@ -284,7 +284,8 @@ def test_fewer_shards_than_ranks_is_refused(tmp_path):
 def test_ctrl_c_on_mpiexec_stops_every_rank_and_closes_the_run(tmp_path):
     """mpiexec forwards Ctrl-C to every rank; they stop at the same exchange and rank 0 marks the run KILLED."""
     import signal
-    import time
+
+    from tests.helpers import signal_after_checkpoint
 
     args = ["task=addition", "task.T=30", "model.hidden=32", "hf.gradient_batch=2000", "hf.curvature_batch=500",
             "task.test_size=100", "hf.max_iterations=500", "progress=false", "checkpoint.every=1",
@@ -292,12 +293,7 @@ def test_ctrl_c_on_mpiexec_stops_every_rank_and_closes_the_run(tmp_path):
     proc = subprocess.Popen([MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", "-m", "hfcore.cli", *args],
                             cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    checkpoint = tmp_path / "run" / "checkpoints" / "state.npz"
-    deadline = time.monotonic() + 120
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    err = signal_after_checkpoint(proc, tmp_path / "run" / "checkpoints" / "state.npz", signal.SIGINT)
     assert proc.returncode == 130, err[-3000:]
     assert "all 2 ranks stopped" in err
     from mlflow.tracking import MlflowClient
