@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -89,16 +88,17 @@ def run_ours(cell: Cell, out: Path, extra: list[str]) -> dict[str, Any]:
     run_dir = out / "runs" / cell.name
     command = sweeps.hf_train_command(experiment_overrides(cell.T, cell.seed, cell.profile), run_dir, out.name, None,
                                       ("tracking=none", "blas_threads=1", *extra))
-    rc, summary, seconds = sweeps.run_hf_train(command, run_dir)
-    return {**_identity(cell), "solved": summary.get("solved", False), "iterations": summary.get("iterations", 0),
+    return _row(cell, *sweeps.run_hf_train(command, run_dir))
+
+
+def _row(cell: Cell, rc: int, summary: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """A ``runs.csv`` row from a run's exit status, its ``summary.json`` and its process wall time."""
+    return {"solver": cell.solver, "T": cell.T, "profile": cell.profile, "seed": cell.seed,
+            "solved": summary.get("solved", False), "iterations": summary.get("iterations", 0),
             "gv_products": summary.get("gv_products", ""), "minibatches": summary.get("minibatches", math.nan),
             "wall_seconds": summary.get("wall_seconds", math.nan), "cpu_seconds": summary.get("cpu_seconds", math.nan),
             "process_seconds": round(seconds, 1), "test_error": summary.get("test_error", math.nan),
             "returncode": rc}
-
-
-def _identity(cell: Cell) -> dict[str, Any]:
-    return {"solver": cell.solver, "T": cell.T, "profile": cell.profile, "seed": cell.seed}
 
 
 # ----------------------------------------------------------------------------------------------- the peer
@@ -107,25 +107,19 @@ def _identity(cell: Cell) -> dict[str, Any]:
 def run_peer(cell: Cell, out: Path, budget: float, batch: int, cg_iters: int, extra: list[str]) -> dict[str, Any]:
     """The peer's run in a child process of this script (``--peer-child``), so runs can go side by side."""
     run_dir = out / "runs" / cell.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    result = run_dir / "result.json"
-    command = [sys.executable, __file__, "--peer-child", str(result), "--T", str(cell.T), "--seeds", str(cell.seed),
+    summary = run_dir / "summary.json"
+    summary.unlink(missing_ok=True)  # a failed child must not be read as an earlier attempt's result
+    command = [sys.executable, __file__, "--peer-child", str(summary), "--T", str(cell.T), "--seeds", str(cell.seed),
                "--profile", cell.profile, "--peer-budget-seconds", str(budget), "--peer-batch", str(batch),
                "--peer-cg-iters", str(cg_iters)] + (["--override", *extra] if extra else [])
-    started = time.perf_counter()
-    with (run_dir / "stdout.log").open("w") as log_out, (run_dir / "stderr.log").open("w") as log_err:
-        rc = subprocess.run(command, stdout=log_out, stderr=log_err).returncode
-    row = json.loads(result.read_text()) if rc == 0 and result.exists() else {}
-    return {**_identity(cell), "solved": row.get("solved", False), "iterations": row.get("iterations", 0),
-            "gv_products": row.get("gv_products", ""), "minibatches": row.get("minibatches", math.nan),
-            "wall_seconds": row.get("wall_seconds", math.nan), "cpu_seconds": row.get("cpu_seconds", math.nan),
-            "process_seconds": round(time.perf_counter() - started, 1),
-            "test_error": row.get("test_error", math.nan), "returncode": rc}
+    return _row(cell, *sweeps.run_hf_train(command, run_dir))
 
 
 def peer_child(result: Path, T: int, seed: int, profile: str, budget: float, batch_size: int, cg_iters: int,
                extra: list[str]) -> None:
     """Train the peer until our success criterion holds or ``budget`` CPU seconds are spent; write ``result``.
+
+    ``result`` is a ``summary.json`` with hf-train's keys, so both solvers' runs are read alike.
 
     ``extra`` are our runs' overrides; those of the problem (``task.*``, ``model.hidden``) apply here too.
     """
@@ -199,13 +193,6 @@ def to_peer(batch: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------------------------- report
 
 
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def summarize(rows: list[dict[str, str]]) -> list[list[Any]]:
     """One line per (solver, T, profile): successes and the medians over successful seeds."""
     groups: dict[tuple[str, int, str], list[dict[str, str]]] = {}
@@ -216,7 +203,7 @@ def summarize(rows: list[dict[str, str]]) -> list[list[Any]]:
         ok = [r for r in runs if r["solved"] == "True"]
 
         def med(col: str, ok: list[dict[str, str]] = ok) -> str:
-            values = [_number(r[col]) for r in ok]
+            values = [sweeps.as_float(r[col]) for r in ok]
             values = [v for v in values if not math.isnan(v)]
             return f"{statistics.median(values):,.0f}" if values else "-"
 
@@ -227,7 +214,7 @@ def summarize(rows: list[dict[str, str]]) -> list[list[Any]]:
 
 def _cell(field: str, value: Any) -> str:
     """A runs-table entry, rounded for reading (runs.csv keeps the full values)."""
-    number = _number(value)
+    number = sweeps.as_float(value)
     if field.endswith("_seconds") and not math.isnan(number):
         return f"{number:.1f}"
     if field == "test_error" and not math.isnan(number):
@@ -313,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             sweeps.append_row(results, row, FIELDS)
             verdict = "solved" if row["solved"] else f"not solved (exit {row['returncode']})"
             log(f"[{i}/{len(todo)}] {cell.name}: {verdict}, {row['iterations']} iterations, "
-                f"{_number(row['cpu_seconds']):.0f} CPU s, {_number(row['wall_seconds']):.0f} wall s")
+                f"{sweeps.as_float(row['cpu_seconds']):.0f} CPU s, {sweeps.as_float(row['wall_seconds']):.0f} wall s")
 
         sweeps.run_all(todo, args.jobs, run_one, record)
     rows = list(sweeps.read_done(results, _key).values())

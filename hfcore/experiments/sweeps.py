@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import csv
 import json
+import math
 import os
 import subprocess
 import sys
@@ -104,6 +105,14 @@ def run_hf_train(command: Sequence[str], run_dir: Path) -> tuple[int, dict[str, 
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return rc, summary, time.perf_counter() - started
+
+
+def as_float(value: Any) -> float:
+    """A ``runs.csv`` cell as a number; NaN when it is empty or not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def read_done(path: Path, key: Callable[[dict[str, str]], Hashable]) -> dict[Hashable, dict[str, str]]:

@@ -228,13 +228,6 @@ def error_line(stderr: str) -> str:
 # ------------------------------------------------------------------ reports
 
 
-def _number(value: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
@@ -251,7 +244,8 @@ def aggregate(rows: Iterable[dict]) -> list[dict]:
         by_method = {m: {int(r["seed"]): r for r in finished if r["task"] == task and r["method"] == m}
                      for m in METHODS}
         for metric in METRICS[task]:
-            values = {m: {s: _number(r[metric.column]) for s, r in runs.items()} for m, runs in by_method.items()}
+            values = {m: {s: sweeps.as_float(r[metric.column]) for s, r in runs.items()}
+                      for m, runs in by_method.items()}
             paired = sorted(set(values["hf"]) & set(values["lstm"]))
             sign = 1.0 if metric.higher_is_better else -1.0
             entry = {"task": task, "metric": metric.label, "higher_is_better": metric.higher_is_better,
@@ -262,9 +256,9 @@ def aggregate(rows: Iterable[dict]) -> list[dict]:
             for m, runs in by_method.items():
                 entry[f"{m}_mean"], entry[f"{m}_sd"] = _stats(list(values[m].values()))
                 entry[f"{m}_runs"] = len(runs)
-                entry[f"{m}_wall_seconds"] = _mean([_number(r["wall_seconds"]) for r in runs.values()])
-                entry[f"{m}_cpu_seconds"] = _mean([_number(r.get("cpu_seconds")) for r in runs.values()])
-                entry[f"{m}_iterations"] = _mean([_number(r["iterations"]) for r in runs.values()])
+                entry[f"{m}_wall_seconds"] = _mean([sweeps.as_float(r["wall_seconds"]) for r in runs.values()])
+                entry[f"{m}_cpu_seconds"] = _mean([sweeps.as_float(r.get("cpu_seconds")) for r in runs.values()])
+                entry[f"{m}_iterations"] = _mean([sweeps.as_float(r["iterations"]) for r in runs.values()])
                 entry[f"{m}_params"] = next((r["n_params"] for r in runs.values() if r["n_params"]), "")
             out.append(entry)
     return out
@@ -377,8 +371,8 @@ def write_reports(out: Path) -> list[Path]:
     settings = json.loads(settings_path.read_text()) if settings_path.exists() else None
     finished = [r for r in rows if r["returncode"] == "0"]
     pictures = collect_pictures(out, finished)
-    total = (len(finished), sum(_number(r.get("cpu_seconds")) for r in finished),
-             sum(_number(r["wall_seconds"]) for r in finished))
+    total = (len(finished), sum(sweeps.as_float(r.get("cpu_seconds")) for r in finished),
+             sum(sweeps.as_float(r["wall_seconds"]) for r in finished))
     text = markdown(summary, settings, [p.relative_to(out).as_posix() for p in pictures], total)
     (out / "table1.md").write_text(text + "\n")
     if summary:
