@@ -50,6 +50,8 @@ from benchlib import (  # noqa: E402
 )
 
 CG_STEPS = 20
+LAUNCH_ATTEMPTS = 2
+"""A launch that fails is tried once more (with a fresh port): a rendezvous can fail on a loaded machine."""
 
 
 # --------------------------------------------------------------------------- worker (one rank)
@@ -141,6 +143,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def failure_reason(stderr: str) -> str:
+    """The line of a failed launch's output that says why: a rank's own error before the launcher's summary."""
+    lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
+    launcher = ("ChildFailedError", "Abort(", "APPLICATION TIMED OUT")
+    errors = [ln for ln in lines if ("Error" in ln or "Exception" in ln) and not ln.startswith("File ")]
+    own = [ln for ln in errors if not any(tag in ln for tag in launcher)]
+    return ((own or errors or lines or ["?"])[-1])[:300]
+
+
 def command(comm: str, ranks: int, shards: int, iters: int, size: str, out: Path) -> list[str]:
     """The launch line of one configuration."""
     me = [str(Path(__file__).resolve()), "--worker", "--comm", comm, "--shards", str(shards),
@@ -191,20 +202,26 @@ def main(argv: list[str] | None = None) -> None:
     configs = configurations(args.ranks, args.comms)
     results: dict[str, dict[str, list[float]]] = {c["label"]: {"times": [], "comm": [], "gv": []} for c in configs}
     failures: dict[str, list[str]] = {}
+    retried: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
             for c in configs:
                 out = Path(tmp) / "result.json"
-                out.unlink(missing_ok=True)
                 log(f"round {r + 1}/{args.rounds}: {c['label']}")
-                done = subprocess.run(command(c["comm"], c["ranks"], c["shards"], args.iters, args.size, out),
-                                      env=child_env, capture_output=True, text=True, timeout=900)
-                if done.returncode != 0 or not out.exists():
-                    # A failed launch is reported, and the next round tries again.
-                    lines = done.stderr.strip().splitlines()
-                    reason = next((ln for ln in reversed(lines) if "Error" in ln), lines[-1] if lines else "?")
-                    failures.setdefault(c["label"], []).append(f"round {r + 1}: {reason.strip()[:300]}")
-                    log(f"  failed: {reason.strip()[:300]}")
+                reason = None
+                for attempt in range(1, LAUNCH_ATTEMPTS + 1):
+                    out.unlink(missing_ok=True)
+                    done = subprocess.run(command(c["comm"], c["ranks"], c["shards"], args.iters, args.size, out),
+                                          env=child_env, capture_output=True, text=True, timeout=900)
+                    if done.returncode == 0 and out.exists():
+                        break
+                    reason = failure_reason(done.stderr)
+                    log(f"  launch {attempt}/{LAUNCH_ATTEMPTS} failed: {reason}")
+                worked = done.returncode == 0 and out.exists()
+                if reason is not None:
+                    # Reported either way; a launch that failed and then worked is a retry, not a failure.
+                    (retried if worked else failures).setdefault(c["label"], []).append(f"round {r + 1}: {reason}")
+                if not worked:
                     continue
                 got = json.loads(out.read_text())
                 for key in ("times", "comm", "gv"):
@@ -223,8 +240,10 @@ def main(argv: list[str] | None = None) -> None:
         rows.append([c["label"], fmt_ms(st.min), fmt_ms(st.median), fmt_ms(st.max), fmt_pct(share),
                      fmt_ratio(base / st.median if base else None),
                      f"{st.n} iterations, {int(res['gv'][0])} Gv"
-                     + (f"; {len(failures[c['label']])} failed launch(es): {failures[c['label']][0]}"
-                        if c["label"] in failures else "")])
+                     + (f"; {len(failures[c['label']])} failed round(s): {failures[c['label']][0]}"
+                        if c["label"] in failures else "")
+                     + (f"; {len(retried[c['label']])} launch(es) worked on retry: {retried[c['label']][0]}"
+                        if c["label"] in retried else "")])
     report = "\n".join([
         "# Strong scaling of one HF iteration",
         "",
@@ -239,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
                   "speed-up vs baseline median", "notes"], rows),
         "",
     ])
-    emit(report, {"environment": env, "configurations": configs, "results": results, "failures": failures},
+    emit(report, {"environment": env, "configurations": configs, "results": results, "failures": failures,
+                  "retried": retried},
          args.json, args.markdown)
 
 

@@ -157,6 +157,25 @@ def test_scaling_small_report(tmp_path):
     labels = {c["label"] for c in data["configurations"]}
     assert labels == {"1 process (baseline)", "1 process, 2 shards", "MPI, 2 ranks", "gloo, 2 ranks"}
     assert all(r["gv"] == [20] for r in data["results"].values())
+    if data["retried"]:  # a launch that failed once and then worked is shown, not hidden
+        assert "worked on retry" in proc.stdout
+
+
+def test_scaling_failure_reason_prefers_the_ranks_own_error():
+    """torchrun ends with its own ChildFailedError line; the reported reason is the rank's error above it."""
+    sys.path.insert(0, str(BENCH))
+    from scaling import failure_reason
+
+    stderr = "\n".join([
+        "Traceback (most recent call last):",
+        '  File "x.py", line 3, in <module>',
+        "RuntimeError: Gloo connectFullMesh failed with Connection refused",
+        "torch.distributed.elastic.multiprocessing.errors.ChildFailedError:",
+        "============================================================",
+    ])
+    assert failure_reason(stderr) == "RuntimeError: Gloo connectFullMesh failed with Connection refused"
+    assert failure_reason("ChildFailedError: x\n") == "ChildFailedError: x"
+    assert failure_reason("") == "?"
 
 
 TINY_MACRO = ["--T", "12", "--seeds", "0", "--override", "model.hidden=8", "task.test_size=200",
