@@ -105,3 +105,12 @@ def test_a_stopped_run_goes_on_from_its_checkpoint(tmp_path):
     with (tmp_path / "sweep" / "runs.csv").open() as fh:
         last = list(csv.DictReader(fh))[-1]
     assert last["returncode"] == "0" and last["iterations"] == "3"
+
+
+def test_sweep_log_calls_a_signalled_run_stopped_not_failed():
+    from hfcore.experiments.sweeps import exit_outcome
+
+    assert exit_outcome(0) is None
+    for rc in (143, 130, -15):
+        assert exit_outcome(rc).startswith("stopped by a signal")
+    assert exit_outcome(1) == "FAILED (exit 1)"

@@ -254,9 +254,9 @@ def main(argv: list[str] | None = None) -> None:
 
     def record(i: int, cell: Cell, row: dict) -> None:
         sweeps.append_row(results, row, FIELDS)
-        verdict = "solved" if row["solved"] else "FAILED" if row["returncode"] else "not solved"
-        print(f"[{i}/{len(todo)}] {cell.name}: {verdict}, {row['minibatches']:.0f} minibatches, "
-              f"{row['wall_seconds']:.0f} s", flush=True)
+        verdict = sweeps.exit_outcome(row["returncode"]) or ("solved" if row["solved"] else "not solved")
+        progress = f"{row['minibatches']:.0f} minibatches, " if math.isfinite(row["minibatches"]) else ""
+        print(f"[{i}/{len(todo)}] {cell.name}: {verdict}, {progress}{row['wall_seconds']:.0f} s", flush=True)
 
     with sweeps.parent_session(out, uri, parent, lambda: write_reports(out)):
         sweeps.run_all(todo, args.jobs, lambda c: run_cell(c, out, parent, profile.budget_minibatches), record)

@@ -16,6 +16,7 @@ import csv
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -105,6 +106,19 @@ def run_hf_train(command: Sequence[str], run_dir: Path) -> tuple[int, dict[str, 
     summary_path = run_dir / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     return rc, summary, time.perf_counter() - started
+
+
+def exit_outcome(returncode: int) -> str | None:
+    """How a non-zero ``hf-train`` exit reads in a sweep's log; ``None`` for a clean exit.
+
+    A run stopped by SIGTERM or Ctrl-C (exit 143 / 130, or killed by the signal) kept its checkpoint
+    and resumes on the next call, so it is "stopped", not "FAILED".
+    """
+    if returncode == 0:
+        return None
+    if returncode in (130, 143, -signal.SIGINT, -signal.SIGTERM):
+        return f"stopped by a signal (exit {returncode}; resumes from its checkpoint)"
+    return f"FAILED (exit {returncode})"
 
 
 def as_float(value: Any) -> float:

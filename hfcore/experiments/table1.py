@@ -451,7 +451,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def record(i: int, cell: Cell, row: dict) -> None:
         sweeps.append_row(results, row, FIELDS)
-        verdict = f"exit {row['returncode']}" if row["returncode"] else f"test error {row['test_error']:.4g}"
+        verdict = sweeps.exit_outcome(row["returncode"]) or f"test error {row['test_error']:.4g}"
         print(f"[{i}/{len(todo)}] {cell.name}: {verdict}, {row['iterations']} iterations, "
               f"{row['wall_seconds']:.0f} s", flush=True)
 
