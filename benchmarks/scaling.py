@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ from benchlib import (  # noqa: E402
 
 CG_STEPS = 20
 LAUNCH_ATTEMPTS = 2
-"""A launch that fails is tried once more (with a fresh port): a rendezvous can fail on a loaded machine."""
+"""A launch that fails is tried once more: a rendezvous or a gloo connection can fail on a loaded machine."""
 
 
 # --------------------------------------------------------------------------- worker (one rank)
@@ -137,12 +136,6 @@ def worker(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------- parent
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def failure_reason(stderr: str) -> str:
     """The line of a failed launch's output that says why: a rank's own error before the launcher's summary."""
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
@@ -161,8 +154,8 @@ def command(comm: str, ranks: int, shards: int, iters: int, size: str, out: Path
         return [mpiexec, "-n", str(ranks), sys.executable, "-m", "mpi4py", *me]
     if comm == "torch":
         torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent)) or "torchrun"
-        return [torchrun, f"--nproc-per-node={ranks}", "--master-addr=127.0.0.1",
-                f"--master-port={_free_port()}", *me]
+        # --standalone: the rendezvous store binds a free port itself (no pick-then-bind race between launches).
+        return [torchrun, "--standalone", f"--nproc-per-node={ranks}", *me]
     return [sys.executable, *me]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -132,11 +131,6 @@ def _env(tmp_path: Path) -> dict:
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def launch(tmp_path: Path, how: str, *args: str, ranks: int = 2, script: list[str] | None = None,
            timeout: int = 150) -> subprocess.CompletedProcess:
@@ -147,8 +141,8 @@ def launch(tmp_path: Path, how: str, *args: str, ranks: int = 2, script: list[st
     elif how == "mpi":
         cmd = [MPIEXEC, "-n", str(ranks), sys.executable, *program, *args, "parallel=mpi"]
     else:
-        cmd = [TORCHRUN, f"--nproc-per-node={ranks}", "--master-addr=127.0.0.1", f"--master-port={_free_port()}",
-               *program, *args, "parallel=torch"]
+        # --standalone: the rendezvous store binds a free port itself (no pick-then-bind race).
+        cmd = [TORCHRUN, "--standalone", f"--nproc-per-node={ranks}", *program, *args, "parallel=torch"]
     return subprocess.run(cmd, cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=timeout)
 
 
