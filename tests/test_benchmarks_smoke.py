@@ -217,3 +217,15 @@ def test_macro_peer_gets_the_same_problem(tmp_path):
                       "--peer-batch", "100", "--peer-cg-iters", "5", "--out", str(tmp_path / "m"))
     (row,) = table_rows(proc.stdout, ("peer", "12", "paper", "0"))
     assert int(row[5]) >= 1 and row[-1] == "0"
+
+
+def test_cg_precision_runs_every_variant(tmp_path):
+    """The four precisions solve the same tiny subproblem; float32 errors are small but not zero."""
+    proc = run_script("cg_precision.py", "--T", "12", "--override", "model.hidden=8", "hf.gradient_batch=200",
+                      "hf.curvature_batch=100", "task.test_size=100", "--json", str(tmp_path / "c.json"))
+    assert "| precision | CG steps |" in proc.stdout
+    data = json.loads((tmp_path / "c.json").read_text())
+    assert [r["variant"] for r in data["rows"]] == ["float64", "float32", "float32, f64 CG",
+                                                     "float32 Gv, f64 gradient"]
+    assert all(r["steps"] >= 1 and r["phi_end"] < 0 for r in data["rows"])
+    assert 0 < data["errors"]["gradient"] < 1e-4 and 0 < data["errors"]["gv"] < 1e-4
