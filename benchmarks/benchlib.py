@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import statistics
 import sys
 import time
@@ -450,9 +451,102 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def emit(report: str, payload: Any, json_path: Path | None, markdown_path: Path | None) -> None:
-    """Print the Markdown report and write it, and the raw figures as JSON, where asked."""
+BENCHMARK_EXPERIMENT = "benchmarks"
+"""MLflow experiment that benchmark runs are logged to (``--mlflow``)."""
+
+
+def add_mlflow_arg(parser: Any) -> None:
+    """The ``--mlflow [URI]`` option every benchmark script shares."""
+    parser.add_argument("--mlflow", nargs="?", const="", default=None, metavar="URI",
+                        help=f"also log a run with the figures to MLflow (experiment '{BENCHMARK_EXPERIMENT}'); "
+                             "URI defaults to $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here")
+
+
+def _metric_key(key: str) -> str:
+    """``key`` with the characters MLflow refuses in metric names replaced by ``_`` (at most 250 long)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "_-. /") else "_" for c in key)[:250]
+
+
+_NUMBER_CELL = re.compile(r"^(?P<n>[-−]?[\d,]*\.?\d+(?:e[-+]?\d+)?)\s*(?:ms|µs|s|GF/s|%|×|x|GiB|MiB)?$")
+
+
+_ID_COLUMNS = frozenset({"T", "seed", "threads", "ranks", "hidden", "batch", "H", "B"})
+"""Numeric columns that name a row (part of its label), not a measurement of it."""
+_RESULT_COLUMNS = frozenset({"solved", "verdict", "stopped by", "notes", "reason"})
+"""Text columns that are outcomes: left out of the label, so a row keeps its name from run to run."""
+
+
+def table_figures(report: str) -> dict[str, float]:
+    """Every measured number of the report's Markdown tables, named ``heading/row label/column``.
+
+    A cell is a number when it is one, with at most a unit (``12.3 ms``, ``1.24×``, ``65 %``,
+    ``1,582``; bold allowed). A row's label is made of its cells before its first measured number:
+    text and identifying numbers (columns such as ``T`` or ``seed``), but not outcome columns such
+    as ``solved``. A name met twice keeps its first value.
+    """
+    out: dict[str, float] = {}
+    heading, header = "report", None
+    for line in report.splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            heading, header = text.lstrip("#").strip(), None
+            continue
+        if not text.startswith("|"):
+            header = None
+            continue
+        cells = [c.strip().replace("**", "").strip() for c in text.strip("|").split("|")]
+        if header is None:
+            header = cells
+            continue
+        if all(set(c) <= set("-: ") for c in cells):
+            continue
+        label, values = [], []
+        for column, cell in zip(header, cells, strict=False):
+            number = _NUMBER_CELL.match(cell)
+            if number and column not in _ID_COLUMNS:
+                values.append((column, float(number.group("n").replace(",", "").replace("−", "-"))))
+            elif cell and not values and column not in _RESULT_COLUMNS:
+                label.append(f"{column} {cell}" if number else cell)
+        for column, value in values:
+            out.setdefault(_metric_key(f"{heading}/{' '.join(label) or 'row'}/{column}"), value)
+    return out
+
+
+def log_mlflow(name: str, report: str, payload: Any, uri: str) -> str:
+    """Log one benchmark run: the environment as params, :func:`table_figures` as metrics, report and JSON as files.
+
+    Returns the run id. The run ends FINISHED, or FAILED if logging raised.
+    """
+    from hfcore.tracking import MlflowTracker, default_tracking_uri, flatten
+
+    tracker = MlflowTracker(uri or default_tracking_uri(), BENCHMARK_EXPERIMENT, run_name=name)
+    env = (payload.get("environment") or payload.get("env") or {}) if isinstance(payload, dict) else {}
+    tracker.start({k: v for k, v in flatten(env).items() if v is not None}, {"benchmark": name})
+    status = "FAILED"
+    try:
+        items = list(table_figures(report).items())
+        for i in range(0, len(items), 1000):  # MLflow's limit per log_batch
+            tracker.log_metrics(0, dict(items[i:i + 1000]))
+        tracker.log_text(report, f"{name}.md")
+        tracker.log_text(json.dumps(payload, indent=1, default=str), f"{name}.json")
+        status = "FINISHED"
+    finally:
+        tracker.finish(status)
+    return str(tracker.run_id)
+
+
+def emit(report: str, payload: Any, json_path: Path | None, markdown_path: Path | None,
+         mlflow_uri: str | None = None, name: str | None = None) -> None:
+    """Print the Markdown report and write it, and the raw figures as JSON, where asked.
+
+    With ``mlflow_uri`` (``""`` for the default store) the run is also logged to MLflow
+    under ``name`` (default: the script's name).
+    """
     print(report)
+    if mlflow_uri is not None:
+        run_name = name or Path(sys.argv[0]).stem
+        log(f"MLflow run {log_mlflow(run_name, report, payload, mlflow_uri)} "
+            f"(experiment '{BENCHMARK_EXPERIMENT}')")
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(payload, indent=1, default=str))

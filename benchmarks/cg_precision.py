@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import emit, environment, header_lines, limit_threads, log, md_table  # noqa: E402
+from benchlib import add_mlflow_arg, emit, environment, header_lines, limit_threads, log, md_table  # noqa: E402
 
 VARIANTS = ("float64", "float32", "float32, f64 CG", "float32 Gv, f64 gradient")
 
@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra overrides, e.g. model.hidden=8 hf.gradient_batch=200 (smoke tests)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
+    add_mlflow_arg(parser)
     args = parser.parse_args(argv)
     with limit_threads(1):
         p = subproblem(args.T, args.checkpoint, args.seed, args.override)
@@ -150,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{variant}: {rows[-1]['steps']} CG steps ({rows[-1]['reason']})")
         errors = float32_errors(p)
     where = f"checkpoint `{args.checkpoint.name}`" if args.checkpoint else f"seed {args.seed}'s initial weights"
-    emit(report(args.T, where, p, rows, errors, environment(with_torch=False)),
-         {"T": args.T, "lam": p["lam"], "iteration": p["iteration"], "rows": rows, "errors": errors},
-         args.json, args.markdown)
+    env = environment(with_torch=False)
+    emit(report(args.T, where, p, rows, errors, env),
+         {"environment": env, "T": args.T, "lam": p["lam"], "iteration": p["iteration"], "rows": rows,
+          "errors": errors},
+         args.json, args.markdown, args.mlflow)
     return 0
 
 

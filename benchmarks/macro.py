@@ -42,7 +42,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import Size, environment, header_lines, limit_threads, log, md_table  # noqa: E402
+from benchlib import (  # noqa: E402
+    BENCHMARK_EXPERIMENT,
+    Size,
+    add_mlflow_arg,
+    environment,
+    header_lines,
+    limit_threads,
+    log,
+    log_mlflow,
+    md_table,
+)
 
 from hfcore.experiments import sweeps  # noqa: E402
 
@@ -256,6 +266,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--peer-cg-iters", type=int, default=250, help="the peer's CG_iter (default 250, ours)")
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
+    add_mlflow_arg(parser)
     parser.add_argument("--peer-child", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -309,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     (out / "macro.md").write_text(report)
     if args.markdown:
         args.markdown.write_text(report)
+    if args.mlflow is not None:
+        run_id = log_mlflow("macro", report, {"settings": settings, "runs": rows}, args.mlflow)
+        log(f"MLflow run {run_id} (experiment '{BENCHMARK_EXPERIMENT}')")
     return 0
 
 

@@ -35,9 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     SIZES,
     FixedBatchTask,
+    add_mlflow_arg,  # noqa: E402
     build_model,
     emit,
     environment,
@@ -130,6 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--torch-device", default="cpu")
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
+    add_mlflow_arg(p)
     p.add_argument("--child", nargs=4, metavar=("BACKEND", "SIZE", "DTYPE", "OP"), help=argparse.SUPPRESS)
     p.add_argument("--env-child", action="store_true", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -256,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = run(args)
     report = render(results)
-    emit(report, results, args.json, args.markdown)
+    emit(report, results, args.json, args.markdown, args.mlflow)
     return 0
 
 

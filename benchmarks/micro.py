@@ -41,12 +41,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     KERNEL_ENV_VARS,
     SIZES,
     FixedBatchTask,
     Size,
     Stats,
+    add_mlflow_arg,  # noqa: E402
     build_model,
     emit,
     environment,
@@ -273,6 +274,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--torch-device", default="cpu", help="device of the torch backend (default cpu)")
     p.add_argument("--json", type=Path, help="write every sample and the environment as JSON")
     p.add_argument("--markdown", type=Path, help="write the report as markdown")
+    add_mlflow_arg(p)
     p.add_argument("--kernel-check", action="store_true",
                    help="also run the suite in a child without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE and compare")
     p.add_argument("--from-json", type=Path, metavar="PATH",
@@ -781,7 +783,7 @@ def main(argv: list[str] | None = None) -> int:
         report += "\n" + render_kernel_check(results, stripped)
         report += "\n" + render_markdown(stripped, title="Child run without the kernel variables")
         payload = {"as_is": results, "stripped": stripped}
-    emit(report, payload, args.json, args.markdown)
+    emit(report, payload, args.json, args.markdown, args.mlflow)
     return 0
 
 

@@ -38,10 +38,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     FixedBatchTask,
     Size,
     Stats,
+    add_mlflow_arg,  # noqa: E402
     build_model,
     emit,
     environment,
@@ -228,6 +229,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the peer's weight initialisation")
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
+    add_mlflow_arg(p)
     return p.parse_args(argv)
 
 
@@ -467,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     results = run(args, hf)
     report = render(results)
-    emit(report, results, args.json, args.markdown)
+    emit(report, results, args.json, args.markdown, args.mlflow)
     return 0
 
 

@@ -33,10 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (  # noqa: E402
+from benchlib import (
     SIZES,
     FixedBatchTask,
     Stats,
+    add_mlflow_arg,  # noqa: E402
     build_model,
     emit,
     environment,
@@ -180,6 +181,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="h100 is the issue's size; small-linear is for smoke tests")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
+    add_mlflow_arg(parser)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--comm", default="serial", help=argparse.SUPPRESS)
     parser.add_argument("--shards", type=int, default=1, help=argparse.SUPPRESS)
@@ -253,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     ])
     emit(report, {"environment": env, "configurations": configs, "results": results, "failures": failures,
                   "retried": retried},
-         args.json, args.markdown)
+         args.json, args.markdown, args.mlflow)
 
 
 if __name__ == "__main__":

@@ -191,8 +191,14 @@ def test_macro_records_time_to_success_and_resumes(tmp_path):
     assert row[4:6] == ["False", "2"]  # not solved in 2 iterations
     (recorded,) = csv.DictReader((out / "runs.csv").open())
     assert float(recorded["cpu_seconds"]) > 0 and int(recorded["gv_products"]) > 0
-    again = run_script("macro.py", *TINY_MACRO, "--out", str(out))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    again = run_script("macro.py", *TINY_MACRO, "--out", str(out), "--mlflow", uri)
     assert "0 runs to do, 1 already recorded" in again.stderr + again.stdout
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("benchmarks").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.metrics  # the report's figures
 
 
 def test_macro_peer_gets_the_same_problem(tmp_path):
@@ -229,3 +235,34 @@ def test_cg_precision_runs_every_variant(tmp_path):
                                                      "float32 Gv, f64 gradient"]
     assert all(r["steps"] >= 1 and r["phi_end"] < 0 for r in data["rows"])
     assert 0 < data["errors"]["gradient"] < 1e-4 and 0 < data["errors"]["gv"] < 1e-4
+
+
+def test_table_figures_names_each_measured_number_by_heading_row_and_column():
+    sys.path.insert(0, str(BENCH))
+    from benchlib import table_figures
+
+    report = "\n".join([
+        "# Gv", "", "| size | dtype | solved | median ms | ratio | verdict |", "|---|---|---|---|---|---|",
+        "| h100 | float64 | 3/3 | **1,234.5 ms** | 1.24× | not met |", "",
+        "## Runs", "", "| solver | T | seed | CPU s |", "|---|---|---|---|", "| hfcore | 50 | 0 | 404.2 |",
+        "| hfcore | 50 | 1 | 344 |",
+    ])
+    assert table_figures(report) == {
+        "Gv/h100 float64/median ms": 1234.5, "Gv/h100 float64/ratio": 1.24,
+        "Runs/hfcore T 50 seed 0/CPU s": 404.2, "Runs/hfcore T 50 seed 1/CPU s": 344.0,
+    }
+
+
+def test_a_benchmark_logs_its_figures_to_mlflow(tmp_path):
+    """--mlflow: one FINISHED run in the 'benchmarks' experiment, with the environment, figures and report."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_script("cg_precision.py", "--T", "12", "--override", "model.hidden=8", "hf.gradient_batch=200",
+               "hf.curvature_batch=100", "task.test_size=100", "--mlflow", uri)
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("benchmarks").experiment_id])
+    assert run.info.status == "FINISHED" and run.info.run_name == "cg_precision"
+    assert any(k.endswith("/CG steps") for k in run.data.metrics)
+    assert any(k.startswith("blas.") for k in run.data.params)
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"cg_precision.md", "cg_precision.json"}
