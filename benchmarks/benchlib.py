@@ -521,9 +521,9 @@ def log_mlflow(name: str, report: str, payload: Any, uri: str) -> str:
 
     tracker = MlflowTracker(uri or default_tracking_uri(), BENCHMARK_EXPERIMENT, run_name=name)
     env = (payload.get("environment") or payload.get("env") or {}) if isinstance(payload, dict) else {}
-    tracker.start({k: v for k, v in flatten(env).items() if v is not None}, {"benchmark": name})
     status = "FAILED"
-    try:
+    try:  # a run created but not completed is closed FAILED, never left RUNNING
+        tracker.start({k: v for k, v in flatten(env).items() if v is not None}, {"benchmark": name})
         items = list(table_figures(report).items())
         for i in range(0, len(items), 1000):  # MLflow's limit per log_batch
             tracker.log_metrics(0, dict(items[i:i + 1000]))

@@ -33,11 +33,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import (
+from benchlib import (  # noqa: E402
     SIZES,
     FixedBatchTask,
     Stats,
-    add_mlflow_arg,  # noqa: E402
+    add_mlflow_arg,
     build_model,
     emit,
     environment,
