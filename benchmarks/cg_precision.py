@@ -54,7 +54,7 @@ def build(T: int, dtype: str, overrides: list[str]) -> Any:
 
 
 def subproblem(T: int, checkpoint: Path | None, seed: int, overrides: list[str]) -> dict[str, Any]:
-    """Both models, theta, lambda, the structural weight and the two batches of the next HF iteration."""
+    """Theta, lambda, the structural weight, the next iteration's batches, and per dtype its gradient and Gv."""
     from hfcore.checkpoint import load_checkpoint
     from hfcore.training import initial_state
 
@@ -66,13 +66,20 @@ def subproblem(T: int, checkpoint: Path | None, seed: int, overrides: list[str])
         state = initial_state(parts64.model, seed, parts64.lambda0)
     rng = state.data_generator()
     gradient_batch = parts64.task.sample(rng, int(cfg.hf.gradient_batch))
+    curvature_batch = gradient_batch.subset(0, int(cfg.hf.curvature_batch))
+    theta = np.asarray(parts64.model.to_numpy(state.theta), dtype=np.float64)
+    grads, curvatures = {}, {}
+    for dtype, model in (("float64", parts64.model), ("float32", parts32.model)):  # once each, shared by the variants
+        grads[dtype] = np.asarray(model.loss_and_grad(theta.astype(dtype), gradient_batch)[1])
+        curvatures[dtype] = model.curvature(theta.astype(dtype), curvature_batch)
     return {
-        "models": {"float64": parts64.model, "float32": parts32.model},
-        "theta": np.asarray(parts64.model.to_numpy(state.theta), dtype=np.float64),
+        "grads": grads,
+        "curvatures": curvatures,
+        "theta": theta,
         "lam": float(state.lam),
         "weight": parts64.optimizer.damping.structural_weight(float(state.lam)),
         "gradient_batch": gradient_batch,
-        "curvature_batch": gradient_batch.subset(0, int(cfg.hf.curvature_batch)),
+        "curvature_batch": curvature_batch,
         "iteration": state.iteration,
     }
 
@@ -84,17 +91,14 @@ def solve(p: dict[str, Any], variant: str) -> dict[str, Any]:
     gv_dtype = "float64" if variant == "float64" else "float32"
     grad_dtype = "float64" if variant in ("float64", "float32 Gv, f64 gradient") else "float32"
     vec = np.float32 if variant == "float32" else np.float64
-    gv_model = p["models"][gv_dtype]
-    grad_model = p["models"][grad_dtype]
-    _, grad = grad_model.loss_and_grad(p["theta"].astype(grad_dtype), p["gradient_batch"])
-    curvature = gv_model.curvature(p["theta"].astype(gv_dtype), p["curvature_batch"])
+    grad, curvature = p["grads"][grad_dtype], p["curvatures"][gv_dtype]
     lam, weight = p["lam"], p["weight"]
 
     def matvec(v: np.ndarray) -> np.ndarray:
         v_model = v.astype(gv_dtype)
         return (np.asarray(curvature.gv(v_model, weight)) + lam * v_model).astype(vec)
 
-    result = ConjugateGradient().solve(matvec, -np.asarray(grad).astype(vec), None)
+    result = ConjugateGradient().solve(matvec, -grad.astype(vec), None)
     phis = result.phis
     return {"variant": variant, "steps": result.iterations, "reason": result.reason,
             "phi10": phis[min(10, len(phis) - 1)], "phi30": phis[min(30, len(phis) - 1)], "phi_end": phis[-1]}
@@ -102,18 +106,15 @@ def solve(p: dict[str, Any], variant: str) -> dict[str, Any]:
 
 def float32_errors(p: dict[str, Any]) -> dict[str, float]:
     """Relative errors of the float32 gradient and of one float32 Gv (random direction) against float64."""
-    m64, m32 = p["models"]["float64"], p["models"]["float32"]
-    _, g64 = m64.loss_and_grad(p["theta"], p["gradient_batch"])
-    _, g32 = m32.loss_and_grad(p["theta"].astype("float32"), p["gradient_batch"])
     v = np.random.default_rng(0).standard_normal(p["theta"].size)
-    a64 = m64.curvature(p["theta"], p["curvature_batch"]).gv(v, p["weight"])
-    a32 = m32.curvature(p["theta"].astype("float32"), p["curvature_batch"]).gv(v.astype("float32"), p["weight"])
+    a64 = p["curvatures"]["float64"].gv(v, p["weight"])
+    a32 = p["curvatures"]["float32"].gv(v.astype("float32"), p["weight"])
 
     def rel(a: Any, b: Any) -> float:
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         return float(np.linalg.norm(a - b) / np.linalg.norm(a))
 
-    return {"gradient": rel(g64, g32), "gv": rel(a64, a32)}
+    return {"gradient": rel(p["grads"]["float64"], p["grads"]["float32"]), "gv": rel(a64, a32)}
 
 
 def report(T: int, where: str, p: dict[str, Any], rows: list[dict[str, Any]], errors: dict[str, float],

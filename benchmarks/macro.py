@@ -43,14 +43,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (  # noqa: E402
-    BENCHMARK_EXPERIMENT,
     Size,
     add_mlflow_arg,
+    emit,
     environment,
     header_lines,
     limit_threads,
     log,
-    log_mlflow,
     md_table,
 )
 
@@ -315,14 +314,11 @@ def main(argv: list[str] | None = None) -> int:
 
         sweeps.run_all(todo, args.jobs, run_one, record)
     rows = list(sweeps.read_done(results, _key).values())
-    report = render(rows, settings, None if args.report_only else environment(with_torch=False))
-    print(report)
+    env = None if args.report_only else environment(with_torch=False)
+    report = render(rows, settings, env)
     (out / "macro.md").write_text(report)
-    if args.markdown:
-        args.markdown.write_text(report)
-    if args.mlflow is not None:
-        run_id = log_mlflow("macro", report, {"settings": settings, "runs": rows}, args.mlflow)
-        log(f"MLflow run {run_id} (experiment '{BENCHMARK_EXPERIMENT}')")
+    emit(report, {"environment": env, "settings": settings, "runs": rows}, None, args.markdown, args.mlflow,
+         name="macro")
     return 0
 
 

@@ -203,16 +203,16 @@ def main(argv: list[str] | None = None) -> None:
             for c in configs:
                 out = Path(tmp) / "result.json"
                 log(f"round {r + 1}/{args.rounds}: {c['label']}")
-                reason = None
+                reason, worked = None, False
                 for attempt in range(1, LAUNCH_ATTEMPTS + 1):
                     out.unlink(missing_ok=True)
                     done = subprocess.run(command(c["comm"], c["ranks"], c["shards"], args.iters, args.size, out),
                                           env=child_env, capture_output=True, text=True, timeout=900)
-                    if done.returncode == 0 and out.exists():
+                    worked = done.returncode == 0 and out.exists()
+                    if worked:
                         break
                     reason = failure_reason(done.stderr)
                     log(f"  launch {attempt}/{LAUNCH_ATTEMPTS} failed: {reason}")
-                worked = done.returncode == 0 and out.exists()
                 if reason is not None:
                     # Reported either way; a launch that failed and then worked is a retry, not a failure.
                     (retried if worked else failures).setdefault(c["label"], []).append(f"round {r + 1}: {reason}")
