@@ -136,7 +136,8 @@ def _blas_limit(threads: int | None, own_threads: bool) -> Any:
     return threadpool_limits(limits=threads, user_api="blas" if own_threads else None)
 
 
-def _resume(path: str, parts: RunComponents, cfg: Any) -> RunState:
+def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | None]:
+    """The checkpoint's state, checked against this run's settings, and the MLflow run that wrote it."""
     from omegaconf import OmegaConf
 
     state, extra = load_checkpoint(path)
@@ -153,26 +154,31 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> RunState:
             f"checkpoint {path} holds {state.theta.size} parameters but this model has {expected}"
         )
     model = parts.model
-    return state.evolve(theta=model.from_numpy(state.theta), warm_start=model.from_numpy(state.warm_start))
+    state = state.evolve(theta=model.from_numpy(state.theta), warm_start=model.from_numpy(state.warm_start))
+    return state, extra.get("mlflow_run_id")
 
 
 def run(cfg: Any, registry: Registry) -> int:
     """Run one composed config; returns the process exit code."""
     try:
         parts = build_run(cfg, registry)
-        state = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else None
+        state, previous_run = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else (None, None)
     except (ConfigError, UnknownComponentError, CheckpointError) as exc:
         fail(str(exc))
     with abort_on_error(parts.comm):
-        return _train(cfg, parts, state)
+        return _train(cfg, parts, state, previous_run)
 
 
-def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
-    """Train the built run to its end; in a multi-rank run only rank 0 logs, reports and saves."""
+def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run: str | None = None) -> int:
+    """Train the built run to its end; in a multi-rank run only rank 0 logs, reports and saves.
+
+    ``previous_run`` is the MLflow run that wrote the checkpoint ``state`` resumes from: the
+    tracker continues it when it can (:meth:`hfcore.tracking.MlflowTracker.start`).
+    """
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from hfcore.reporting import ProgressReporter, learning_curve
+    from hfcore.reporting import CURVE_METRICS, ProgressReporter, learning_curve
     from hfcore.tracking import MlflowTracker, NullTracker, default_tracking_uri, flatten
 
     comm = parts.comm
@@ -228,8 +234,11 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
         params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
         params["damping.lambda_start"] = state.lam  # differs from lambda0 when resuming
         params["parallel.ranks"] = comm.size
-        tracker.start(params, tags)
-        tracker.log_text(config_yaml, "config/config.yaml")
+        tracker.start(params, tags, continue_run=previous_run, at_step=state.iteration)
+        config_name = f"config-resumed-at-{state.iteration}.yaml" if tracker.continued else "config.yaml"
+        tracker.log_text(config_yaml, f"config/{config_name}")
+        if tracker.run_id:  # a later resume continues this MLflow run
+            checkpointer.extra["mlflow_run_id"] = tracker.run_id
         if tracker.run_id:
             log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
         checkpointer.last = state
@@ -252,7 +261,8 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None) -> int:
                 tracker.log_artifact(checkpointer.path, "checkpoint")
             if reporter.history and root:
                 title = f"{cfg.task.name} T={cfg.task.T}, {method}, seed {cfg.seed}"
-                tracker.log_figure(learning_curve(reporter.history, title), "plots/learning_curve.png")
+                history = tracker.earlier_history(CURVE_METRICS) + reporter.history
+                tracker.log_figure(learning_curve(history, title), "plots/learning_curve.png")
                 log_predictions(parts, last.theta, tracker, output_dir, title)
         finally:
             tracker.finish(status)

@@ -56,6 +56,10 @@ class ProgressReporter:
             self.bar.close()
 
 
+CURVE_METRICS = ("cost.minibatches", "train.loss_after", "test.loss", "test.error", "hf.lambda")
+"""The metrics :func:`learning_curve` draws (``cost.minibatches`` is its x axis)."""
+
+
 def learning_curve(history: list[dict[str, float]], title: str = "") -> Any:
     """A figure of train/test loss, test error and lambda against paper minibatches.
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 _MAX_PER_BATCH = 100  # MLflow's limit on params (and tags) in one log_batch call
+PROGRESS_METRIC = "cost.minibatches"  # logged at every iteration: its last step is how far a run has logged
 
 
 def default_tracking_uri() -> str:
@@ -46,7 +47,9 @@ class Tracker(Protocol):
 
     run_id: str | None
 
-    def start(self, params: dict[str, Any], tags: dict[str, str]) -> None: ...
+    def start(self, params: dict[str, Any], tags: dict[str, str], continue_run: str | None = None,
+              at_step: int = 0) -> None: ...
+    def earlier_history(self, keys: tuple[str, ...]) -> list[dict[str, float]]: ...
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None: ...
     def log_text(self, text: str, artifact_file: str) -> None: ...
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None: ...
@@ -58,9 +61,14 @@ class NullTracker:
     """Logs nothing (``tracking=none``)."""
 
     run_id = None
+    continued = False
 
-    def start(self, params: dict[str, Any], tags: dict[str, str]) -> None:
+    def start(self, params: dict[str, Any], tags: dict[str, str], continue_run: str | None = None,
+              at_step: int = 0) -> None:
         pass
+
+    def earlier_history(self, keys: tuple[str, ...]) -> list[dict[str, float]]:
+        return []
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
         pass
@@ -144,18 +152,79 @@ class MlflowTracker:
         self.experiment = experiment
         self.run_name = run_name
         self.run_id: str | None = None
+        self.continued = False  # True when start() continued an earlier run (a resumed training)
+        self.resumed_at = 0
 
-    def start(self, params: dict[str, Any], tags: dict[str, str]) -> None:
-        """Create the run and log its params and tags."""
-        from mlflow.entities import Param
+    def start(self, params: dict[str, Any], tags: dict[str, str], continue_run: str | None = None,
+              at_step: int = 0) -> None:
+        """Create the run, or continue ``continue_run``, and log its params and tags.
+
+        A run resumed from a checkpoint continues the MLflow run that wrote the
+        checkpoint, so the UI shows one run with one unbroken learning curve.
+        That happens only when that run is in this store and experiment and has
+        logged no step after ``at_step`` (the checkpoint's iteration). A second
+        resume from the same checkpoint (a fork), a run deleted or logged
+        elsewhere, starts a new run tagged ``hfcore.resumed_from_run``.
+        Params are immutable in MLflow: a continued run gets only the params it
+        lacks, and the keys whose values changed are listed in the tag
+        ``hfcore.resume_changed_params``.
+        """
+        from mlflow.entities import Param, RunTag
 
         experiment_id = ensure_experiment(self.uri, self.experiment)
-        run = self.client.create_run(experiment_id, run_name=self.run_name,
-                                     tags={k: str(v) for k, v in tags.items()})
-        self.run_id = run.info.run_id
-        items = [Param(k, str(v)[:6000]) for k, v in sorted(params.items())]
-        for i in range(0, len(items), _MAX_PER_BATCH):
-            self.client.log_batch(self.run_id, params=items[i:i + _MAX_PER_BATCH])
+        previous = self._continuable(continue_run, experiment_id, at_step) if continue_run else None
+        tags = {k: str(v) for k, v in tags.items()}
+        if previous is None:
+            if continue_run:
+                tags["hfcore.resumed_from_run"] = continue_run
+            run = self.client.create_run(experiment_id, run_name=self.run_name, tags=tags)
+            self.run_id = run.info.run_id
+            logged: dict[str, str] = {}
+        else:
+            self.run_id, self.continued, self.resumed_at = previous.info.run_id, True, at_step
+            self.client.update_run(self.run_id, status="RUNNING")
+            logged = previous.data.params
+            earlier = previous.data.tags.get("hfcore.resumed_at")
+            tags["hfcore.resumed_at"] = f"{earlier},{at_step}" if earlier else str(at_step)
+        items = {k: str(v)[:6000] for k, v in sorted(params.items())}
+        changed = sorted(k for k, v in items.items() if k in logged and logged[k] != v)
+        if changed:
+            tags["hfcore.resume_changed_params"] = ", ".join(changed)[:5000]
+        fresh = [Param(k, v) for k, v in items.items() if k not in logged]
+        for i in range(0, len(fresh), _MAX_PER_BATCH):
+            self.client.log_batch(self.run_id, params=fresh[i:i + _MAX_PER_BATCH])
+        if previous is not None:  # a new run took its tags at creation
+            run_tags = [RunTag(k, v) for k, v in tags.items()]
+            for i in range(0, len(run_tags), _MAX_PER_BATCH):
+                self.client.log_batch(self.run_id, tags=run_tags[i:i + _MAX_PER_BATCH])
+
+    def _continuable(self, run_id: str, experiment_id: str, at_step: int) -> Any:
+        """``run_id``'s run if the resumed training may continue it, else None (see :meth:`start`)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return None
+        if run.info.experiment_id != experiment_id or run.info.lifecycle_stage != "active":
+            return None
+        steps = [m.step for m in self.client.get_metric_history(run_id, PROGRESS_METRIC)]
+        return run if max(steps, default=-1) <= at_step else None
+
+    def earlier_history(self, keys: tuple[str, ...]) -> list[dict[str, float]]:
+        """A continued run's metrics ``keys`` logged before it was resumed, one dict per step.
+
+        Empty for a new run. With the resumed part's history it draws the whole
+        learning curve. Steps that lack ``keys[0]`` (the curve's x axis) are left out.
+        """
+        if not self.continued:
+            return []
+        by_step: dict[int, dict[str, float]] = {}
+        for key in keys:
+            for m in self.client.get_metric_history(self.run_id, key):
+                if m.step <= self.resumed_at:
+                    by_step.setdefault(m.step, {})[key] = m.value
+        return [by_step[step] for step in sorted(by_step) if keys[0] in by_step[step]]
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
         """All of one iteration's metrics in a single ``log_batch`` call."""

@@ -208,6 +208,33 @@ def test_cli_resume_continues_exactly(tmp_path):
         assert meta_a[key] == meta_b[key], key
 
 
+def test_resume_continues_its_mlflow_run_and_a_fork_gets_a_new_one(tmp_path):
+    common = [*TINY, "hf.stop_on_success=false"]
+    first = hf_train(tmp_path, *common, "checkpoint.dir=part")
+    assert first.returncode == 0, first.stderr
+    part = tmp_path / "part" / "state.npz"
+    second = hf_train(tmp_path, *common, "hf.max_iterations=4", "checkpoint.dir=resumed", "blas_threads=2",
+                      f"checkpoint.resume={part}")
+    assert second.returncode == 0, second.stderr
+    client, (run,) = runs(tmp_path)
+    assert run.info.status == "FINISHED" and run.data.tags["hfcore.resumed_at"] == "2"
+    assert "blas_threads" in run.data.tags["hfcore.resume_changed_params"].split(", ")
+    assert run.data.params["blas_threads"] == "1"  # params keep the values the run started with
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "cost.minibatches")]
+    assert sorted(steps) == [1, 2, 3, 4]
+    files = {f.path for f in client.list_artifacts(run.info.run_id, "config")}
+    assert files == {"config/config.yaml", "config/config-resumed-at-2.yaml"}
+    _, extra = load_checkpoint(tmp_path / "resumed" / "state.npz")
+    assert extra["mlflow_run_id"] == run.info.run_id
+
+    fork = hf_train(tmp_path, *common, "hf.max_iterations=3", "checkpoint.dir=fork", f"checkpoint.resume={part}")
+    assert fork.returncode == 0, fork.stderr
+    _, found = runs(tmp_path)
+    (new,) = [r for r in found if r.info.run_id != run.info.run_id]
+    assert new.data.tags["hfcore.resumed_from_run"] == run.info.run_id and "hfcore.resumed_at" not in new.data.tags
+    assert [m.step for m in client.get_metric_history(new.info.run_id, "cost.minibatches")] == [3]
+
+
 def test_corrupt_checkpoint_is_refused(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
