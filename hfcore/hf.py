@@ -12,9 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
-
-from hfcore.interfaces import Damping, Model, Solver, Task
+from hfcore.interfaces import Damping, Model, Solver, Task, loss_and_predict
 from hfcore.state import RunState
 from hfcore.types import Batch, CGResult, StepInfo, Vector
 
@@ -298,11 +296,12 @@ def evaluate(model: Model, task: Task, theta: Vector, batch: Batch) -> dict[str,
     dict of str to float
         ``loss`` (the training objective), ``error`` (:meth:`Task.error`) and
         whatever the task's optional ``extra_metrics(outputs, batch)`` returns
-        (e.g. the music task's log-likelihoods), computed from one forward pass.
+        (e.g. the music task's log-likelihoods), all from one forward pass when
+        the model has ``loss_and_predict`` (:func:`hfcore.interfaces.loss_and_predict`).
     """
-    outputs = np.asarray(model.predict(theta, batch))
+    loss, outputs = loss_and_predict(model, theta, batch)
     extra = getattr(task, "extra_metrics", None)
     metrics = {str(k): float(v) for k, v in extra(outputs, batch).items()} if extra is not None else {}
     # The objective and the task error keep their meaning even if a task reuses their names.
-    metrics.update(loss=float(model.loss(theta, batch)), error=float(task.error(outputs, batch)))
+    metrics.update(loss=loss, error=float(task.error(outputs, batch)))
     return metrics

@@ -52,6 +52,11 @@ class Model(Protocol):
 
     The objective is the masked loss divided by the model's normaliser
     (active targets by default) plus ``kappa/2 ||theta||^2``.
+
+    Optional: ``loss_and_predict(theta, batch) -> (float, np.ndarray)``, the
+    objective and :meth:`predict`'s outputs from one forward pass. Test
+    evaluation uses it when present (see :func:`loss_and_predict`), and two
+    passes otherwise.
     """
 
     n_params: int
@@ -93,6 +98,19 @@ class Model(Protocol):
     def from_numpy(self, v: np.ndarray) -> Vector:
         """The backend's vector type from a NumPy array."""
         ...
+
+
+def loss_and_predict(model: Model, theta: Vector, batch: Batch) -> tuple[float, np.ndarray]:
+    """The objective on ``batch`` and the outputs ``g(s)`` as NumPy, shape (T, B, n_out).
+
+    One forward pass with the model's optional ``loss_and_predict``; otherwise
+    ``model.loss`` and ``model.predict`` (two passes, same values).
+    """
+    both = getattr(model, "loss_and_predict", None)
+    if both is not None:
+        value, outputs = both(theta, batch)
+        return float(value), np.asarray(outputs)
+    return float(model.loss(theta, batch)), np.asarray(model.predict(theta, batch))
 
 
 @runtime_checkable

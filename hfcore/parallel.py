@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from hfcore.interfaces import Communicator, CurvatureProduct, Model
+from hfcore.interfaces import Communicator, CurvatureProduct, Model, loss_and_predict
 from hfcore.types import Batch, Vector, normaliser_count
 
 _FAILED, _STOP = 1.0, 2.0  # flags carried in the last column of every exchanged row
@@ -272,10 +272,33 @@ class ShardedModel:
     def predict(self, theta: Vector, batch: Batch) -> np.ndarray:
         """Outputs for the whole batch, shape (T, B, n_out): every rank's shards, gathered in order."""
         plan = self.plan(batch)
-        T, n_out = batch.steps, self._n_out(theta, batch)
+        width = self._n_out(theta, batch)
+
+        def mine() -> list[np.ndarray]:
+            return [np.asarray(self.model.predict(theta, self._shard(batch, plan, s))) for s in plan.mine]
+
+        return self._gather(plan, batch, width, mine)
+
+    def loss_and_predict(self, theta: Vector, batch: Batch) -> tuple[float, np.ndarray]:
+        """:meth:`loss` and :meth:`predict` with one forward pass per shard (the wrapped model's
+        ``loss_and_predict`` where it has one); the outputs wait for the loss's exchange."""
+        plan = self.plan(batch)
+        width = self._n_out(theta, batch)
+        outputs: dict[int, np.ndarray] = {}
+
+        def value(s: int) -> list[float]:
+            f, outputs[s] = loss_and_predict(self.model, theta, self._shard(batch, plan, s))
+            return [f]
+
+        total = self._sum(plan, 1, value)
+        return float(total[0]), self._gather(plan, batch, width, lambda: [outputs[s] for s in plan.mine])
+
+    def _gather(self, plan: _Plan, batch: Batch, n_out: int, my_parts: Callable[[], list[np.ndarray]]) -> np.ndarray:
+        """Every rank's shard outputs (T, B_s, n_out), gathered in shard order into (T, B, n_out)."""
+        T = batch.steps
 
         def fill(rows: np.ndarray) -> None:  # one row per sequence, so the gather concatenates along B
-            parts = [np.asarray(self.model.predict(theta, self._shard(batch, plan, s))) for s in plan.mine]
+            parts = my_parts()
             if parts:
                 rows[:] = np.concatenate(parts, axis=1).transpose(1, 0, 2).reshape(len(rows), T * n_out)
 

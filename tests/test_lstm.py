@@ -10,7 +10,7 @@ import pytest
 
 from hfcore.interfaces import Model
 from hfcore.sgd import MomentumSGD
-from hfcore.testing.conformance import check_gradient
+from hfcore.testing.conformance import check_gradient, check_loss_and_predict
 from hfcore.training import initial_state
 from hfcore.types import Batch, ModelSpec
 from hfcore_numpy.losses import output_activation
@@ -97,6 +97,17 @@ def test_predict_and_preactivations() -> None:
     s, t = model.preactivations(th, batch)
     assert s.shape == (T, B, N_OUT) and t.shape == (T, B, 0)
     np.testing.assert_allclose(model.predict(th, batch), output_activation("logistic", s), rtol=1e-12)
+
+
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
+    model = _model(output)
+    chunked = NumpyLSTM(ModelSpec(N_IN, N_OUT, output), _cfg(), chunk_size=3)
+    th, batch = _theta(model), _batch(output)
+    for m in (model, chunked):
+        assert check_loss_and_predict(m, th, batch) == 0.0
+    value, outputs = chunked.loss_and_predict(th, batch)
+    assert value == pytest.approx(model.loss(th, batch), rel=1e-13) and outputs.shape == (T, B, N_OUT)
 
 
 def test_curvature_is_refused() -> None:

@@ -14,6 +14,7 @@ from hfcore.testing.conformance import (
     check_bind_consistency,
     check_gradient,
     check_gv,
+    check_loss_and_predict,
     check_symmetric_psd,
 )
 from hfcore.testing.dense import dense_jacobians, dense_structural
@@ -128,6 +129,7 @@ def test_conformance(kind, output, normaliser, seed):
     assert errs["gradient"] < 1e-7
     assert errs["gv"] < 1e-7
     assert errs["bind_consistency"] == 0.0
+    assert errs["loss_and_predict"] == 0.0  # one forward pass gives loss() and predict() exactly
 
 
 def test_chunked_rnn_matches_unchunked():
@@ -375,6 +377,36 @@ def test_kit_rejects_asymmetric_and_indefinite():
     negated = _Wrapped(model, gv=lambda c, v, w: -c.gv(v, w))
     with pytest.raises(AssertionError, match="not PSD"):
         check_symmetric_psd(negated, theta, batch)
+
+
+def test_kit_rejects_loss_and_predict_that_differs():
+    spec, cfg, model, theta, batch = _rnn_case()
+    assert check_loss_and_predict(model, theta, batch) == 0.0
+    off = _Wrapped(model)
+    off.loss_and_predict = lambda th, b: (model.loss(th, b) * (1 + 1e-9), model.predict(th, b))
+    with pytest.raises(AssertionError, match="loss differs"):
+        check_loss_and_predict(off, theta, batch)
+    off.loss_and_predict = lambda th, b: (model.loss(th, b), model.predict(th, b)[:, :-1])
+    with pytest.raises(AssertionError, match="outputs"):
+        check_loss_and_predict(off, theta, batch)
+
+
+def test_evaluate_makes_one_forward_pass_when_the_model_can():
+    from hfcore.hf import evaluate
+    from hfcore.interfaces import loss_and_predict
+
+    spec, cfg, model, theta, batch = _rnn_case()
+    task = SimpleNamespace(error=lambda out, b: float(np.mean(out)))
+    calls = []
+    spy = _Wrapped(model)
+    spy.loss = lambda *a: calls.append("loss") or model.loss(*a)
+    spy.predict = lambda *a: calls.append("predict") or model.predict(*a)
+    both = evaluate(spy, task, theta, batch)
+    assert calls == []  # the numpy RNN's loss_and_predict served both
+    plain = SimpleNamespace(loss=spy.loss, predict=spy.predict)  # a model without loss_and_predict
+    assert loss_and_predict(plain, theta, batch)[0] == both["loss"]
+    assert calls == ["loss", "predict"]
+    assert evaluate(plain, task, theta, batch) == both
 
 
 def test_kit_rejects_stateful_aliased_or_mutating_gv():

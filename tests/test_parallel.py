@@ -96,6 +96,9 @@ def test_sharded_model_equals_whole_batch(problem, shards):
         np.testing.assert_allclose(sharded.curvature(theta, batch).gv(v, weight),
                                    model.curvature(theta, batch).gv(v, weight), rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(sharded.predict(theta, batch), model.predict(theta, batch), rtol=1e-12, atol=1e-15)
+    value, outputs = sharded.loss_and_predict(theta, batch)  # one pass per shard, then both exchanges
+    assert value == sharded.loss(theta, batch)
+    np.testing.assert_array_equal(outputs, sharded.predict(theta, batch))
 
 
 def test_sharded_model_detects_a_wrong_weighting(problem):

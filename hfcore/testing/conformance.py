@@ -265,6 +265,31 @@ def check_bind_consistency(
     return worst
 
 
+def check_loss_and_predict(model: Any, theta: Any, batch: Batch, rtol: float = 1e-12) -> float:
+    """Check a model's optional ``loss_and_predict`` against ``loss`` and ``predict``.
+
+    Parameters
+    ----------
+    model, theta, batch : see :func:`check_gv`
+    rtol : float
+        Largest relative difference allowed in the loss and in the outputs.
+
+    Returns
+    -------
+    float
+        The largest relative difference (0.0 also when the model has no ``loss_and_predict``).
+    """
+    if getattr(model, "loss_and_predict", None) is None:
+        return 0.0
+    value, outputs = model.loss_and_predict(theta, batch)
+    loss, predicted = float(model.loss(theta, batch)), np.asarray(model.predict(theta, batch))
+    outputs = np.asarray(outputs)
+    assert outputs.shape == predicted.shape, f"loss_and_predict: outputs {outputs.shape}, predict {predicted.shape}"
+    errors = (abs(float(value) - loss) / max(abs(loss), 1e-300), relative_error(outputs, predicted))
+    assert max(errors) <= rtol, f"loss_and_predict: loss differs by {errors[0]:.3e}, outputs by {errors[1]:.3e}"
+    return max(errors)
+
+
 def check_all(
     model: Any,
     theta: Any,
@@ -283,4 +308,5 @@ def check_all(
         "symmetric_psd": check_symmetric_psd(model, theta, batch, 0.0),
         "symmetric_psd_structural": check_symmetric_psd(model, theta, batch, structural_weight),
         "bind_consistency": check_bind_consistency(model, theta, batch, structural_weight),
+        "loss_and_predict": check_loss_and_predict(model, theta, batch),
     }

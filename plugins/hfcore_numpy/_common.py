@@ -114,6 +114,13 @@ def iter_chunks(batch: Batch, chunk_size: int) -> Iterator[Batch]:
         yield batch.subset(start, min(start + chunk_size, size))
 
 
+def join_chunks(outputs: list[np.ndarray], dtype: np.dtype) -> np.ndarray:
+    """Per-chunk outputs (T, B_k, n_out) joined along the batch axis; an empty array if none."""
+    if not outputs:
+        return np.empty(0, dtype=dtype)
+    return outputs[0] if len(outputs) == 1 else np.concatenate(outputs, axis=1)
+
+
 class Workspace:
     """Reusable scratch memory handing out C-contiguous views of any shape.
 

@@ -19,7 +19,16 @@ import numpy as np
 
 from hfcore.types import Batch, ModelSpec
 
-from ._common import BatchArrays, as_vector, batch_norm, iter_chunks, prepare_batch, resolve_dtype, validate_common
+from ._common import (
+    BatchArrays,
+    as_vector,
+    batch_norm,
+    iter_chunks,
+    join_chunks,
+    prepare_batch,
+    resolve_dtype,
+    validate_common,
+)
 from .losses import evaluate, output_activation
 
 CELLS_PER_BLOCK = 10
@@ -273,13 +282,19 @@ class NumpyLSTM:
     # ------------------------------------------------------------------ Model protocol
     def loss(self, theta: np.ndarray, batch: Batch) -> float:
         """Objective on ``batch`` (forward pass only, in chunks of ``chunk_size`` sequences)."""
+        return self.loss_and_predict(theta, batch)[0]
+
+    def loss_and_predict(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+        """:meth:`loss` and :meth:`predict` from one forward pass (test evaluation)."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
-        total, norm = 0.0, 1.0
+        total, norm, outs = 0.0, 1.0, []
         for data in self._chunks(batch):
-            total += self._loss_sum(self._forward(p, data.x).s, data)[0]
+            value, yhat = self._loss_sum(self._forward(p, data.x).s, data)
+            total += value
             norm = data.norm
-        return total / norm + self._l2(theta)
+            outs.append(yhat)
+        return total / norm + self._l2(theta), join_chunks(outs, self.dtype)
 
     def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
         """Objective and its gradient by hand-written BPTT, in chunks of ``chunk_size`` sequences."""
@@ -304,7 +319,7 @@ class NumpyLSTM:
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
         outs = [output_activation(self.output, self._forward(p, data.x).s) for data in self._chunks(batch)]
-        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
+        return join_chunks(outs, self.dtype)
 
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """``(s, t)``: output pre-activations (T, B, n_out) and an empty (T, B, 0) hidden part.

@@ -7,6 +7,7 @@ recurrent products (``W_hh`` forward, ``W_hh'`` backward) loop over time.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -20,6 +21,7 @@ from ._common import (
     as_vector,
     batch_norm,
     iter_chunks,
+    join_chunks,
     prepare_batch,
     resolve_dtype,
     validate_common,
@@ -265,17 +267,7 @@ class NumpyRNN:
     # ------------------------------------------------------------------ Model protocol
     def loss(self, theta: np.ndarray, batch: Batch) -> float:
         """Objective on ``batch`` (forward pass only, in chunks of ``chunk_size`` sequences)."""
-        theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        p = self.unpack(theta)
-        ws = Workspace(self.dtype)
-        total, norm = 0.0, 1.0
-        for data in self._chunks(batch):
-            T, B, _ = data.x.shape
-            h = ws.get("h", (T, B, self.n_hidden))
-            self._hidden(p, data.x, h, h, ws.get("tmp", (B, self.n_hidden)))
-            total += self._loss_sum(self._outputs_pre(p, h), data, outputs=False)[0]
-            norm = data.norm
-        return total / norm + self._l2(theta)
+        return self._forward_eval(theta, batch, outputs=False)[0]
 
     def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
         """Objective and its gradient by BPTT (notes sec. 2), in chunks of ``chunk_size`` sequences."""
@@ -301,16 +293,33 @@ class NumpyRNN:
 
     def predict(self, theta: np.ndarray, batch: Batch) -> np.ndarray:
         """Outputs ``g(s_i)``, shape (T, B, n_out)."""
+        return self._forward_eval(theta, batch, loss=False)[1]
+
+    def loss_and_predict(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+        """:meth:`loss` and :meth:`predict` from one forward pass (test evaluation)."""
+        return self._forward_eval(theta, batch)
+
+    def _forward_eval(self, theta: np.ndarray, batch: Batch, loss: bool = True,
+                      outputs: bool = True) -> tuple[float, np.ndarray]:
+        """Objective (nan unless ``loss``) and outputs (empty unless ``outputs``), chunk by chunk."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
         ws = Workspace(self.dtype)
-        outs = []
+        total, norm, outs = 0.0, 1.0, []
         for data in self._chunks(batch):
             T, B, _ = data.x.shape
             h = ws.get("h", (T, B, self.n_hidden))
             self._hidden(p, data.x, h, h, ws.get("tmp", (B, self.n_hidden)))
-            outs.append(output_activation(self.output, self._outputs_pre(p, h)))
-        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
+            s = self._outputs_pre(p, h)
+            if loss:
+                value, yhat = self._loss_sum(s, data, outputs=outputs)
+                total += value
+                norm = data.norm
+            else:
+                yhat = output_activation(self.output, s)
+            if outputs:
+                outs.append(yhat)
+        return (total / norm + self._l2(theta) if loss else math.nan), join_chunks(outs, self.dtype)
 
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """``(s, t)`` with shapes (T, B, n_out) and (T, B, hidden)."""
