@@ -322,6 +322,9 @@ def test_sharded_torch_model_equals_whole_batch():
     v = model.from_numpy(np.random.default_rng(6).standard_normal(model.n_params))
     np.testing.assert_allclose(model.to_numpy(sharded.curvature(theta, batch).gv(v, 0.3)),
                                model.to_numpy(model.curvature(theta, batch).gv(v, 0.3)), rtol=1e-11, atol=1e-14)
+    value, outputs = sharded.loss_and_predict(theta, batch)
+    assert value == pytest.approx(model.loss(theta, batch), rel=1e-13)
+    np.testing.assert_allclose(outputs, model.predict(theta, batch), rtol=1e-12, atol=1e-15)
 
 
 @needs_mpi

@@ -18,6 +18,7 @@ which is also exactly the NumPy backend's arithmetic.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -251,21 +252,9 @@ class TorchRNN(TorchModelBase):
         """Initial parameters: :meth:`hfcore_numpy.rnn.NumpyRNN.init_params` with the same ``rng``, as a tensor."""
         return self.from_numpy(self._reference.init_params(rng))
 
-    @torch.no_grad()
     def loss(self, theta: Any, batch: Batch) -> float:
         """Objective on ``batch`` (forward pass only, in chunks of ``chunk_size`` sequences)."""
-        theta = self._vec(theta, "theta")
-        p = self.unpack(theta)
-        ws = Workspace(self.dtype, self.device)
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
-        norm = 1.0
-        for data in self._chunks(batch):
-            T, B, _ = data.x.shape
-            h = ws.get("h", (T, B, self.n_hidden))
-            self._hidden(p, data.x, h, h)
-            total += self._loss_sum(self._outputs_pre(p, h), data)[0]
-            norm = data.norm
-        return self._objective(total, norm, theta)
+        return self._forward_eval(theta, batch, outputs=False)[0]
 
     @torch.no_grad()
     def loss_and_grad(self, theta: Any, batch: Batch) -> tuple[float, torch.Tensor]:
@@ -289,20 +278,38 @@ class TorchRNN(TorchModelBase):
         grad.add_(theta, alpha=self.l2)
         return self._objective(total, norm, theta), grad
 
-    @torch.no_grad()
     def predict(self, theta: Any, batch: Batch) -> np.ndarray:
         """Outputs ``g(s_i)``, shape (T, B, n_out), as a NumPy array of the model dtype."""
+        return self._forward_eval(theta, batch, loss=False)[1]
+
+    def loss_and_predict(self, theta: Any, batch: Batch) -> tuple[float, np.ndarray]:
+        """:meth:`loss` and :meth:`predict` from one forward pass (test evaluation)."""
+        return self._forward_eval(theta, batch)
+
+    @torch.no_grad()
+    def _forward_eval(self, theta: Any, batch: Batch, loss: bool = True,
+                      outputs: bool = True) -> tuple[float, np.ndarray]:
+        """Objective (nan unless ``loss``) and outputs as NumPy (empty unless ``outputs``), chunk by chunk."""
         theta = self._vec(theta, "theta")
         p = self.unpack(theta)
         ws = Workspace(self.dtype, self.device)
-        outs = []
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        norm, outs = 1.0, []
         for data in self._chunks(batch):
             T, B, _ = data.x.shape
             h = ws.get("h", (T, B, self.n_hidden))
             self._hidden(p, data.x, h, h)
-            outs.append(output_activation(self.output, self._outputs_pre(p, h)))
-        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
-        return out.cpu().numpy()
+            s = self._outputs_pre(p, h)
+            if loss:
+                value, yhat = self._loss_sum(s, data)
+                total += value
+                norm = data.norm
+            else:
+                yhat = output_activation(self.output, s)
+            if outputs:
+                outs.append(yhat)
+        joined = (outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)).cpu().numpy() if outs else np.empty(0)
+        return (self._objective(total, norm, theta) if loss else math.nan), joined
 
     @torch.no_grad()
     def preactivations(self, theta: Any, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
