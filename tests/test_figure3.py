@@ -114,3 +114,20 @@ def test_sweep_log_calls_a_signalled_run_stopped_not_failed():
     for rc in (143, 130, -15):
         assert exit_outcome(rc).startswith("stopped by a signal")
     assert exit_outcome(1) == "FAILED (exit 1)"
+
+
+def test_committed_t100_checkpoint_reproduces_its_recorded_test_error():
+    """The failure analysis beside the T = 100 results rebuilds the run from its checkpoint alone."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "docs" / "results" / "figure3-t100"
+    script = subprocess.run([sys.executable, str(root / "analyse_failures.py"),
+                             str(root / "checkpoints" / "multiplication-T100-structural-s1.npz")],
+                            capture_output=True, text=True, timeout=300)
+    assert script.returncode == 0, script.stderr
+    with open(root / "runs.csv", newline="") as fh:
+        (row,) = [r for r in csv.DictReader(fh) if r["problem"] == "multiplication" and r["seed"] == "1"]
+    wrong = round(float(row["test_error"]) * 10000)  # 0.0009 of the 10,000 test sequences
+    assert f"iteration {row['iterations']}," in script.stdout and f" {wrong} of 10000 wrong" in script.stdout
+    rows = [line for line in script.stdout.splitlines() if line.startswith(("| 0.", "| 1."))]  # value A first
+    assert len(rows) == wrong  # one table row per wrong sequence
