@@ -90,13 +90,16 @@ class Checkpointer:
 
 
 class TrackerCallback:
-    """Forwards each iteration's metrics to the tracker in one batch."""
+    """Forwards an iteration's metrics to the tracker every ``every`` iterations and at every test evaluation
+    (the final iteration is always evaluated, so it is always logged)."""
 
-    def __init__(self, tracker: Any) -> None:
+    def __init__(self, tracker: Any, every: int = 1) -> None:
         self.tracker = tracker
+        self.every = every
 
     def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
-        self.tracker.log_metrics(state.iteration, metrics)
+        if state.iteration % self.every == 0 or "test.error" in metrics:
+            self.tracker.log_metrics(state.iteration, metrics)
 
 
 def last_test_metrics(history: list[dict[str, float]], state: RunState) -> dict[str, float]:
@@ -161,6 +164,8 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
 def run(cfg: Any, registry: Registry) -> int:
     """Run one composed config; returns the process exit code."""
     try:
+        if cfg.tracking.log_every < 1:
+            raise ConfigError(f"tracking.log_every must be >= 1, got {cfg.tracking.log_every}")
         parts = build_run(cfg, registry)
         state, previous_run = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else (None, None)
     except (ConfigError, UnknownComponentError, CheckpointError) as exc:
@@ -243,7 +248,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
             log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
         checkpointer.last = state
         state = train(state, parts.model, parts.task, parts.optimizer, parts.stop,
-                      [reporter, checkpointer, TrackerCallback(tracker)], comm=comm)
+                      [reporter, checkpointer, TrackerCallback(tracker, cfg.tracking.log_every)], comm=comm)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

@@ -190,7 +190,9 @@ class TrackingConfig:
     """MLflow logging. ``uri`` null means ``$MLFLOW_TRACKING_URI`` or ``sqlite:///<cwd>/mlflow.db``.
 
     ``parent_run_id`` files the run as a child of another (sweeps); ``tags`` are
-    added to the run's tags (e.g. ``+tracking.tags.study=lr``).
+    added to the run's tags (e.g. ``+tracking.tags.study=lr``). ``log_every``
+    logs the iteration metrics every that many iterations, and at every test
+    evaluation (for long first-order runs, whose steps are short).
     """
 
     enabled: bool = True
@@ -199,6 +201,7 @@ class TrackingConfig:
     run_name: str | None = None
     parent_run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    log_every: int = 1
 
 
 @dataclass

@@ -235,6 +235,42 @@ def test_resume_continues_its_mlflow_run_and_a_fork_gets_a_new_one(tmp_path):
     assert [m.step for m in client.get_metric_history(new.info.run_id, "cost.minibatches")] == [3]
 
 
+def test_log_every_thins_iteration_metrics_but_keeps_every_evaluation(tmp_path):
+    out = hf_train(tmp_path, *TINY, "hf.max_iterations=7", "hf.eval_every=5", "tracking.log_every=3",
+                   "hf.stop_on_success=false")
+    assert out.returncode == 0, out.stderr
+    client, (run,) = runs(tmp_path)
+    logged = sorted(m.step for m in client.get_metric_history(run.info.run_id, "train.loss"))
+    assert logged == [3, 5, 6, 7]  # every 3rd, the evaluation at 5 and the final one
+    assert sorted(m.step for m in client.get_metric_history(run.info.run_id, "test.error")) == [5, 7]
+    bad = hf_train(tmp_path, *TINY, "tracking.log_every=0")
+    assert bad.returncode == 2 and "tracking.log_every must be >= 1, got 0" in bad.stderr
+
+
+def test_tracker_buffers_metrics_and_writes_them_all(tmp_path, monkeypatch):
+    """Metrics go to the store in batches of up to 1000, or after FLUSH_SECONDS; finish() writes the rest."""
+    from mlflow.tracking import MlflowClient
+
+    from hfcore import tracking
+
+    monkeypatch.setattr(tracking, "FLUSH_SECONDS", 3600.0)
+    uri = f"sqlite:///{tmp_path / 'buffer.db'}"
+    tracker = tracking.MlflowTracker(uri, "buffered")
+    tracker.start({"a": 1}, {})
+    history = lambda: MlflowClient(uri).get_metric_history(tracker.run_id, "m")  # noqa: E731
+    for step in range(1, 601):
+        tracker.log_metrics(step, {"m": float(step), "n": 0.0})
+    assert len(history()) == 500  # one batch of 1000 metrics written, 200 still queued
+    monkeypatch.setattr(tracking, "FLUSH_SECONDS", 0.0)
+    tracker.log_metrics(601, {"m": 601.0})
+    assert len(history()) == 601  # the time limit flushes the queue
+    monkeypatch.setattr(tracking, "FLUSH_SECONDS", 3600.0)
+    tracker.log_metrics(602, {"m": 602.0})
+    tracker.finish("FINISHED")
+    assert sorted(m.step for m in history()) == list(range(1, 603))
+    assert MlflowClient(uri).get_run(tracker.run_id).info.status == "FINISHED"
+
+
 def test_corrupt_checkpoint_is_refused(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"PK\x03\x04 not really a zip")

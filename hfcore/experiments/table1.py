@@ -105,10 +105,11 @@ PROFILES = {
         seeds=(0,),
         budget_seconds=900.0,
         description=("quick: HF batches cut to 1,000 gradient / 200 curvature windows (music 500 / 100) and CG "
-                     "to 50 iterations; test sets capped at 500 windows; the LSTM evaluated every 100 steps"),
+                     "to 50 iterations; test sets capped at 500 windows; the LSTM evaluated every 100 steps and "
+                     "logged every 10"),
         overrides=("task.test_size=500",),
         method_overrides={"hf": ("hf.gradient_batch=1000", "hf.curvature_batch=200", "solver.max_iters=50"),
-                          "lstm": ("hf.eval_every=100",)},
+                          "lstm": ("hf.eval_every=100", "tracking.log_every=10")},
         task_method_overrides={"music/hf": ("hf.gradient_batch=500", "hf.curvature_batch=100")},
     ),
     "full": Profile(
@@ -117,8 +118,8 @@ PROFILES = {
         budget_seconds=14400.0,
         description=("full: HF with the ms2011 batches (10,000 / 1,000 windows, CG up to 250 iterations; music "
                      "2,000 / 500, as its training split has only about 280 pieces); whole test sets; the LSTM "
-                     "evaluated every 500 steps"),
-        method_overrides={"lstm": ("hf.eval_every=500",)},
+                     "evaluated every 500 steps and logged every 50"),
+        method_overrides={"lstm": ("hf.eval_every=500", "tracking.log_every=50")},
         task_method_overrides={"music/hf": ("hf.gradient_batch=2000", "hf.curvature_batch=500")},
     ),
 }
