@@ -54,6 +54,7 @@ def test_conformance(kind, output, normaliser, seed):
     assert errs["gradient"] < 1e-7
     assert errs["gv"] < 1e-7
     assert errs["bind_consistency"] == 0.0
+    assert errs["loss_and_predict"] == 0.0
 
 
 @pytest.mark.parametrize("output", OUTPUT_LOSSES)

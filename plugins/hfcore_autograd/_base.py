@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hfcore.types import Batch
-from hfcore_numpy._common import BatchArrays, as_vector, batch_norm, iter_chunks, prepare_batch
+from hfcore_numpy._common import BatchArrays, as_vector, batch_norm, iter_chunks, join_chunks, prepare_batch
 from hfcore_numpy.losses import OutputCurvature, output_activation
 
 from ._deps import ag_tuple, anp, make_vjp, value_and_grad
@@ -86,7 +86,10 @@ class AutogradModel:
         The L2 term is added for the first chunk only, so that the chunk objectives sum to the
         objective. Called on plain arrays it is the forward pass; under autograd, the gradient.
         """
-        s, _ = self._net(theta, data.x)
+        return self._objective_of(theta, self._net(theta, data.x)[0], data, with_l2)
+
+    def _objective_of(self, theta: Any, s: Any, data: BatchArrays, with_l2: bool) -> Any:
+        """:meth:`_objective` from the chunk's output pre-activations ``s``."""
         value = anp.sum(loss_terms(self.output, s, data.y) * data.mask[..., 0]) / data.norm
         if with_l2 and self.l2:
             value = value + 0.5 * self.l2 * anp.dot(theta, theta)
@@ -116,7 +119,17 @@ class AutogradModel:
         """Outputs ``g(s_i)``, shape (T, B, n_out)."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         outs = [output_activation(self.output, self._net(theta, data.x)[0]) for data in self._chunks(batch)]
-        return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=1)
+        return join_chunks(outs, self.dtype)
+
+    def loss_and_predict(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+        """:meth:`loss` and :meth:`predict` from one forward pass per chunk (test evaluation)."""
+        theta = as_vector(theta, self.n_params, self.dtype, "theta")
+        total, outs = 0.0, []
+        for k, data in enumerate(self._chunks(batch)):
+            s = self._net(theta, data.x)[0]
+            total += float(self._objective_of(theta, s, data, k == 0))
+            outs.append(output_activation(self.output, s))
+        return total, join_chunks(outs, self.dtype)
 
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """``(s, t)`` with shapes (T, B, n_out) and (T, B, n_hidden) (``n_hidden`` may be 0)."""
