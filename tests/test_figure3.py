@@ -126,7 +126,8 @@ def test_committed_t100_checkpoint_reproduces_its_recorded_test_error():
                             capture_output=True, text=True, timeout=300)
     assert script.returncode == 0, script.stderr
     with open(root / "runs.csv", newline="") as fh:
-        (row,) = [r for r in csv.DictReader(fh) if r["problem"] == "multiplication" and r["seed"] == "1"]
+        (row,) = [r for r in csv.DictReader(fh)
+                  if (r["problem"], r["method"], r["seed"]) == ("multiplication", "structural", "1")]
     wrong = round(float(row["test_error"]) * 10000)  # 0.0009 of the 10,000 test sequences
     assert f"iteration {row['iterations']}," in script.stdout and f" {wrong} of 10000 wrong" in script.stdout
     rows = [line for line in script.stdout.splitlines() if line.startswith(("| 0.", "| 1."))]  # value A first
