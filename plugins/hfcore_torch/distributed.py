@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 import sys
@@ -31,6 +32,9 @@ class TorchDistComm:
             backend = "nccl" if torch.cuda.is_available() else "gloo"
         if not dist.is_initialized():
             dist.init_process_group(backend, init_method="env://", timeout=datetime.timedelta(seconds=timeout_s))
+            # A group left to interpreter exit can abort the process ("terminate called without an active
+            # exception", SIGABRT) while gloo's threads are torn down: a finished run then reads as failed.
+            atexit.register(self.close)
         self.backend = dist.get_backend()
         self.rank = dist.get_rank()
         self.size = dist.get_world_size()
@@ -54,6 +58,11 @@ class TorchDistComm:
     def barrier(self) -> None:
         """``dist.barrier``."""
         dist.barrier()
+
+    def close(self) -> None:
+        """Destroy the process group this communicator created (at exit; :meth:`abort` skips it)."""
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
     def abort(self, code: int) -> None:
         """Exit now; the launcher (torchrun, srun) ends the other ranks, whose collectives then fail."""
