@@ -19,7 +19,7 @@ _MAX_PER_BATCH = 100  # MLflow's limit on params (and tags) in one log_batch cal
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit on metrics in one log_batch call
 FLUSH_SECONDS = 5.0
 """Longest time metrics wait in :class:`MlflowTracker`'s buffer before they are written."""
-PROGRESS_METRIC = "cost.minibatches"  # logged at every iteration: its last step is how far a run has logged
+PROGRESS_METRIC = "cost.minibatches"  # in every logged iteration: its last step is how far a run has logged
 
 
 def default_tracking_uri() -> str:
