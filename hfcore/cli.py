@@ -242,9 +242,8 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
         tracker.start(params, tags, continue_run=previous_run, at_step=state.iteration)
         config_name = f"config-resumed-at-{state.iteration}.yaml" if tracker.continued else "config.yaml"
         tracker.log_text(config_yaml, f"config/{config_name}")
-        if tracker.run_id:  # a later resume continues this MLflow run
-            checkpointer.extra["mlflow_run_id"] = tracker.run_id
         if tracker.run_id:
+            checkpointer.extra["mlflow_run_id"] = tracker.run_id  # a later resume continues this MLflow run
             log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
         checkpointer.last = state
         state = train(state, parts.model, parts.task, parts.optimizer, parts.stop,
