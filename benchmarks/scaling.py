@@ -174,7 +174,8 @@ def configurations(ranks: list[int], comms: list[str]) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ranks", nargs="+", type=int, default=[2])
-    parser.add_argument("--comms", nargs="+", choices=("mpi", "torch"), default=["mpi", "torch"])
+    parser.add_argument("--comms", nargs="+", choices=("mpi", "torch"), default=None,
+                        help="communicators to compare (default: mpi, and torch's gloo when torch is installed)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (one worker launch each)")
     parser.add_argument("--iters", type=int, default=2, help="timed iterations per launch, after one warm-up")
     parser.add_argument("--size", choices=sorted(SIZES), default="h100",
@@ -190,6 +191,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         worker(args)
         return
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    if args.comms is None:
+        args.comms = ["mpi", "torch"] if torchrun else ["mpi"]
+        if not torchrun:
+            log("torch is not installed: comparing MPI only (pip install 'hfcore[torch]' adds gloo)")
+    elif "torch" in args.comms and not torchrun:
+        parser.error("--comms torch needs torch and its torchrun: pip install 'hfcore[torch]'")
 
     env = environment(with_torch="torch" in args.comms)
     child_env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",

@@ -35,7 +35,9 @@ def _build(kind: str, registry: Registry, name: str, *args: Any) -> Any:
     try:
         return component.factory(*args)
     except (ValueError, TypeError, ImportError) as exc:
-        raise ConfigError(f"{kind} '{name}': {exc}") from None
+        label = f"{kind} '{name}'"
+        message = str(exc)  # a plugin's own message may already name the component
+        raise ConfigError(message if message.startswith(label) else f"{label}: {message}") from None
 
 
 def build_run(cfg: Any, registry: Registry) -> RunComponents:

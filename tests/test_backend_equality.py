@@ -30,10 +30,13 @@ from hfcore.hf import HFSettings, hf_step
 from hfcore.registry import load_plugins
 from hfcore.training import initial_state
 from hfcore.types import OUTPUT_LOSSES, ModelSpec
+from tests.extras import PARTS
 from tests.test_numpy_backend import make_batch
 
 _, REGISTRY = load_plugins()
-BACKENDS = REGISTRY.names("backend")
+# A backend whose optional part is listed in tests/extras.py carries its `extra` mark (skipped without it).
+BACKENDS = [pytest.param(name, marks=pytest.mark.extra(name)) if name in PARTS else name
+            for name in REGISTRY.names("backend")]
 REFERENCE = "numpy"
 RTOL = 1e-10
 TRAJECTORY_RTOL = 1e-8

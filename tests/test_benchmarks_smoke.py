@@ -113,6 +113,15 @@ def test_micro_backends_agree_with_numpy(micro_small):
             assert check[key] <= tol, check
 
 
+@pytest.mark.extra("torch")
+def test_micro_covers_torch_when_it_is_installed(micro_small):
+    """The same report with the torch backend in it (CI's second stage, where torch is installed)."""
+    _, results = micro_small
+    assert "torch" in results["options"]["backends"]
+    test_micro_times_every_op_of_every_backend_and_hf_does_20_products(micro_small)
+    test_micro_backends_agree_with_numpy(micro_small)
+
+
 def test_micro_extra_threads_and_kernel_check(tmp_path):
     proc = run_script("micro.py", "--sizes", "small-linear", "--backends", "numpy", "--dtypes", "float64",
                       "--repeats", "1", "--threads", "2", "--kernel-check", "--json", str(tmp_path / "k.json"))
@@ -147,18 +156,35 @@ def test_peer_runs_or_explains_how_to_install_it():
     assert "## Equality" in proc.stdout and "| speed-up (median) |" in proc.stdout
 
 
-def test_scaling_small_report(tmp_path):
-    """One round at a tiny size: the baseline, the sharded process and both communicators report 20 Gv."""
-    proc = run_script("scaling.py", "--size", "small-linear", "--rounds", "1", "--iters", "1",
+@pytest.mark.parametrize("comm, label", [
+    ("mpi", "MPI, 2 ranks"),
+    pytest.param("torch", "gloo, 2 ranks", marks=pytest.mark.extra("gloo")),
+])
+def test_scaling_small_report(tmp_path, comm, label):
+    """One round at a tiny size: the baseline, the sharded process and the communicator report 20 Gv."""
+    proc = run_script("scaling.py", "--size", "small-linear", "--rounds", "1", "--iters", "1", "--comms", comm,
                       "--json", str(tmp_path / "s.json"))
     assert "| speed-up vs baseline median |" in proc.stdout
     data = json.loads((tmp_path / "s.json").read_text())
     assert not data["failures"], data["failures"]
     labels = {c["label"] for c in data["configurations"]}
-    assert labels == {"1 process (baseline)", "1 process, 2 shards", "MPI, 2 ranks", "gloo, 2 ranks"}
+    assert labels == {"1 process (baseline)", "1 process, 2 shards", label}
     assert all(r["gv"] == [20] for r in data["results"].values())
     if data["retried"]:  # a launch that failed once and then worked is shown, not hidden
         assert "worked on retry" in proc.stdout
+
+
+def test_scaling_without_torchrun_says_which_extra(tmp_path):
+    """Asked for gloo where torch is missing (hidden here by a PATH without torchrun): one line naming the extra."""
+    code = ("import shutil, sys, runpy\n"
+            "real = shutil.which\n"
+            "shutil.which = lambda name, **kw: None if name == 'torchrun' else real(name, **kw)\n"
+            f"sys.argv = ['scaling.py', '--comms', 'torch', '--size', 'small-linear']\n"
+            f"runpy.run_path({str(BENCH / 'scaling.py')!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "--comms torch needs torch and its torchrun: pip install 'hfcore[torch]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_scaling_failure_reason_prefers_the_ranks_own_error():

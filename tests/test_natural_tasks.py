@@ -37,7 +37,7 @@ except ImportError:
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None and HAVE_SCIPY
 
 needs_music21 = pytest.mark.skipif(not HAVE_MUSIC21, reason="music21 not installed (pip install 'hfcore[natural]')")
-needs_espeak = pytest.mark.skipif(not HAVE_ESPEAK, reason="espeak-ng or scipy missing (apt-get install espeak-ng)")
+needs_espeak = pytest.mark.extra("espeak")  # scipy comes with the test extra
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def music(data_dir: str):
 @pytest.fixture(scope="module")
 def speech(data_dir: str):
     if not HAVE_ESPEAK:
-        pytest.skip("espeak-ng or scipy missing")
+        pytest.skip("needs espeak-ng: apt-get install espeak-ng")
     from hfcore_natural.speech import SpeechConfig, make_speech
 
     return make_speech(SpeechConfig(size="tiny", data_dir=data_dir))

@@ -28,17 +28,7 @@ TINY = ["task=addition", "task.T=10", "model.hidden=8", "hf.gradient_batch=200",
 
 needs_mpi = pytest.mark.skipif(MPIEXEC is None or not shutil.which("mpiexec", path=str(BIN)),
                                reason="mpiexec not installed (pip install 'hfcore[mpi]')")
-
-
-def _has_torch() -> bool:
-    try:
-        import torch.distributed as dist
-    except ImportError:
-        return False
-    return dist.is_available() and dist.is_gloo_available()
-
-
-needs_torch = pytest.mark.skipif(TORCHRUN is None or not _has_torch(), reason="torch with gloo not installed")
+needs_torch = pytest.mark.extra("gloo")
 
 
 # ---------------------------------------------------------------- shard arithmetic
@@ -132,7 +122,6 @@ def test_a_failing_shard_raises_on_its_rank():
 def _env(tmp_path: Path) -> dict:
     return {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}", "MPIEXEC_TIMEOUT": "120",
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-
 
 
 def launch(tmp_path: Path, how: str, *args: str, ranks: int = 2, script: list[str] | None = None,
@@ -253,7 +242,8 @@ def test_torch_rank_exception_ends_the_job(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["parallel.shards=0"], "parallel.shards must be >= 1"),
-    (["parallel=torch"], "parallel=torch needs"),
+    # With torch, outside a launcher: the launcher's variables are missing. Without torch: the extra is.
+    pytest.param(["parallel=torch"], "parallel=torch needs", marks=pytest.mark.extra("torch"), id="torch-no-launcher"),
     (["parallel=nope"], "parallel"),
 ])
 def test_bad_parallel_settings_fail_in_one_line(tmp_path, args, message):
@@ -262,6 +252,17 @@ def test_bad_parallel_settings_fail_in_one_line(tmp_path, args, message):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_parallel_torch_without_torch_names_the_extra(tmp_path):
+    """With torch absent (hidden here, so the test runs with or without it) the one line names the extra."""
+    code = ("import sys\nsys.modules['torch'] = None\nfrom hfcore.cli import main\n"
+            f"sys.argv = ['hf-train', *{[*TINY, 'tracking=none', 'parallel=torch']!r}]\nmain()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if x.strip()]
+    assert line == "hf-train: error: parallel 'torch' needs the torch extra: pip install 'hfcore[torch]'"
 
 
 def test_launcher_without_parallel_setting_is_refused(tmp_path):

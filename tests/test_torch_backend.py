@@ -16,7 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.extra("torch")
+torch = pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
 
 from hfcore.cg import ConjugateGradient  # noqa: E402
 from hfcore.config import BackendConfig  # noqa: E402

@@ -1,0 +1,57 @@
+"""Optional parts that some tests need, and how to get each.
+
+A test that needs one is marked ``@pytest.mark.extra("<part>")`` (or carries the mark through
+``pytest.param(..., marks=...)`` or a module's ``pytestmark``). ``conftest.py`` skips it, with the
+install line below as the reason, when the part is absent. The README's test command therefore passes
+on a machine with nothing optional installed, and CI's second stage runs exactly these tests, with
+``pytest -m extra``, once it has installed every part.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _module(name: str) -> Callable[[], bool]:
+    return lambda: importlib.util.find_spec(name) is not None
+
+
+def _gloo() -> bool:
+    if importlib.util.find_spec("torch") is None or shutil.which("torchrun", path=str(BIN)) is None:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_gloo_available()
+
+
+def chromium() -> str | None:
+    """The headless-capable Chromium on this machine (Debian's package), or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+PARTS: dict[str, tuple[Callable[[], bool], str]] = {
+    "torch": (_module("torch"), "needs the torch extra: pip install -e '.[torch]' (CI pins torch==2.13.0)"),
+    "gloo": (_gloo, "needs torch with gloo and torchrun: pip install -e '.[torch]'"),
+    "espeak": (lambda: shutil.which("espeak-ng") is not None, "needs espeak-ng: apt-get install espeak-ng"),
+    "browser": (lambda: chromium() is not None, "needs headless Chromium: apt-get install chromium"),
+    "docs": (_module("mkdocs"), "needs the docs extra: pip install -e '.[docs]'"),
+}
+"""Each optional part: a check that it is here, and the skip reason (what to install) when it is not."""
+
+
+def missing_reason(part: str) -> str | None:
+    """Why a test needing ``part`` must skip here, or None when ``part`` is available."""
+    if part not in PARTS:
+        raise ValueError(f"unknown optional part {part!r}; known: {', '.join(PARTS)}")
+    available, reason = PARTS[part]
+    return None if available() else reason
