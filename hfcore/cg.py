@@ -23,8 +23,10 @@ def save_schedule(max_iters: int, first: int = 5, ratio: float = 1.3) -> list[in
     ----------
     max_iters : int
         Largest iteration number to include.
-    first, ratio : float
+    first : int
         The schedule ``ceil(first * ratio**j)``, j = 0, 1, ..., deduplicated.
+    ratio : float
+        Its growth factor.
 
     Returns
     -------
@@ -56,8 +58,10 @@ class ConjugateGradient:
         ``epsilon`` of the progress test (5e-4).
     residual_tol : float
         Stop when ``||r|| <`` this (IS11's guard).
-    save_first, save_ratio : float
-        Saved-iterate schedule, see :func:`save_schedule`.
+    save_first : int
+        Saved-iterate schedule: ``first`` of :func:`save_schedule`.
+    save_ratio : float
+        Saved-iterate schedule: ``ratio`` of :func:`save_schedule`.
 
     Notes
     -----

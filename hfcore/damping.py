@@ -23,9 +23,14 @@ class LevenbergMarquardt:
         Structural-damping weight relative to lambda (0 for plain Tikhonov).
     hessian_scale : float
         ``c_D``: scale of ``(D o e)'' = c_D (1 - h^2)``; 0.25 reproduces IS11.
-    rho_low, rho_high : float
-        ``rho < rho_low`` (or NaN) raises lambda by ``boost``; ``rho > rho_high``
-        lowers it by ``drop`` (Martens 2010: 1/4, 3/4, 3/2, 2/3).
+    rho_low : float
+        ``rho < rho_low`` (or NaN) raises lambda by ``boost`` (Martens 2010: 1/4, 3/2).
+    rho_high : float
+        ``rho > rho_high`` lowers lambda by ``drop`` (Martens 2010: 3/4, 2/3).
+    boost : float
+        Factor (> 1) on lambda after a poor step.
+    drop : float
+        Factor (in (0, 1)) on lambda after a good step.
     min_lambda : float
         Floor, so lambda never underflows to 0.
     """

@@ -44,7 +44,8 @@ PARTS: dict[str, tuple[Callable[[], bool], str]] = {
     "gloo": (_gloo, "needs torch with gloo and torchrun: pip install -e '.[torch]'"),
     "espeak": (lambda: shutil.which("espeak-ng") is not None, "needs espeak-ng: apt-get install espeak-ng"),
     "browser": (lambda: chromium() is not None, "needs headless Chromium: apt-get install chromium"),
-    "docs": (_module("mkdocs"), "needs the docs extra: pip install -e '.[docs]'"),
+    "docs": (lambda: all(_module(m)() for m in ("mkdocs", "material", "mkdocstrings_handlers.python")),
+             "needs the docs extra: pip install -e '.[docs]'"),
 }
 """Each optional part: a check that it is here, and the skip reason (what to install) when it is not."""
 

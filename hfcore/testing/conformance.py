@@ -6,8 +6,8 @@ B=3) on a batch with sparse masks and padding. Each check raises
 the error it measured. Only the Model protocol (plus ``to_numpy`` /
 ``from_numpy``) and NumPy are used.
 
-Example
--------
+Examples
+--------
 >>> check_all(model, theta, batch, spec, l2=cfg.l2, normaliser=cfg.normaliser)  # doctest: +SKIP
 """
 
@@ -124,7 +124,8 @@ def check_gv(
 
     Parameters
     ----------
-    model, theta, batch, spec : as in :func:`~hfcore.testing.dense.dense_gauss_newton`
+    model, theta, batch, spec
+        As in :func:`~hfcore.testing.dense.dense_gauss_newton`.
     l2 : float
         The model's ``kappa``.
     normaliser : {"targets", "sequences"}
@@ -182,7 +183,8 @@ def check_symmetric_psd(
 
     Parameters
     ----------
-    model, theta, batch : see :func:`check_gv`
+    model, theta, batch
+        As in :func:`check_gv`.
     structural_weight : float
         ``w`` (must be >= 0 for PSD to hold).
     sym_tol : float
@@ -226,7 +228,8 @@ def check_bind_consistency(
 
     Parameters
     ----------
-    model, theta, batch : see :func:`check_gv`
+    model, theta, batch
+        As in :func:`check_gv`.
     structural_weight : float
         ``w`` used in the calls (the cached structural path is exercised too).
     seed : int
@@ -270,7 +273,8 @@ def check_loss_and_predict(model: Any, theta: Any, batch: Batch, rtol: float = 1
 
     Parameters
     ----------
-    model, theta, batch : see :func:`check_gv`
+    model, theta, batch
+        As in :func:`check_gv`.
     rtol : float
         Largest relative difference allowed in the loss and in the outputs.
 

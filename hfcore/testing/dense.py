@@ -112,7 +112,8 @@ def dense_gauss_newton(
 
     Parameters
     ----------
-    model, theta, batch : see :func:`dense_jacobians`
+    model, theta, batch
+        As in :func:`dense_jacobians`.
     spec : ModelSpec
         Gives the output/loss pair.
     l2 : float

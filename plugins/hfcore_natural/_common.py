@@ -271,7 +271,7 @@ class NaturalTaskConfig(TaskConfig):
     success_threshold : float
         Unused (the pathological tasks' zero-one threshold); see ``target_error``.
     target_error : float or None
-        ``solved`` when the test error (the task's :meth:`error`) is at most
+        ``solved`` when the test error (the task's :meth:`~NextStepTask.error`) is at most
         this; None (default): never, so runs go to their budget.
     """
 

@@ -25,7 +25,7 @@ class LinearParams(NamedTuple):
 
 
 class NumpyLinear:
-    """``s_i = W x_i + b`` at every step, ``yhat_i = g(s_i)``; objective as :class:`NumpyRNN`.
+    """``s_i = W x_i + b`` at every step, ``yhat_i = g(s_i)``; objective as :class:`~hfcore_numpy.rnn.NumpyRNN`.
 
     **Flat parameter layout**: ``W`` (O, I) row-major, then ``b`` (O,);
     ``n_params = O*I + O``.

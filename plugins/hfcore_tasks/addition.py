@@ -91,7 +91,7 @@ class AdditionTask(MarkedPairTask):
     variant : str
         The generator variant (called ``spec`` in the config; renamed here
         because the :class:`hfcore.interfaces.Task` protocol reserves ``spec``
-        for the :class:`ModelSpec`).
+        for the :class:`~hfcore.types.ModelSpec`).
     max_length : int
         Array length ``T_max`` of every batch (the longest possible sequence).
     default_lambda0 : float

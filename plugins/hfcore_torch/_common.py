@@ -20,7 +20,7 @@ from hfcore.types import Batch
 from hfcore_numpy._common import prepare_batch
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
-"""Backend dtype names -> torch dtypes (the same names as the NumPy backend's :data:`DTYPES`)."""
+"""Backend dtype names -> torch dtypes (the same names as the NumPy backend's :data:`~hfcore_numpy._common.DTYPES`)."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
