@@ -19,7 +19,13 @@ BIN = Path(sys.executable).parent
 
 
 def _module(name: str) -> Callable[[], bool]:
-    return lambda: importlib.util.find_spec(name) is not None
+    def available() -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except ModuleNotFoundError:  # a dotted name whose parent package is missing
+            return False
+
+    return available
 
 
 def _gloo() -> bool:
