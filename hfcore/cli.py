@@ -219,7 +219,8 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     else:
         tracker = NullTracker()
 
-    reporter = ProgressReporter(enabled=cfg.progress and root, initial=state.iteration)
+    reporter = ProgressReporter(enabled=cfg.progress and root, initial=state.iteration,
+                                log_every=cfg.tracking.log_every)
     checkpointer = Checkpointer(ckpt_dir, cfg.checkpoint.every, parts,
                                 {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params,
                                  "ranks": comm.size}, enabled=root)
