@@ -163,9 +163,10 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
 
 def run(cfg: Any, registry: Registry) -> int:
     """Run one composed config; returns the process exit code."""
+    from hfcore.config_check import check_config
+
     try:
-        if cfg.tracking.log_every < 1:
-            raise ConfigError(f"tracking.log_every must be >= 1, got {cfg.tracking.log_every}")
+        check_config(cfg, registry)  # keys no schema declares (typos added with +key=), before any work
         parts = build_run(cfg, registry)
         state, previous_run = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else (None, None)
     except (ConfigError, UnknownComponentError, CheckpointError) as exc:
@@ -218,7 +219,8 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     else:
         tracker = NullTracker()
 
-    reporter = ProgressReporter(enabled=cfg.progress and root, initial=state.iteration)
+    reporter = ProgressReporter(enabled=cfg.progress and root, initial=state.iteration,
+                                log_every=cfg.tracking.log_every)
     checkpointer = Checkpointer(ckpt_dir, cfg.checkpoint.every, parts,
                                 {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params,
                                  "ranks": comm.size}, enabled=root)

@@ -12,8 +12,38 @@ from hfcore.types import StepInfo
 log = logging.getLogger("hfcore")
 
 
+class JobFormatter(logging.Formatter):
+    """Hydra's log format, with a sweep job's label before each message in a ``--multirun``.
+
+    The jobs of a sweep print to one console, and with a parallel launcher their lines
+    interleave: ``[#3]`` says whose line each is, the job numbered ``#3`` in Hydra's
+    ``Launching N jobs`` lines, which list each job's overrides (all of them, the swept and the
+    fixed ones, so they stay there rather than on every line). Named by ``hydra.job_logging``
+    in ``conf/config.yaml``; Hydra configures a job's logging after setting its
+    :class:`~hydra.core.hydra_config.HydraConfig`, which gives the number. A single run's lines
+    are unchanged.
+    """
+
+    def __init__(self, fmt: str | None = None, datefmt: str | None = None, style: str = "%",
+                 validate: bool = True, **kwargs: Any) -> None:
+        label = job_label()
+        if fmt and label and style == "%":
+            fmt = fmt.replace("%(message)s", label.replace("%", "%%") + " %(message)s")
+        super().__init__(fmt, datefmt, style, validate, **kwargs)  # type: ignore[arg-type]
+
+
+def job_label() -> str:
+    """``[#<job number>]`` for a job of a Hydra multirun, else ``""``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return ""
+    return f"[#{HydraConfig.get().job.num}]"
+
+
 class ProgressReporter:
-    """A tqdm bar per HF iteration (only on a TTY) plus one log line per iteration.
+    """A tqdm bar per iteration (only on a TTY) plus a log line every ``log_every`` iterations.
 
     Parameters
     ----------
@@ -21,39 +51,64 @@ class ProgressReporter:
         Show the bar; it is also off when stderr is not a terminal.
     initial : int
         Iterations already done (when resuming).
+    log_every : int
+        Log an iteration's line every this many iterations, and at every test evaluation:
+        the cadence of ``tracking.log_every`` (a first-order run's steps are short and many).
     """
 
-    def __init__(self, enabled: bool = True, initial: int = 0) -> None:
+    def __init__(self, enabled: bool = True, initial: int = 0, log_every: int = 1) -> None:
         self.bar = None
+        self.log_every = log_every
+        self._redirect: Any = None
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
+            from tqdm.contrib.logging import logging_redirect_tqdm
 
             # No total: runs end on success long before the iteration cap, so a bar would mislead.
             self.bar = tqdm(initial=initial, unit="it", dynamic_ncols=True, desc="HF")
+            # Console log lines go through tqdm.write, above the bar, instead of onto the bar's line.
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
         self.history: list[dict[str, float]] = []
+        self.test_error: float | None = None
 
     def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
         """Update the bar and the log, and keep the metrics for the plot."""
         self.history.append({"iteration": float(state.iteration), **metrics})
-        test_error = metrics.get("test.error", float("nan"))
-        if info.cg_reason == "none":  # a first-order step: no lambda, rho or CG to report
-            log.info("iter %d  loss %.5g  test_err %.4g  lr %.3g  step_norm %.3g  minibatches %.0f",
-                     state.iteration, info.new_train_loss, test_error, info.step_size, info.delta_norm,
-                     info.counters.minibatches)
-        else:
-            log.info(
-                "iter %d  loss %.5g  test_err %.4g  lambda %.3g  rho %.3g  cg %d (%s)  alpha %.3g  minibatches %.0f",
-                state.iteration, info.new_train_loss, test_error, info.lam, info.rho,
-                info.cg_iterations, info.cg_reason, info.step_size, info.counters.minibatches,
-            )
+        evaluated = "test.error" in metrics
+        if evaluated:
+            self.test_error = metrics["test.error"]
+        if evaluated or state.iteration % self.log_every == 0:
+            log.info(iteration_line(state, info, metrics))
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{info.new_train_loss:.4g}", test_err=f"{test_error:.4g}",
-                                 lam=f"{info.lam:.3g}", cg=info.cg_iterations, refresh=False)
+            postfix = {"loss": f"{info.new_train_loss:.4g}"}
+            if self.test_error is not None:  # the last evaluation's, until the next one
+                postfix["test_err"] = f"{self.test_error:.4g}"
+            if info.cg_reason != "none":
+                postfix.update(lam=f"{info.lam:.3g}", cg=str(info.cg_iterations))
+            self.bar.set_postfix(postfix, refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self._redirect is not None:
+            self._redirect.__exit__(None, None, None)
+            self._redirect = None
+
+
+def iteration_line(state: RunState, info: StepInfo, metrics: dict[str, float]) -> str:
+    """One iteration's console line; ``test_err`` only when this iteration was evaluated (never ``nan``)."""
+    parts = [f"iter {state.iteration}", f"loss {info.new_train_loss:.5g}"]
+    if "test.error" in metrics:
+        parts.append(f"test_err {metrics['test.error']:.4g}")
+    if info.cg_reason == "none":  # a first-order step: no lambda, rho or CG to report
+        parts += [f"lr {info.step_size:.3g}", f"step_norm {info.delta_norm:.3g}"]
+    else:
+        parts += [f"lambda {info.lam:.3g}", f"rho {info.rho:.3g}", f"cg {info.cg_iterations} ({info.cg_reason})",
+                  f"alpha {info.step_size:.3g}"]
+    parts.append(f"minibatches {info.counters.minibatches:.0f}")
+    return "  ".join(parts)
 
 
 CURVE_METRICS = ("cost.minibatches", "train.loss_after", "test.loss", "test.error", "hf.lambda")

@@ -60,8 +60,8 @@ class StopRule:
     stop_on_success: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_iterations < 0:
-            raise ValueError(f"hf.max_iterations must be >= 0, got {self.max_iterations}")
+        if self.max_iterations < 1:  # 0 would end a run before its first evaluation, with no result
+            raise ValueError(f"hf.max_iterations must be >= 1, got {self.max_iterations}")
         if self.eval_every < 1:
             raise ValueError(f"hf.eval_every must be >= 1, got {self.eval_every}")
         if not self.budget_minibatches > 0:

@@ -198,8 +198,8 @@ def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: Budget) -
 def prepare(todo: list[Cell], out: Path, budget: Budget) -> None:
     """Before any run: build each task's data once and check each (task, method)'s settings.
 
-    One ``hf.max_iterations=0`` hf-train per pair, one at a time, so parallel
-    runs never build the same data set together, and a bad override stops the
+    One ``hf.max_iterations=1`` hf-train per pair (hf-train refuses 0), one at a time, so
+    parallel runs never build the same data set together, and a bad override stops the
     sweep with hf-train's one-line error before any budget is spent.
     """
     seen: set[tuple[str, str]] = set()
@@ -210,7 +210,7 @@ def prepare(todo: list[Cell], out: Path, budget: Budget) -> None:
         run_dir = out / "prepare" / f"{cell.task}-{cell.method}"
         shutil.rmtree(run_dir, ignore_errors=True)  # its old checkpoint must not be resumed with new settings
         print(f"{PROGRAM}: preparing {cell.task} ({LABELS[cell.method]})", flush=True)
-        rc, _, _ = sweeps.run_hf_train(command(cell, out, None, budget, ("hf.max_iterations=0", "tracking=none")),
+        rc, _, _ = sweeps.run_hf_train(command(cell, out, None, budget, ("hf.max_iterations=1", "tracking=none")),
                                        run_dir)
         if rc != 0:
             reason = error_line((run_dir / "stderr.log").read_text()) or f"hf-train exited with {rc}"

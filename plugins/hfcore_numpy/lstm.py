@@ -127,8 +127,11 @@ class NumpyLSTM:
         H = int(cfg.hidden)
         if H < 1:
             raise ValueError(f"lstm needs hidden >= 1 (memory cells), got {cfg.hidden!r}")
-        k = int(getattr(cfg, "cells_per_block", None) or min(CELLS_PER_BLOCK, H))
-        if k < 1 or H % k:
+        k = getattr(cfg, "cells_per_block", None)
+        k = min(CELLS_PER_BLOCK, H) if k is None else int(k)  # 0 is not null: it is refused, not replaced
+        if k < 1:
+            raise ValueError(f"lstm needs cells_per_block >= 1 or null, got {k}")
+        if H % k:
             raise ValueError(f"lstm: hidden={H} cells must be a multiple of cells_per_block={k}")
         if int(cfg.num_connections) < 1:
             raise ValueError(f"num_connections must be >= 1, got {cfg.num_connections!r}")

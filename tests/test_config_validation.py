@@ -1,0 +1,168 @@
+"""Keys no schema declares, impossible values, and the documented hf-train commands (issue 15, item 5)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from hfcore.build import ConfigError, build_run
+from hfcore.cli import register_configs
+from hfcore.config_check import check_config
+from hfcore.registry import load_plugins
+from tests.test_cli import hf_train
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["task.T=10", "model.hidden=8", "hf.gradient_batch=100", "hf.curvature_batch=20", "task.test_size=50",
+        "hf.max_iterations=3", "progress=false"]
+
+
+@pytest.fixture(scope="module")
+def registry():
+    _, registry = load_plugins(strict=False)
+    register_configs(registry)
+    return registry
+
+
+def composed(*overrides: str):
+    """The config hf-train would run for ``overrides`` (Hydra's compose API: no run folder, no work)."""
+    with initialize_config_module("hfcore.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [(["+foo.bar=1"], "unknown key 'foo': the top level (TrainConfig) has no key 'foo'; its keys are seed, "),
+     (["+model.extra=3"], "unknown key 'model.extra': model (ModelConfig) has no key 'extra'; its keys are kind, "),
+     (["++model.hiddn=16"], "unknown key 'model.hiddn': model (ModelConfig) has no key 'hiddn'; did you mean "
+                            "'model.hidden'?"),
+     (["+task.tolerence=0.1"], "did you mean 'task.tolerance'?"),  # a plugin's own field is a candidate
+     (["+hf.log_every=10"], "did you mean 'tracking.log_every'?"),
+     (["solver=sgd", "+solver.max_iters=10"], "it is an option of solver=cg, not of solver=sgd")],
+)
+def test_keys_no_schema_declares_are_refused(registry, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        check_config(composed(*TINY, *overrides), registry)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [["+tracking.tags.study=lr"], ["+tracking.tags.study=lr", "+tracking.tags.owner=me"],
+     ["backend.chunk_size=500"], ["task.tolerance=0.05"], ["++task.tolerance=0.05"],
+     ["damping=tikhonov"], ["solver=sgd", "solver.batch_size=10"], ["model=lstm", "solver=sgd"]],
+)
+def test_declared_keys_are_accepted(registry, overrides):
+    check_config(composed(*TINY, *overrides), registry)
+
+
+def test_every_group_option_and_preset_validates(registry):
+    """Each plugin's config and each YAML option composes to keys its schema declares."""
+    choices = [f"{c.kind}={c.name}" for c in registry.components() if c.config is not None]
+    for group in ("model", "hf", "tracking", "experiment"):
+        choices += [f"{group}={p.stem}" for p in sorted((ROOT / "conf" / group).glob("*.yaml"))]
+    for choice in choices:
+        check_config(composed(choice), registry)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [(["hf.max_iterations=0"], "hf.max_iterations must be >= 1, got 0"),
+     (["hf.max_iterations=-2"], "hf.max_iterations must be >= 1, got -2"),
+     (["model=lstm", "solver=sgd", "model.hidden=20", "model.cells_per_block=0"],
+      "lstm needs cells_per_block >= 1 or null, got 0")],
+)
+def test_impossible_numbers_are_refused_by_build(registry, overrides, message):
+    cfg = composed(*TINY, *overrides)
+    check_config(cfg, registry)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_run(cfg, registry)
+
+
+def test_log_every_below_one_is_refused(registry):
+    with pytest.raises(ConfigError, match=re.escape("tracking.log_every must be >= 1, got 0")):
+        check_config(composed(*TINY, "tracking.log_every=0"), registry)
+
+
+@pytest.mark.parametrize("typo", ["++model.hiddn=16", "hf.max_iterations=0"])
+def test_cli_refuses_typos_in_one_line_before_work(tmp_path, typo):
+    out = hf_train(tmp_path, *TINY, typo)
+    assert out.returncode == 2, out.stderr
+    lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("hf-train: error: "), lines
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+# ------------------------------------------------------------------ documented commands
+
+
+def documented_commands(path: Path) -> list[list[str]]:
+    """The arguments of every hf-train (or ``-m hfcore.cli``) command in ``path``'s bash blocks."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S):
+        # Line continuations joined; placeholders (<date>) stand for a word the user fills in.
+        for line in re.sub(r"<(\w+)>", r"\1", block.replace("\\\n", " ")).splitlines():
+            words = shlex.split(line, comments=True)
+            starts = [i for i, w in enumerate(words) if w.endswith("hf-train") or w == "hfcore.cli"]
+            if starts:
+                args = words[starts[0] + 1:]
+                commands.append(args[:args.index("&&")] if "&&" in args else args)
+    return commands
+
+
+COMMANDS = [(doc, args) for doc in ("docs/quickstart.md", "README.md") for args in documented_commands(ROOT / doc)]
+
+
+def test_the_docs_hold_the_commands_checked_here():
+    quickstart = [args for doc, args in COMMANDS if doc == "docs/quickstart.md"]
+    assert len(quickstart) >= 15 and [] in quickstart
+    assert any("hf.max_iterations=3" in args for args in quickstart)  # the tiny command, continuation joined
+    assert any("parallel=mpi" in args for doc, args in COMMANDS if doc == "README.md")
+
+
+def expand(args: list[str]) -> list[list[str]]:
+    """The jobs of a (multirun) command: one override list per point of its sweeps."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in args if not a.startswith("-")]
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    options = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
+               else [o.input_line] for o in parsed]
+    return [list(job) for job in itertools.product(*options)]
+
+
+@pytest.mark.parametrize("doc, args", COMMANDS, ids=[f"{d}:{' '.join(a) or 'default'}" for d, a in COMMANDS])
+def test_documented_commands_compose_and_validate(registry, doc, args):
+    if any(a in ("--help", "--cfg", "--info") for a in args):
+        return  # Hydra's own commands: they compose nothing to run
+    for overrides in expand(args):
+        choices = dict(o.split("=", 1) for o in overrides if "=" in o and "." not in o.split("=")[0])
+        for kind in ("backend", "task", "damping", "solver", "parallel"):
+            if kind in choices and choices[kind] not in registry.names(kind):
+                pytest.skip(f"{kind}={choices[kind]} is not installed here")
+        cfg = composed(*overrides)
+        check_config(cfg, registry)
+        if cfg.parallel.name != "serial":
+            continue  # a communicator would wait for its launcher's other ranks
+        try:
+            build_run(cfg, registry)
+        except ConfigError as exc:
+            if "extra" not in str(exc):
+                raise
+            pytest.skip(str(exc))  # e.g. backend=torch without torch: composes and validates, cannot build
+
+
+def tiny_command() -> list[str]:
+    (args,) = [a for doc, a in COMMANDS if doc == "docs/quickstart.md" and "hf.max_iterations=3" in a]
+    return args
+
+
+@pytest.mark.parametrize("solver", ["cg", "sgd"])
+def test_quickstart_tiny_command_runs_with_any_solver(tmp_path, solver):
+    out = hf_train(tmp_path, *tiny_command(), f"solver={solver}", "progress=false")
+    assert out.returncode == 0, out.stderr
+    assert "iterations=3" in out.stdout
