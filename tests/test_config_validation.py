@@ -6,6 +6,7 @@ import itertools
 import re
 import shlex
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -135,7 +136,13 @@ def expand(args: list[str]) -> list[list[str]]:
     return [list(job) for job in itertools.product(*options)]
 
 
-@pytest.mark.parametrize("doc, args", COMMANDS, ids=[f"{d}:{' '.join(a) or 'default'}" for d, a in COMMANDS])
+def _command_param(doc: str, args: list[str]) -> Any:
+    """A command that picks the torch backend builds only with torch: it carries the `extra` mark."""
+    marks = [pytest.mark.extra("torch")] if "backend=torch" in args else []
+    return pytest.param(doc, args, marks=marks, id=f"{doc}:{' '.join(args) or 'default'}")
+
+
+@pytest.mark.parametrize("doc, args", [_command_param(d, a) for d, a in COMMANDS])
 def test_documented_commands_compose_and_validate(registry, doc, args):
     if any(a in ("--help", "--cfg", "--info") for a in args):
         return  # Hydra's own commands: they compose nothing to run
