@@ -310,6 +310,11 @@ def main() -> None:
     import hydra
 
     register_configs(registry)
+    from hfcore.compose_check import composition_error
+
+    problem = composition_error(sys.argv[1:], registry)  # Hydra's own report is 8 lines and suggests +key=
+    if problem:
+        fail(problem)
 
     @hydra.main(version_base="1.3", config_path="pkg://hfcore.conf", config_name="config")
     def _entry(cfg: Any) -> None:

@@ -66,6 +66,26 @@ def _first_unknown(node: DictConfig, path: str, root: DictConfig, registry: Regi
     return None
 
 
+def unknown_key_message(root: DictConfig, full_key: str, registry: Registry | None = None) -> str:
+    """One line for ``full_key``, a key that no schema in ``root`` declares, naming the nearest one.
+
+    Parameters
+    ----------
+    root : DictConfig
+        A composed config without the unknown key.
+    full_key : str
+        The dotted key (``model.hiddn``).
+    registry : Registry, optional
+        As in :func:`check_config`.
+    """
+    parent, _, key = full_key.rpartition(".")
+    node = OmegaConf.select(root, parent) if parent else root
+    schema = _schema(node) if isinstance(node, DictConfig) else None
+    if schema is None:
+        return f"unknown key '{full_key}'"
+    return _unknown_message(full_key, key, [f.name for f in fields(schema)], schema, root, registry)
+
+
 def _unknown_message(full: str, key: str, declared: list[str], schema: type, root: DictConfig,
                      registry: Registry | None) -> str:
     """One line: the unknown key, and the nearest key the config does declare."""

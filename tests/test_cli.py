@@ -46,15 +46,16 @@ def test_help_lists_groups(tmp_path):
 
 @pytest.mark.parametrize(
     "override, message",
-    [("damping.mu=abc", "could not be converted"),
-     ("task.colour=red", "Could not override 'task.colour'"),
-     ("backend=jax", "Could not find 'backend/jax'")],
+    [("damping.mu=abc", "bad value for damping.mu: Value 'abc' of type 'str' could not be converted to Float"),
+     ("task.colour=red", "unknown key 'task.colour': task (AdditionConfig) has no key 'colour'"),
+     ("backend=jax", "no backend 'jax'; the options are ")],
 )
-def test_bad_overrides_fail_in_hydra(tmp_path, override, message):
+def test_bad_overrides_fail_in_one_line(tmp_path, override, message):
     out = hf_train(tmp_path, override, *TINY)
-    assert out.returncode == 1
-    assert message in out.stderr
-    assert not (tmp_path / "mlflow.db").exists()
+    assert out.returncode == 2
+    (line,) = out.stderr.splitlines()
+    assert line.startswith("hf-train: error: ") and message in line
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "outputs").exists()
 
 
 @pytest.mark.parametrize(
