@@ -187,11 +187,12 @@ def test_add_mult_ms2011(name: str, T: int) -> None:
     b = task.sample(np.random.default_rng(4), 300)
     cols = np.arange(b.size)
     val, mk = b.inputs[..., 0], b.inputs[..., 1]
-    assert np.all(b.lengths >= T) and np.all(b.lengths <= int(1.1 * T) - 1)
+    # IS11: target step T' in [T, 1.1T - 1], end signal at T' - 3; the sequence has T' + 1 steps
+    assert np.all(b.lengths >= T + 1) and np.all(b.lengths <= int(1.1 * T))
     first, second = _marks(b, mk)
     assert first.min() >= f(1, T) and first.max() <= f(10, T) - 1
     assert second.min() >= f(10, T) and second.max() <= f(50, T) - 1
-    assert np.all(mk[b.lengths - 3, cols] == -1.0)
+    assert np.all(mk[b.lengths - 4, cols] == -1.0)
     valid = b.valid_steps() > 0
     assert np.all((val[valid] >= 0) & (val[valid] < 1))
     a, c = val[first, cols], val[second, cols]
@@ -242,13 +243,13 @@ def test_xor_ms2011(T: int) -> None:
     b = task.sample(np.random.default_rng(7), 400)
     cols = np.arange(b.size)
     val, mk = b.inputs[..., 0], b.inputs[..., 1]
-    lo, hi = f(50, T), max(f(55, T), f(50, T) + 1) - 1  # half length (notes sec. 9b)
+    lo, hi = f(50, T) + 1, max(f(55, T), f(50, T) + 1)  # half length, T' + 1 steps (notes sec. 9b)
     assert task.length_range == (lo, hi) and b.lengths.min() >= lo and b.lengths.max() <= hi
     assert set(np.unique(val)) <= {0.0, 1.0} and 0.3 < val[b.valid_steps() > 0].mean() < 0.7
     first, second = _marks(b, mk)
     assert first.min() >= f(1, T) and first.max() <= f(10, T) - 1
     assert second.min() >= f(15, T) and second.max() <= f(25, T) - 1
-    assert np.all(mk[b.lengths - 3, cols] == -1.0)
+    assert np.all(mk[b.lengths - 4, cols] == -1.0)
     y = b.targets[b.lengths - 1, cols, 0]
     assert np.array_equal(y, (val[first, cols] != val[second, cols]).astype(float))
     assert 0.3 < y.mean() < 0.7
@@ -259,11 +260,11 @@ def test_marked_ranges_fully_covered() -> None:
     b = make("multiplication", 100).sample(np.random.default_rng(8), 3000)
     first, second = _marks(b, b.inputs[..., 1])
     assert set(first) == set(range(1, 10)) and set(second) == set(range(10, 50))
-    assert set(b.lengths) == set(range(100, 110))
+    assert set(b.lengths) == set(range(101, 111))
     b = make("xor", 100).sample(np.random.default_rng(8), 3000)
     first, second = _marks(b, b.inputs[..., 1])
     assert set(first) == set(range(1, 10)) and set(second) == set(range(15, 25))
-    assert set(b.lengths) == set(range(50, 55))
+    assert set(b.lengths) == set(range(51, 56))
     b = make("addition", 100, "pascanu2013").sample(np.random.default_rng(8), 3000)
     first, second = _marks(b, b.inputs[..., 0])
     assert set(b.lengths) == set(range(100, 110)) and set(first) == set(range(0, 10))

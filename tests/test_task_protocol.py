@@ -1,0 +1,94 @@
+"""The ``ms2011`` task protocol against IS11 and MS11 (issue 16, items 1-4).
+
+1. Memorisation success is scored per sequence, not per step over all ``T``
+   steps (which counts the blanks and loosens as ``T`` grows).
+2. No shipped preset can stop a run on its iteration cap before its minibatch
+   budget (MS11 Fig. 3: failure is the 50,000-minibatch budget alone).
+3. 5-bit memorisation batches hold each of the 32 strings once per 32
+   sequences (IS11 ``raw_mem`` with ``batch_size = 32``), in a shuffled order.
+4. Addition, multiplication and XOR put the target at IS11's index ``T'`` and
+   the end signal at ``T' - 3``, with lengths ``T + 1 .. 1.1 T``.
+
+Expected values come from the algorithm notes (sec. 8, 9b) with formulas
+written here independently of the generators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hfcore_tasks import plugin
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+HF_PRESETS = sorted(p.stem for p in (CONF / "hf").glob("*.yaml"))
+
+
+def _registry() -> dict[str, tuple[Any, Any]]:
+    class Registry:
+        def __init__(self) -> None:
+            self.tasks: dict[str, tuple[Any, Any]] = {}
+
+        def add_task(self, name: str, factory: Any, config: Any) -> None:
+            self.tasks[name] = (factory, config)
+
+    reg = Registry()
+    plugin.hfcore_register_tasks(registry=reg)
+    return reg.tasks
+
+
+REGISTRY = _registry()
+
+
+def make(name: str, T: int, spec: str = "ms2011", **kw: Any) -> Any:
+    factory, config = REGISTRY[name]
+    return factory(replace(config, T=T, spec=spec, test_size=kw.pop("test_size", 40), **kw))
+
+
+def f(x: float, T: int) -> int:
+    """The release's ``int(x T / 100)`` (float form, independent of the code's)."""
+    return int(x * T / 100.0)
+
+
+# ------------------------------------------- 4. end of the marked-pair tasks
+
+
+def _end_signal(marker: np.ndarray) -> np.ndarray:
+    """Last step with marker -1 (the end signal; step 0 also holds -1)."""
+    minus = marker == -1.0
+    return minus.shape[0] - 1 - np.argmax(minus[::-1], axis=0)
+
+
+@pytest.mark.parametrize("name", ["addition", "multiplication", "xor"])
+@pytest.mark.parametrize("T", [10, 11, 30, 50, 100, 200])
+def test_ms2011_target_at_T_prime_end_signal_three_before(name: str, T: int) -> None:
+    """IS11 ``op_cls``: T' ~ randint(T_min, T_max); target at T', end signal at T' - 3.
+
+    So the sequences have T' + 1 steps: T + 1 .. 1.1 T for addition and
+    multiplication (T_min = T, T_max = int(1.1 T)), f(50) + 1 .. f(55) for XOR.
+    """
+    task = make(name, T)
+    b = task.sample(np.random.default_rng(12), 3000)
+    target = np.argmax(b.mask, axis=0)
+    assert np.array_equal(b.mask.sum(0), np.ones(b.size)) and np.array_equal(target, b.lengths - 1)
+    assert np.array_equal(target - _end_signal(b.inputs[..., 1]), np.full(b.size, 3))
+    t_min, t_max = (T, int(1.1 * T)) if name != "xor" else (f(50, T), f(55, T))
+    t_max = max(t_max, t_min + 1)  # the release's randint(a, a) raises; the code keeps T' = a there
+    assert set(b.lengths) == set(range(t_min + 1, t_max + 1))
+    assert task.length_range == (t_min + 1, t_max) and task.max_length == t_max
+    # the end signal never meets a +1 mark
+    assert np.all(b.inputs[_end_signal(b.inputs[..., 1]), np.arange(b.size), 1] == -1.0)
+
+
+@pytest.mark.parametrize("name", ["addition", "multiplication"])
+@pytest.mark.parametrize("spec", ["hs1997", "pascanu2013"])
+def test_other_variants_keep_their_ends(name: str, spec: str) -> None:
+    """HS97 and P13 are unchanged: lengths from T, target at the last step."""
+    task = make(name, 100, spec)
+    b = task.sample(np.random.default_rng(12), 3000)
+    assert b.lengths.min() == 100 and np.array_equal(np.argmax(b.mask, axis=0), b.lengths - 1)
