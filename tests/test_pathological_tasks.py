@@ -349,8 +349,8 @@ def test_temporal_layout_and_targets(name: str, spec: str, T: int) -> None:
             assert pos[k].min() >= int(lo * T / 100) and pos[k].max() < int(lo * T / 100) + int(0.1 * T)
         return
     assert task.spec.n_in == 8
-    if spec == "ms2011":
-        assert L.min() >= T and L.max() <= int(1.1 * T) - 1
+    if spec == "ms2011":  # IS11: target step T' in [T, 1.1T - 1], T' + 1 steps
+        assert L.min() >= T + 1 and L.max() <= int(1.1 * T)
     else:
         assert L.min() >= T and L.max() <= int(1.1 * T)
     for k, (lo, hi) in enumerate(TEMPORAL_RANGES[(spec, bits)]):

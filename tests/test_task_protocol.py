@@ -92,3 +92,18 @@ def test_other_variants_keep_their_ends(name: str, spec: str) -> None:
     task = make(name, 100, spec)
     b = task.sample(np.random.default_rng(12), 3000)
     assert b.lengths.min() == 100 and np.array_equal(np.argmax(b.mask, axis=0), b.lengths - 1)
+
+
+@pytest.mark.parametrize("name", ["temporal_order", "temporal_order_3bit"])
+@pytest.mark.parametrize("T", [10, 30, 100, 200])
+def test_ms2011_temporal_target_at_T_prime(name: str, T: int) -> None:
+    """IS11 ``temporal2``/``temporal3``: target at T' ~ randint(T, 1.1 T), "predict now" at T' - 1 (T' for 3 bits)."""
+    task = make(name, T)
+    b = task.sample(np.random.default_rng(13), 3000)
+    target = np.argmax(b.mask, axis=0)
+    trigger = np.argmax(b.inputs[..., 6], axis=0)
+    assert np.array_equal(target, b.lengths - 1)
+    assert np.array_equal(target - trigger, np.full(b.size, 1 if name == "temporal_order" else 0))
+    t_max = max(int(1.1 * T), T + 1)
+    assert set(b.lengths) == set(range(T + 1, t_max + 1))
+    assert task.length_range == (T + 1, t_max) and task.max_length == t_max
