@@ -55,6 +55,56 @@ def f(x: float, T: int) -> int:
     return int(x * T / 100.0)
 
 
+# ------------------------------------------------- 3. 5-bit strings enumerated
+
+
+def _codes(task: Any, b: Any) -> np.ndarray:
+    data = b.inputs[: task.num_chars].argmax(-1)  # (k, n) symbols
+    return (data * (task.char_size ** np.arange(task.num_chars - 1, -1, -1))[:, None]).sum(0)
+
+
+@pytest.mark.parametrize("T", [11, 30, 100])
+def test_memorization_5bit_batches_hold_every_string_once_per_32(T: int) -> None:
+    task = make("memorization", T, bits=5)
+    rng = np.random.default_rng(3)
+    b = task.sample(rng, 320)
+    blocks = _codes(task, b).reshape(10, 32)
+    for block in blocks:
+        assert sorted(block) == list(range(32))
+    # shuffled: the blocks do not repeat one order, and the next batch has new orders
+    assert len({tuple(block) for block in blocks}) == 10
+    nxt = _codes(task, task.sample(rng, 32))
+    assert sorted(nxt) == list(range(32)) and not any(np.array_equal(nxt, block) for block in blocks)
+    # a part of a block holds distinct strings; the IS11 test set (10 x 32) is every string 10 times
+    assert len(set(_codes(task, task.sample(np.random.default_rng(4), 20)))) == 20
+    test = make("memorization", T, bits=5, test_size=320).test_batch()
+    assert np.array_equal(np.bincount(_codes(task, test), minlength=32), np.full(32, 10))
+
+
+def test_memorization_5bit_enumeration_is_deterministic_and_resumable() -> None:
+    """Same generator state -> same batch; a batch depends on the state alone (checkpoint resume)."""
+    task = make("memorization", 30, bits=5)
+    rng = np.random.default_rng(5)
+    first = task.sample(rng, 320)
+    saved = rng.bit_generator.state
+    second = task.sample(rng, 320)
+    again = np.random.default_rng(0)
+    again.bit_generator.state = saved
+    assert np.array_equal(task.sample(again, 320).inputs, second.inputs)
+    assert np.array_equal(make("memorization", 30, bits=5).sample(np.random.default_rng(5), 320).inputs, first.inputs)
+    assert not np.array_equal(first.inputs, second.inputs)
+
+
+def test_memorization_enumeration_only_where_ms2011_5bit() -> None:
+    """P13's form keeps sampling strings independently; so does 20-bit (5^10 strings), symbol by symbol."""
+    task = make("memorization", 40, "pascanu2013", bits=5)
+    blocks = _codes(task, task.sample(np.random.default_rng(6), 3200)).reshape(100, 32)
+    assert sum(len(set(block)) < 32 for block in blocks) > 90
+    task = make("memorization", 40, bits=20)
+    data = task.sample(np.random.default_rng(6), 3200).inputs[: task.num_chars].argmax(-1)
+    assert np.all(np.abs(np.bincount(data.ravel(), minlength=5) / data.size - 0.2) < 0.02)
+
+
 # ------------------------------------------- 4. end of the marked-pair tasks
 
 
