@@ -55,6 +55,41 @@ def f(x: float, T: int) -> int:
     return int(x * T / 100.0)
 
 
+# ---------------------------------------------------- 1. memorisation success
+
+
+@pytest.mark.parametrize("bits", [5, 20])
+@pytest.mark.parametrize("T", [50, 100, 200])
+def test_memorization_ms2011_one_percent_wrong_recalls_is_not_solved(T: int, bits: int) -> None:
+    """1 % of sequences with one wrong recalled symbol: error 0.01 at every T, not solved.
+
+    IS11's per-step rate over all T steps gives 1e-4..2e-4 here, under the 0.001 threshold.
+    """
+    task = make("memorization", T, bits=bits, test_size=1000)
+    b = task.test_batch()
+    k = task.num_chars
+    out = b.targets.copy()
+    bad = np.arange(0, 1000, 100)  # 10 of 1000 sequences
+    step = T - k + 2  # one recall step, inside the last k
+    out[step, bad] = np.roll(out[step, bad], 1, axis=-1)
+    assert task.error(out, b) == pytest.approx(0.01)
+    assert not task.solved(task.error(out, b))
+    # the per-step views stay available as extra metrics
+    extra = task.extra_metrics(out, b)
+    assert extra["step_error"] == pytest.approx(10 / (1000 * T))
+    assert extra["recall_error"] == pytest.approx(10 / (1000 * k))
+
+
+def test_memorization_ms2011_blank_step_wrong_makes_the_sequence_wrong() -> None:
+    """A wrong blank output is a wrong sequence (the whole sequence must be right, as in P13)."""
+    task = make("memorization", 30, bits=5, test_size=320)
+    b = task.test_batch()
+    out = b.targets.copy()
+    out[3, :32] = np.roll(out[3, :32], 1, axis=-1)  # a blank step of 32 sequences
+    assert task.error(out, b) == pytest.approx(32 / 320)
+    assert task.extra_metrics(out, b)["recall_error"] == 0.0
+
+
 # ------------------------------------------------- 3. 5-bit strings enumerated
 
 
