@@ -90,6 +90,52 @@ def test_memorization_ms2011_blank_step_wrong_makes_the_sequence_wrong() -> None
     assert task.extra_metrics(out, b)["recall_error"] == 0.0
 
 
+# ------------------------------------------------ 2. iteration cap vs budget
+
+
+def _compose(overrides: list[str]) -> Any:
+    pytest.importorskip("hydra")
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from hfcore.cli import register_configs
+    from hfcore.registry import load_plugins
+
+    _, registry = load_plugins()
+    register_configs(registry)
+    GlobalHydra.instance().clear()
+    with initialize_config_module(version_base="1.3", config_module="hfcore.conf"):
+        return compose("config", overrides=overrides)
+
+
+PRESETS = ([[f"experiment={e}"] for e in EXPERIMENTS] + [[f"hf={h}"] for h in HF_PRESETS]
+           + [[f"experiment={e}", "solver=sgd"] for e in EXPERIMENTS] + [[f"hf={h}", "solver=sgd"] for h in HF_PRESETS])
+
+
+@pytest.mark.parametrize("overrides", PRESETS, ids=[" ".join(o) for o in PRESETS])
+def test_no_preset_stops_before_its_budget(overrides: list[str]) -> None:
+    """``max_iterations`` x the cheapest possible iteration reaches ``budget_minibatches``.
+
+    The cheapest HF iteration is one whose gradient is non-finite: it costs the
+    gradient batch and no curvature product (hfcore.hf); an SGD iteration costs
+    its batch. Paper units are 1000 sequences (notes sec. 8).
+    """
+    cfg = _compose(overrides)
+    per_iteration = (cfg.solver.batch_size if cfg.solver.name == "sgd" else cfg.hf.gradient_batch) / 1000.0
+    assert cfg.hf.max_iterations * per_iteration >= cfg.hf.budget_minibatches, (
+        f"{' '.join(overrides)}: max_iterations={cfg.hf.max_iterations} stops the run by "
+        f"{cfg.hf.max_iterations * per_iteration:g} minibatches, before budget_minibatches="
+        f"{cfg.hf.budget_minibatches:g}"
+    )
+
+
+def test_schema_default_cap_reaches_the_budget() -> None:
+    from hfcore.config import HFConfig
+
+    hf = HFConfig()
+    assert hf.max_iterations * 1 / 1000.0 >= hf.budget_minibatches  # even one sequence per iteration
+
+
 # ------------------------------------------------- 3. 5-bit strings enumerated
 
 
