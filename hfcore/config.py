@@ -148,6 +148,8 @@ class HFConfig:
     default) or ``cpu``, the CPU seconds of the process (``RunState.cpu_seconds``),
     which load from other jobs on a shared machine does not eat into. CPU time
     does not count GPU work, so keep ``wall`` for CUDA runs.
+    ``max_iterations`` null (the default: no cap) lets a run end only on success or at
+    ``budget_minibatches``, MS11 Fig. 3's failure rule; set it for short trials.
     """
 
     gradient_batch: int = 10000
@@ -160,7 +162,7 @@ class HFConfig:
     armijo_c: float = 1e-2
     line_search_shrink: float = 0.8
     line_search_tries: int = 60
-    max_iterations: int = 2000
+    max_iterations: int | None = None
     budget_minibatches: float = 50000.0
     budget_seconds: float | None = None
     budget_clock: str = "wall"

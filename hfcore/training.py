@@ -33,8 +33,9 @@ class StopRule:
 
     Parameters
     ----------
-    max_iterations : int
-        Hard cap on HF iterations.
+    max_iterations : int or None
+        Cap on iterations (>= 1); None, the default: none, so a run ends only on success or
+        at a budget (MS11 Fig. 3's failure rule).
     budget_minibatches : float
         Paper units (M&S 2011 Fig. 3); a run past it is a failure.
     budget_seconds : float or None
@@ -52,15 +53,20 @@ class StopRule:
         End as soon as the task's success criterion holds.
     """
 
-    max_iterations: int = 2000
+    max_iterations: int | None = None
     budget_minibatches: float = 50000.0
     budget_seconds: float | None = None
     budget_clock: str = "wall"
     eval_every: int = 1
     stop_on_success: bool = True
 
+    def capped(self, iteration: int) -> bool:
+        """Whether ``iteration`` iterations reach :attr:`max_iterations` (never, when it is None)."""
+        return self.max_iterations is not None and iteration >= self.max_iterations
+
     def __post_init__(self) -> None:
-        if self.max_iterations < 1:  # 0 would end a run before its first evaluation, with no result
+        # 0 would end a run before its first evaluation, with no result.
+        if self.max_iterations is not None and self.max_iterations < 1:
             raise ValueError(f"hf.max_iterations must be >= 1, got {self.max_iterations}")
         if self.eval_every < 1:
             raise ValueError(f"hf.eval_every must be >= 1, got {self.eval_every}")
@@ -157,7 +163,7 @@ def train(
     test_batch = task.test_batch()
     # A resumed state carries the same clocks on every rank (one checkpoint), so no exchange is needed here.
     out_of_time = stop.out_of_time(stop.spent(state))
-    while state.iteration < stop.max_iterations and not (state.solved and stop.stop_on_success) and not out_of_time:
+    while not stop.capped(state.iteration) and not (state.solved and stop.stop_on_success) and not out_of_time:
         if state.counters.minibatches >= stop.budget_minibatches:
             break
         cpu_started = time.process_time()
@@ -167,8 +173,7 @@ def train(
         metrics["cg.stop_reason"] = float(CG_REASON_CODES.get(info.cg_reason, -1))
         if stop.budget_seconds is not None:
             out_of_time = stop.out_of_time(agreed_seconds(stop.spent(state), comm))
-        last = (state.iteration == stop.max_iterations or state.counters.minibatches >= stop.budget_minibatches
-                or out_of_time)
+        last = stop.capped(state.iteration) or state.counters.minibatches >= stop.budget_minibatches or out_of_time
         if state.iteration % stop.eval_every == 0 or last:  # the final state is always evaluated
             started, cpu_started = time.perf_counter(), time.process_time()
             test = evaluate(model, task, state.theta, test_batch)

@@ -138,8 +138,7 @@ def test_output_and_error_basics(name: str, spec: str) -> None:
     assert task.error(b.targets.copy(), b) == 0.0
     out = b.targets.copy()
     out[b.lengths[0] - 1, 0, :] = np.nan
-    assert task.error(out, b) == pytest.approx(1 / 40 if name != "memorization" or spec == "pascanu2013"
-                                               else 1 / b.mask.sum())
+    assert task.error(out, b) == pytest.approx(1 / 40)  # one wrong sequence of 40 (memorisation: per sequence)
     with pytest.raises(ValueError, match="shape"):
         task.error(b.targets[:, :5], b)
     empty = Batch(b.inputs, b.targets, np.zeros_like(b.mask), b.lengths)
@@ -187,11 +186,12 @@ def test_add_mult_ms2011(name: str, T: int) -> None:
     b = task.sample(np.random.default_rng(4), 300)
     cols = np.arange(b.size)
     val, mk = b.inputs[..., 0], b.inputs[..., 1]
-    assert np.all(b.lengths >= T) and np.all(b.lengths <= int(1.1 * T) - 1)
+    # IS11: target step T' in [T, 1.1T - 1], end signal at T' - 3; the sequence has T' + 1 steps
+    assert np.all(b.lengths >= T + 1) and np.all(b.lengths <= int(1.1 * T))
     first, second = _marks(b, mk)
     assert first.min() >= f(1, T) and first.max() <= f(10, T) - 1
     assert second.min() >= f(10, T) and second.max() <= f(50, T) - 1
-    assert np.all(mk[b.lengths - 3, cols] == -1.0)
+    assert np.all(mk[b.lengths - 4, cols] == -1.0)
     valid = b.valid_steps() > 0
     assert np.all((val[valid] >= 0) & (val[valid] < 1))
     a, c = val[first, cols], val[second, cols]
@@ -242,13 +242,13 @@ def test_xor_ms2011(T: int) -> None:
     b = task.sample(np.random.default_rng(7), 400)
     cols = np.arange(b.size)
     val, mk = b.inputs[..., 0], b.inputs[..., 1]
-    lo, hi = f(50, T), max(f(55, T), f(50, T) + 1) - 1  # half length (notes sec. 9b)
+    lo, hi = f(50, T) + 1, max(f(55, T), f(50, T) + 1)  # half length, T' + 1 steps (notes sec. 9b)
     assert task.length_range == (lo, hi) and b.lengths.min() >= lo and b.lengths.max() <= hi
     assert set(np.unique(val)) <= {0.0, 1.0} and 0.3 < val[b.valid_steps() > 0].mean() < 0.7
     first, second = _marks(b, mk)
     assert first.min() >= f(1, T) and first.max() <= f(10, T) - 1
     assert second.min() >= f(15, T) and second.max() <= f(25, T) - 1
-    assert np.all(mk[b.lengths - 3, cols] == -1.0)
+    assert np.all(mk[b.lengths - 4, cols] == -1.0)
     y = b.targets[b.lengths - 1, cols, 0]
     assert np.array_equal(y, (val[first, cols] != val[second, cols]).astype(float))
     assert 0.3 < y.mean() < 0.7
@@ -259,11 +259,11 @@ def test_marked_ranges_fully_covered() -> None:
     b = make("multiplication", 100).sample(np.random.default_rng(8), 3000)
     first, second = _marks(b, b.inputs[..., 1])
     assert set(first) == set(range(1, 10)) and set(second) == set(range(10, 50))
-    assert set(b.lengths) == set(range(100, 110))
+    assert set(b.lengths) == set(range(101, 111))
     b = make("xor", 100).sample(np.random.default_rng(8), 3000)
     first, second = _marks(b, b.inputs[..., 1])
     assert set(first) == set(range(1, 10)) and set(second) == set(range(15, 25))
-    assert set(b.lengths) == set(range(50, 55))
+    assert set(b.lengths) == set(range(51, 56))
     b = make("addition", 100, "pascanu2013").sample(np.random.default_rng(8), 3000)
     first, second = _marks(b, b.inputs[..., 0])
     assert set(b.lengths) == set(range(100, 110)) and set(first) == set(range(0, 10))
@@ -348,8 +348,8 @@ def test_temporal_layout_and_targets(name: str, spec: str, T: int) -> None:
             assert pos[k].min() >= int(lo * T / 100) and pos[k].max() < int(lo * T / 100) + int(0.1 * T)
         return
     assert task.spec.n_in == 8
-    if spec == "ms2011":
-        assert L.min() >= T and L.max() <= int(1.1 * T) - 1
+    if spec == "ms2011":  # IS11: target step T' in [T, 1.1T - 1], T' + 1 steps
+        assert L.min() >= T + 1 and L.max() <= int(1.1 * T)
     else:
         assert L.min() >= T and L.max() <= int(1.1 * T)
     for k, (lo, hi) in enumerate(TEMPORAL_RANGES[(spec, bits)]):
@@ -492,7 +492,7 @@ def test_memorization_uniform_strings() -> None:
 
 
 def test_memorization_errors() -> None:
-    """Per-step error (IS11) versus per-sequence error (P13, and sequence_error)."""
+    """Per-sequence error in both variants (P13; ms2011 since issue 16); IS11's per-step rate as an extra metric."""
     for spec in ("ms2011", "pascanu2013"):
         task = make("memorization", 40, spec, bits=20)
         b = task.sample(np.random.default_rng(10), 50)
@@ -500,8 +500,10 @@ def test_memorization_errors() -> None:
         assert task.error(out, b) == 0.0 and task.sequence_error(out, b) == 0.0
         out[-3:, :4] = np.roll(out[-3:, :4], 1, axis=-1)  # 3 wrong steps in each of 4 sequences
         assert task.sequence_error(out, b) == pytest.approx(4 / 50)
-        per_step = 12 / b.mask.sum()
-        assert task.error(out, b) == pytest.approx(per_step if spec == "ms2011" else 4 / 50)
+        assert task.error(out, b) == pytest.approx(4 / 50)
+        extra = task.extra_metrics(out, b)
+        assert extra["step_error"] == pytest.approx(12 / b.mask.sum())
+        assert extra["recall_error"] == pytest.approx(12 / (50 * 10))
 
 
 def test_p13_threshold_constant() -> None:

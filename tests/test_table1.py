@@ -121,7 +121,7 @@ def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
     (["--budget-seconds", "0"], "--budget-seconds must be > 0, got 0"),
     (["--jobs", "0"], "--jobs must be >= 1"),
     (["--lstm-override", "solver.max_iters=5"],
-     "bouncing_balls with LSTM + SGD: Could not override 'solver.max_iters'"),
+     "bouncing_balls with LSTM + SGD: unknown key 'solver.max_iters'"),
 ])
 def test_bad_input_stops_in_one_line_before_any_run(tmp_path, args, message):
     # --budget-clock cpu: no warning about a busy machine, whatever the load, so stderr is the error alone

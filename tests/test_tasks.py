@@ -69,7 +69,8 @@ def test_deterministic_given_seed(T: int, spec: str) -> None:
 def test_lengths_mask_and_padding(T: int, spec: str) -> None:
     task = _task(T, spec)
     b = task.sample(np.random.default_rng(1), N)
-    lo, hi = (T, max((11 * T) // 10, T + 1) - 1) if spec == "ms2011" else (T, T + T // 10)
+    # ms2011: target step T' in [T, 1.1T - 1], T' + 1 steps (IS11 M[T'] = 1); hs1997: [T, T + T//10]
+    lo, hi = (T + 1, max((11 * T) // 10, T + 1)) if spec == "ms2011" else (T, T + T // 10)
     assert task.length_range == (lo, hi) and task.max_length == hi
     assert b.lengths.min() >= lo and b.lengths.max() <= hi
     # exactly one active step per sequence, at lengths - 1
@@ -101,10 +102,10 @@ def test_ms2011_markers_values_and_targets(T: int) -> None:
     assert second.min() >= f(10) and second.max() <= f(50) - 1
     assert task.marker_ranges() == ((f(1), f(10) - 1), (f(10), f(50) - 1))
 
-    # -1 at step 0 (unless the first mark is at 0: +1 wins) and at T'-3; zero elsewhere.
+    # -1 at step 0 (unless the first mark is at 0: +1 wins) and at T'-3, T' = lengths - 1; zero elsewhere.
     expected = np.zeros_like(mk)
     expected[0] = -1.0
-    expected[b.lengths - 3, cols] = -1.0
+    expected[b.lengths - 4, cols] = -1.0
     expected[first, cols] = 1.0
     expected[second, cols] = 1.0
     expected[~valid] = 0.0
@@ -160,7 +161,7 @@ def test_position_ranges_fully_covered() -> None:
     second = task.max_length - 1 - np.argmax(plus[::-1], axis=0)
     assert set(first) == set(range(1, 10))
     assert set(second) == set(range(10, 50))
-    assert set(b.lengths) == set(range(100, 110))
+    assert set(b.lengths) == set(range(101, 111))
 
     task = _task(30, "hs1997")
     b = task.sample(np.random.default_rng(4), 4000)

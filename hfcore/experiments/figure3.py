@@ -57,8 +57,8 @@ PROFILES = {
         problems=("addition", "temporal_order"),
         lengths=(30, 50),
         seeds=(0, 1),
-        overrides=("hf.gradient_batch=2000", "hf.curvature_batch=500", "task.test_size=2000", "hf.max_iterations=300"),
-        baseline_overrides=("solver.batch_size=100", "hf.eval_every=200", "hf.max_iterations=20000",
+        overrides=("hf.gradient_batch=2000", "hf.curvature_batch=500", "task.test_size=2000"),
+        baseline_overrides=("solver.batch_size=100", "hf.eval_every=200",
                             "task.test_size=2000", "tracking.log_every=20"),
         budget_minibatches=2000.0,
     ),
@@ -68,7 +68,7 @@ PROFILES = {
         seeds=(0, 1, 2, 3, 4),
         baseline_seeds=(0, 1),
         # An SGD step is short: its metrics every 50 steps keep the store small (about 10,000 points per metric).
-        baseline_overrides=("solver.batch_size=100", "hf.eval_every=500", "hf.max_iterations=500000",
+        baseline_overrides=("solver.batch_size=100", "hf.eval_every=500",
                             "tracking.log_every=50"),
     ),
 }

@@ -52,7 +52,7 @@ METHODS = {
 LABELS = {"hf": "RNN + HF", "lstm": "LSTM + SGD"}
 CLOCK_WORDS = {"cpu": "CPU seconds of the run's process", "wall": "wall-clock seconds"}
 
-UNLIMITED = ("hf.max_iterations=1000000000", "hf.budget_minibatches=1e18")
+UNLIMITED = ("hf.max_iterations=null", "hf.budget_minibatches=1e18")
 """Only the time budget ends a run (the natural tasks have no success criterion either)."""
 
 FIELDS = ("task", "method", "seed", "budget_seconds", "budget_clock", "iterations", "minibatches", "wall_seconds",

@@ -7,11 +7,12 @@ lengths and padding are shared here (algorithm notes sec. 9a-9c).
 Variants
 --------
 ``ms2011``
-    IS11 ``op_cls`` (notes sec. 9b): 2-d input (value, marker). Length
-    ``L ~ randint(lo, hi)``, first mark ``I ~ randint(i_lo, i_hi)``, second mark
-    ``J ~ randint(j_lo, j_hi)``; marker ``-1`` at step 0 and at step ``L-3``,
-    ``+1`` at ``I`` and ``J`` (written last, so ``+1`` wins where ``I = 0``).
-    The target sits at step ``L-1``.
+    IS11 ``op_cls`` (notes sec. 9b): 2-d input (value, marker). Target step
+    ``T' ~ randint(lo, hi)``, so the sequence has ``L = T' + 1`` steps; first
+    mark ``I ~ randint(i_lo, i_hi)``, second mark ``J ~ randint(j_lo, j_hi)``;
+    marker ``-1`` at step 0 and at the end signal ``T' - 3`` (three steps
+    before the target), ``+1`` at ``I`` and ``J`` (written after the step-0
+    ``-1``, so ``+1`` wins where ``I = 0``; ``J < T' - 3`` always).
 ``hs1997``
     HS97 Exp. 4/5 (notes sec. 9a): 2-d input (value, marker), ``L`` uniform in
     ``[T, T + T//10]``, first mark among steps 0..9, second among the first
@@ -111,25 +112,28 @@ def draw_ms2011(
     rng: np.random.Generator,
     n: int,
     steps: int,
-    lengths: tuple[int, int],
+    ends: tuple[int, int],
     first: tuple[int, int],
     second: tuple[int, int],
     values: ValueFn,
 ) -> PairDraw:
     """IS11 ``op_cls`` (notes sec. 9b); all ranges half-open ``[lo, hi)``.
 
-    Draw order (fixed, so batches replay from the generator state): lengths,
-    first mark, second mark, values.
+    ``ends`` is the range of the release's ``T'``, the index of the target
+    step (``M[T'] = 1``), so each sequence has ``T' + 1`` steps and ``steps``
+    must be at least ``ends[1]``. Draw order (fixed, so batches replay from
+    the generator state): target steps, first mark, second mark, values.
     """
     cols = np.arange(n)
-    L = rng.integers(*lengths, size=n)
+    end = rng.integers(*ends, size=n)
+    L = end + 1
     I = rng.integers(*first, size=n)  # noqa: E741  (the release's name)
     J = rng.integers(*second, size=n)
     vals = np.where(valid_steps(L, steps), values(rng, (steps, n)), 0.0)
     marker = np.zeros((steps, n))
     marker[0, :] = -1.0
-    marker[L - 3, cols] = -1.0  # "prepare to predict" signal of the release
-    marker[I, cols] = 1.0  # +1 written last: wins a collision with the step-0 -1 (I = 0)
+    marker[end - 3, cols] = -1.0  # the release's "about to predict" signal, three steps before the target
+    marker[I, cols] = 1.0  # +1 written after the step-0 -1: wins where I = 0 (as in the release)
     marker[J, cols] = 1.0
     return PairDraw(vals, marker, L, I, J)
 
@@ -221,8 +225,10 @@ class MarkedPairTask(SequenceTask):
         self._lambda0 = 0.01  # IS11: 0.01 * num_outputs, num_outputs = 1 (notes sec. 6)
         T = self.T
         if self.variant == "ms2011":
-            # randint(T, int(1.1T)) -> [T, hi - 1]; widened to {T} only if empty.
-            self._len = randint_range(T, (11 * T) // 10)
+            # Target step T' ~ randint(T, int(1.1T)), i.e. [T, 1.1T - 1] (widened to {T} only if empty);
+            # a sequence has T' + 1 steps, so lengths run T + 1 .. 1.1T.
+            self._ends = randint_range(T, (11 * T) // 10)
+            self._len = (self._ends[0] + 1, self._ends[1] + 1)
         elif self.variant == "hs1997":
             self._len = (T, T + T // 10 + 1)  # inclusive upper end T + T//10
         else:
@@ -256,7 +262,7 @@ class MarkedPairTask(SequenceTask):
     def _draw(self, rng: np.random.Generator, n: int) -> PairDraw:
         T, Tm = self.T, self.max_length
         if self.variant == "ms2011":
-            return draw_ms2011(rng, n, Tm, self._len, (scale(1, T), scale(10, T)), (scale(10, T), scale(50, T)),
+            return draw_ms2011(rng, n, Tm, self._ends, (scale(1, T), scale(10, T)), (scale(10, T), scale(50, T)),
                                uniform01)
         if self.variant == "hs1997":
             d = draw_hs1997(rng, n, Tm, T, self._len, self.hs1997_values)

@@ -46,8 +46,8 @@ class AdditionConfig(TaskConfig):
     name : str
         Registry name, ``"addition"``.
     T : int
-        Nominal sequence length (minimum length; real lengths are drawn in
-        ``[T, 1.1 T)`` for ``ms2011``, ``[T, T + T//10]`` for ``hs1997`` and
+        Nominal sequence length (real lengths are drawn in
+        ``[T + 1, 1.1 T]`` for ``ms2011``, ``[T, T + T//10]`` for ``hs1997`` and
         ``[T, T + T//10)`` for ``pascanu2013``).
     spec : str
         Generator variant, one of :data:`SPECS`.
@@ -102,19 +102,22 @@ class AdditionTask(MarkedPairTask):
     ``ms2011`` (notes sec. 9b, IS11 ``pathological.py``), with
     ``f(x) = int(x T / 100)`` and ``randint(a, b)`` an integer in ``[a, b-1]``:
 
-    - length ``T' ~ randint(T, int(1.1 T))``, computed as ``(11 T) // 10``;
+    - target step ``T' ~ randint(T, int(1.1 T))``, computed as ``(11 T) // 10``;
       the upper end is raised to ``T + 1`` should the range be empty (only for
       ``T < 10``, which validation rejects), so ``T' >= T``. At ``T = 10`` the
-      range is ``{10}``;
+      range is ``{10}``. As in the release (``M[T'] = 1`` in arrays of
+      ``int(1.1 T)`` steps) the sequence has ``T' + 1`` steps, so lengths run
+      ``T + 1 .. 1.1 T`` and :attr:`max_length` is ``int(1.1 T)``;
     - ``I ~ randint(f(1), f(10))``, ``J ~ randint(f(10), f(50))``. For ``T >= 10``
       both ranges are non-empty and ``I < f(10) <= J``, so ``I != J`` always
       (no rejection step is needed);
     - channel 0: value ``~U[0, 1]`` at every real step; channel 1 (marker):
-      ``-1`` at step 0 and step ``T'-3``, ``+1`` at steps ``I`` and ``J``.
-      ``+1`` is written last, so it wins where ``I = 0`` meets the step-0
-      ``-1``. ``J <= T/2 - 1 < T' - 3`` for ``T >= 10``, so ``J`` never meets
-      the ``T'-3`` marker;
-    - target ``A + B`` (the two marked values, unscaled) at step ``T'-1``.
+      ``-1`` at step 0 and at the end signal ``T'-3``, ``+1`` at steps ``I``
+      and ``J``. ``+1`` is written after the step-0 ``-1``, so it wins where
+      ``I = 0``. ``J <= T/2 - 1 < T' - 3`` for ``T >= 10``, so ``J`` never
+      meets the end signal;
+    - target ``A + B`` (the two marked values, unscaled) at step ``T'`` (the
+      last real step), three steps after the end signal.
 
     ``hs1997`` (notes sec. 9a, HS97 Exp. 4):
 

@@ -46,7 +46,7 @@ class MultiplicationConfig(TaskConfig):
     name : str
         Registry name, ``"multiplication"``.
     T : int
-        Nominal (minimum) sequence length, >= 10; lengths as for addition.
+        Nominal sequence length, >= 10; lengths as for addition.
     spec : str
         Generator variant, one of :data:`SPECS`.
     tolerance : float

@@ -9,12 +9,14 @@ Variants (``spec``)
 -------------------
 ``ms2011`` (default; IS11 ``temporal2`` / ``temporal3``, algorithm notes sec. 9b)
     8-d one-hot input: 0-3 distractors, 4 = X, 5 = Y, 6 = "predict now",
-    7 = start (at step 0). With ``f(x) = int(x T / 100)``: length
-    ``L ~ randint(f(100), f(110))``; 2-bit: ``I`` in ``[f(1), f(10)]``, ``J`` in
-    ``[f(40), f(50)]`` (inclusive, the release's ``randint(a, b + 1)``), "predict
-    now" one step before the target (step ``L-2``); 3-bit: ``I`` in
-    ``[f(1), f(10)]``, ``J`` in ``[f(30), f(40)]``, ``K`` in ``[f(50), f(60)]``,
-    "predict now" at the target step ``L-1``. Softmax over 4 (8) classes with
+    7 = start (at step 0). With ``f(x) = int(x T / 100)``: target step
+    ``T' ~ randint(f(100), f(110))``, and as in the release (``M[T'] = 1``) a
+    sequence has ``L = T' + 1`` steps, so lengths run ``f(100) + 1 .. f(110)``;
+    2-bit: ``I`` in ``[f(1), f(10)]``, ``J`` in ``[f(40), f(50)]`` (inclusive,
+    the release's ``randint(a, b + 1)``), "predict now" one step before the
+    target (step ``T'-1 = L-2``); 3-bit: ``I`` in ``[f(1), f(10)]``, ``J`` in
+    ``[f(30), f(40)]``, ``K`` in ``[f(50), f(60)]``, "predict now" at the target
+    step ``T' = L-1``. Softmax over 4 (8) classes with
     cross-entropy; wrong when the arg-max class is wrong. Classes are balanced
     by batch index as in the release: sequence ``b`` of every batch has class
     ``b mod 4`` (``b mod 8``), so the balance is deterministic, independent of
@@ -111,7 +113,7 @@ class TemporalOrderConfig(TaskConfig):
     name : str
         Registry name, ``"temporal_order"``.
     T : int
-        Nominal length, >= 10 (lengths in ``[T, 1.1 T)`` for ``ms2011``,
+        Nominal length, >= 10 (lengths in ``[T + 1, 1.1 T]`` for ``ms2011``,
         ``[T, 1.1 T]`` for ``hs1997``, exactly ``T`` for ``pascanu2013``).
     spec : str
         Generator variant, one of :data:`SPECS`.
@@ -187,7 +189,9 @@ class TemporalOrderTask(SequenceTask):
             self.spec = ModelSpec(n_in=6, n_out=self.n_classes, output="softmax")
         else:
             if self.variant == "ms2011":
-                self._len = randint_range(scale(100, T), scale(110, T))
+                # Target step T' ~ randint(f(100), f(110)); T' + 1 steps (the release's M[T'] = 1).
+                ends = randint_range(scale(100, T), scale(110, T))
+                self._len = (ends[0] + 1, ends[1] + 1)
             else:
                 self._len = (scale(100, T), scale(110, T) + 1)
             self._pos = tuple((scale(lo, T), scale(hi, T) + 1) for lo, hi in _POSITIONS[(variant, bits)])

@@ -5,12 +5,15 @@ not in P13, so the only variant is the release form, ``ms2011`` (algorithm
 notes sec. 9b "XOR"): the addition generator with fair bits as values, at
 **half** the length:
 
-- length ``L ~ randint(f(50), f(55))`` with ``f(x) = int(x T / 100)`` (widened
-  to ``{f(50)}`` where that range is empty, e.g. ``T = 10``);
+- target step ``T' ~ randint(f(50), f(55))`` with ``f(x) = int(x T / 100)``
+  (widened to ``{f(50)}`` where that range is empty, e.g. ``T = 10``, where
+  the release's ``randint`` would raise); the sequence has ``T' + 1`` steps,
+  so lengths run ``f(50) + 1 .. f(55)``;
 - ``I ~ randint(f(1), f(10))``, ``J ~ randint(f(15), f(25))``;
-- inputs (bit, marker); marker ``-1`` at step 0 and ``L-3``, ``+1`` at ``I`` and
-  ``J`` (shared with addition, :func:`hfcore_tasks._marked.draw_ms2011`);
-- target ``A xor B`` at step ``L-1``; logistic output with cross-entropy.
+- inputs (bit, marker); marker ``-1`` at step 0 and at the end signal ``T'-3``,
+  ``+1`` at ``I`` and ``J`` (shared with addition,
+  :func:`hfcore_tasks._marked.draw_ms2011`);
+- target ``A xor B`` at step ``T'``; logistic output with cross-entropy.
 
 The release scores ``sign(s) != [y > 0.5]`` on the pre-activation ``s``. The
 model's ``predict`` returns ``g(s) = sigmoid(s)``, so the same rule reads
@@ -91,7 +94,9 @@ class XorTask(SequenceTask):
         super().__init__(T, variant, test_size, test_seed, success_threshold)
         self.spec = ModelSpec(n_in=2, n_out=1, output="logistic")
         self._lambda0 = 0.01
-        self._len = randint_range(scale(50, self.T), scale(55, self.T))
+        # Target step T' ~ randint(f(50), f(55)); sequences have T' + 1 steps (the release's M[T'] = 1).
+        self._ends = randint_range(scale(50, self.T), scale(55, self.T))
+        self._len = (self._ends[0] + 1, self._ends[1] + 1)
         self.max_length = self._len[1] - 1
 
     @property
@@ -106,7 +111,7 @@ class XorTask(SequenceTask):
 
     def _sample(self, rng: np.random.Generator, n: int) -> Batch:
         T = self.T
-        d = draw_ms2011(rng, n, self.max_length, self._len, (scale(1, T), scale(10, T)),
+        d = draw_ms2011(rng, n, self.max_length, self._ends, (scale(1, T), scale(10, T)),
                         (scale(15, T), scale(25, T)), bits)
         a, b = d.marked()
         target = np.logical_xor(a > 0.5, b > 0.5).astype(np.float64)
