@@ -211,7 +211,7 @@ def open_store(uri: str, experiment: str) -> str:
     if not experiment or not experiment.strip():
         raise TrackingError("tracking.experiment is empty; name the MLflow experiment (default: hfcore)")
     path = sqlite_path(uri)
-    if path is not None and not path.exists() and os.access(path.parent, os.W_OK):
+    if path is not None and not path.exists() and path.parent.is_dir() and os.access(path.parent, os.W_OK):
         log.info("creating the MLflow store %s (first use, a few seconds)", path)
     try:
         with probe_settings():
