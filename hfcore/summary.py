@@ -79,7 +79,7 @@ def collect(uri: str, experiment: str, filter_string: str = "",
             client = MlflowClient(tracking_uri=uri)
             exp = client.get_experiment_by_name(experiment)
     except Exception as exc:
-        raise SystemExit(f"hf-summary: error: {describe_store_error(uri, exc)}") from None
+        raise SystemExit(f"hf-summary: error: {describe_store_error(uri, exc, cli=False)}") from None
     if exp is None:
         raise SystemExit(f"hf-summary: error: no experiment '{experiment}' in {uri}")
     try:

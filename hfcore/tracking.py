@@ -172,8 +172,11 @@ def probe_settings() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def describe_store_error(uri: str, exc: BaseException) -> str:
-    """One line saying why the store at ``uri`` cannot be used (MLflow's messages span many lines)."""
+def describe_store_error(uri: str, exc: BaseException, cli: bool = True) -> str:
+    """One line saying why the store at ``uri`` cannot be used (MLflow's messages span many lines).
+
+    ``cli``: advise hf-train's ``tracking.*`` options (else only say what is wrong).
+    """
     text = str(getattr(exc, "message", None) or exc)
     if uri.startswith(("http://", "https://")):
         errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
@@ -183,11 +186,12 @@ def describe_store_error(uri: str, exc: BaseException) -> str:
             reason = f"no answer within {PROBE_ENV['MLFLOW_HTTP_REQUEST_TIMEOUT']} s"
         else:
             reason = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
-        return (f"no MLflow server answers at {uri} ({reason}); start it, or choose another store "
-                "(tracking.uri=sqlite:///mlflow.db) or none (tracking=none)")
+        return f"no MLflow server answers at {uri} ({reason})" + (
+            "; start it, or choose another store (tracking.uri=sqlite:///mlflow.db) or none (tracking=none)"
+            if cli else "")
     if "unsupported URI" in text or "registered tracking store" in text or "Unsupported URI" in text:
         return (f"unsupported tracking URI '{uri}'; use sqlite:///<path>/mlflow.db or http(s)://<host>:<port> "
-                "(MLflow's URI schemes), or tracking=none")
+                "(MLflow's URI schemes)" + (", or tracking=none" if cli else ""))
     if isinstance(exc, OSError):
         return f"cannot create the MLflow store {uri}: {exc.strerror or exc}" + (
             f": {exc.filename}" if exc.filename else "")
