@@ -199,11 +199,13 @@ def test_summary_shows_dead_and_stale_runs(tmp_path):
         "stale": {"hfcore.host": "elsewhere", "hfcore.pid": "1", "hfcore.heartbeat": str(now - 7200)},
         "alive": {"hfcore.host": here, "hfcore.pid": str(os.getpid()), "hfcore.heartbeat": str(now)},
     }
-    for name, tags in made.items():
-        client.create_run(exp_id, run_name=name, tags=tags)  # left RUNNING, as a killed hf-train leaves it
-    finished = client.create_run(exp_id, run_name="finished", tags=made["died"])
-    client.set_terminated(finished.info.run_id, "FINISHED")
-    status = {row["run"]: row["status"] for row in collect(uri, "hfcore")}
-    assert status == {"died": "DIED", "stale": "STALE", "alive": "RUNNING", "finished": "FINISHED"}
-    for run in client.search_runs([exp_id], "attributes.status = 'RUNNING'"):  # leave no run RUNNING
-        client.set_terminated(run.info.run_id, "KILLED")
+    try:
+        for name, tags in made.items():
+            client.create_run(exp_id, run_name=name, tags=tags)  # left RUNNING, as a killed hf-train leaves it
+        finished = client.create_run(exp_id, run_name="finished", tags=made["died"])
+        client.set_terminated(finished.info.run_id, "FINISHED")
+        status = {row["run"]: row["status"] for row in collect(uri, "hfcore")}
+        assert status == {"died": "DIED", "stale": "STALE", "alive": "RUNNING", "finished": "FINISHED"}
+    finally:
+        for run in client.search_runs([exp_id], "attributes.status = 'RUNNING'"):  # leave no run RUNNING
+            client.set_terminated(run.info.run_id, "KILLED")
