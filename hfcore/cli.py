@@ -22,6 +22,7 @@ from hfcore.hf import HessianFree
 from hfcore.parallel import ShardedModel, abort_on_error, request_stop
 from hfcore.registry import DISABLE_AUTOLOAD_ENV, Registry, UnknownComponentError, load_plugins
 from hfcore.state import RunState
+from hfcore.tracking import TrackingError, default_tracking_uri, open_store
 from hfcore.training import initial_state, train
 from hfcore.types import StepInfo
 
@@ -169,7 +170,9 @@ def run(cfg: Any, registry: Registry) -> int:
         check_config(cfg, registry)  # keys no schema declares (typos added with +key=), before any work
         parts = build_run(cfg, registry)
         state, previous_run = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else (None, None)
-    except (ConfigError, UnknownComponentError, CheckpointError) as exc:
+        if cfg.tracking.enabled:  # a store that cannot be used fails here, in seconds, not after the training
+            open_store(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment)
+    except (ConfigError, UnknownComponentError, CheckpointError, TrackingError) as exc:
         fail(str(exc))
     with abort_on_error(parts.comm):
         return _train(cfg, parts, state, previous_run)
@@ -185,7 +188,8 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     from omegaconf import OmegaConf
 
     from hfcore.reporting import CURVE_METRICS, ProgressReporter, learning_curve
-    from hfcore.tracking import MlflowTracker, NullTracker, default_tracking_uri, flatten
+    from hfcore.run_naming import default_run_name
+    from hfcore.tracking import MlflowTracker, NullTracker, flatten
 
     comm = parts.comm
     root = comm.rank == 0
@@ -214,7 +218,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     method = cfg.damping.name if isinstance(parts.optimizer, HessianFree) else cfg.solver.name
     if cfg.tracking.enabled and root:
         uri = cfg.tracking.uri or default_tracking_uri()
-        run_name = cfg.tracking.run_name or f"{cfg.task.name}-T{cfg.task.T}-{method}-s{cfg.seed}"
+        run_name = cfg.tracking.run_name or default_run_name(cfg, method)
         tracker: Any = MlflowTracker(uri, cfg.tracking.experiment, run_name)
     else:
         tracker = NullTracker()
@@ -246,7 +250,9 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
         tracker.log_text(config_yaml, f"config/{config_name}")
         if tracker.run_id:
             checkpointer.extra["mlflow_run_id"] = tracker.run_id  # a later resume continues this MLflow run
-            log.info("MLflow run %s in %s", tracker.run_id, getattr(tracker, "uri", ""))
+            log.info("MLflow run %s (%s) in %s", tracker.run_id, tracker.run_name, getattr(tracker, "uri", ""))
+            for line in tracker.ui_links():
+                log.info("%s", line)
         checkpointer.last = state
         state = train(state, parts.model, parts.task, parts.optimizer, parts.stop,
                       [reporter, checkpointer, TrackerCallback(tracker, cfg.tracking.log_every)], comm=comm)

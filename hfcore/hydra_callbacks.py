@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -12,11 +13,16 @@ class PrepareTrackingStore(Callback):
 
     Parallel jobs (joblib, SLURM) racing to initialise a fresh sqlite store
     corrupt its schema migration (mlflow #19943); doing it first avoids that.
+    A store that cannot be used stops the sweep here, with one line, before any job starts.
     """
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
         if not config.tracking.enabled:
             return
-        from hfcore.tracking import default_tracking_uri, ensure_experiment
+        from hfcore.tracking import TrackingError, default_tracking_uri, open_store
 
-        ensure_experiment(config.tracking.uri or default_tracking_uri(), config.tracking.experiment)
+        try:
+            open_store(config.tracking.uri or default_tracking_uri(), config.tracking.experiment)
+        except TrackingError as exc:
+            print(f"hf-train: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None

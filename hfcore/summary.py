@@ -9,24 +9,87 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
 import sys
+import time
 from typing import Any
 
 COLUMNS = ("run", "task", "T", "solver", "damping", "seed", "status", "solved", "iterations", "minibatches",
            "test error", "wall (s)")
 
 
-def collect(uri: str, experiment: str, filter_string: str = "") -> list[dict[str, Any]]:
-    """One row per run: tags, status and the final value of the key metrics."""
+STALE_SECONDS = 1800.0
+"""A RUNNING run whose heartbeat (``hfcore.heartbeat``, written at start and at each metrics flush) is older
+than this shows as STALE: its process died on another host, or hangs, or its iterations take longer."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def run_status(status: str, tags: dict[str, str], now: float | None = None, host: str | None = None,
+               stale_seconds: float = STALE_SECONDS) -> str:
+    """MLflow's status of a run, or ``DIED``/``STALE`` for a RUNNING run whose process is gone or silent.
+
+    ``DIED``: the run was started on this host (tag ``hfcore.host``) and its process (``hfcore.pid``)
+    no longer exists. ``STALE``: its last heartbeat (``hfcore.heartbeat``, epoch seconds) is more than
+    ``stale_seconds`` old. Runs without these tags (older hf-train, other tools) keep their status.
+    """
+    if status != "RUNNING":
+        return status
+    host = socket.gethostname() if host is None else host
+    pid = tags.get("hfcore.pid", "")
+    if tags.get("hfcore.host") == host and pid.isdigit() and not _pid_alive(int(pid)):
+        return "DIED"
+    try:
+        beat = float(tags["hfcore.heartbeat"])
+    except (KeyError, ValueError):
+        return status
+    return "STALE" if (time.time() if now is None else now) - beat > stale_seconds else status
+
+
+def collect(uri: str, experiment: str, filter_string: str = "",
+            stale_seconds: float = STALE_SECONDS) -> list[dict[str, Any]]:
+    """One row per run: tags, status and the final value of the key metrics.
+
+    Raises
+    ------
+    SystemExit
+        With one line: no store at a local ``uri`` (none is created), a store or server that cannot
+        be read, no such experiment, or a filter MLflow cannot parse.
+    """
+    from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name(experiment)
+    from hfcore.tracking import describe_store_error, probe_settings, sqlite_path
+
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():  # MLflow would create an empty store here
+        raise SystemExit(f"hf-summary: error: no MLflow store {path}; run hf-summary where hf-train ran, "
+                         "or pass --uri")
+    try:
+        with probe_settings():
+            client = MlflowClient(tracking_uri=uri)
+            exp = client.get_experiment_by_name(experiment)
+    except Exception as exc:
+        raise SystemExit(f"hf-summary: error: {describe_store_error(uri, exc, cli=False)}") from None
     if exp is None:
         raise SystemExit(f"hf-summary: error: no experiment '{experiment}' in {uri}")
+    try:
+        runs = client.search_runs([exp.experiment_id], filter_string=filter_string, order_by=["start_time ASC"])
+    except MlflowException as exc:
+        first = exc.message.strip().splitlines()[0] if exc.message.strip() else type(exc).__name__
+        raise SystemExit(f"hf-summary: error: --filter {filter_string!r}: {first}") from None
     rows = []
-    for run in client.search_runs([exp.experiment_id], filter_string=filter_string, order_by=["start_time ASC"]):
+    now = time.time()
+    for run in runs:
         m, t = run.data.metrics, run.data.tags
         rows.append({
             "run": run.info.run_name,
@@ -35,7 +98,7 @@ def collect(uri: str, experiment: str, filter_string: str = "") -> list[dict[str
             "solver": t.get("solver", ""),
             "damping": t.get("damping", "") if t.get("solver", "cg") == "cg" else "-",
             "seed": t.get("seed", ""),
-            "status": run.info.status,
+            "status": run_status(run.info.status, t, now, stale_seconds=stale_seconds),
             "solved": bool(m.get("task.solved", 0.0)),
             "iterations": int(m.get("cost.gradient_evals", 0)),
             "minibatches": m.get("cost.minibatches", float("nan")),
@@ -71,9 +134,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
     parser.add_argument("--experiment", default="hfcore")
     parser.add_argument("--filter", default="", help="MLflow search filter, e.g. \"tags.T = '30'\"")
+    parser.add_argument("--stale-after", type=float, default=STALE_SECONDS, metavar="SECONDS",
+                        help="show a RUNNING run as STALE when its last heartbeat is older (default: %(default).0f)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    print(to_markdown(collect(args.uri or default_tracking_uri(), args.experiment, args.filter)))
+    print(to_markdown(collect(args.uri or default_tracking_uri(), args.experiment, args.filter, args.stale_after)))
 
 
 if __name__ == "__main__":

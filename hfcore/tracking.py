@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
+import logging
 import math
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +23,18 @@ _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit on metrics in one log_batch call
 FLUSH_SECONDS = 5.0
 """Longest time metrics wait in :class:`MlflowTracker`'s buffer before they are written."""
 PROGRESS_METRIC = "cost.minibatches"  # in every logged iteration: its last step is how far a run has logged
+RHO_FLOOR = -1.0
+"""What ``hf.rho`` = -inf (the loss rose) is logged as: MLflow's charts draw no point for -inf (stored as -1.8e308)."""
+LOSS_ROSE_METRIC = "hf.loss_rose"  # 1 at the iterations whose rho is -inf, else 0 (docs/tracking.md)
+PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+"""MLflow's HTTP settings while the store is first opened: a dead server fails in seconds, not after 4 minutes of
+retries (MLflow's defaults: 7 retries with backoff, 120 s timeout). The run itself keeps the user's settings."""
+
+log = logging.getLogger("hfcore")
+
+
+class TrackingError(Exception):
+    """A tracking store or experiment that cannot be used; the message is one line that names the URI."""
 
 
 def default_tracking_uri() -> str:
@@ -137,6 +152,175 @@ def ensure_experiment(uri: str, experiment: str) -> str:
             return found.experiment_id
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` URI, else None."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+@contextlib.contextmanager
+def probe_settings() -> Iterator[None]:
+    """Set :data:`PROBE_ENV` for the duration (MLflow reads these variables at each request)."""
+    saved = {k: os.environ.get(k) for k in PROBE_ENV}
+    os.environ.update(PROBE_ENV)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def describe_store_error(uri: str, exc: BaseException, cli: bool = True) -> str:
+    """One line saying why the store at ``uri`` cannot be used (MLflow's messages span many lines).
+
+    ``cli``: advise hf-train's ``tracking.*`` options (else only say what is wrong).
+    """
+    text = str(getattr(exc, "message", None) or exc)
+    if uri.startswith(("http://", "https://")):
+        errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+        if errno:
+            reason = errno.group(1).strip()
+        elif "timed out" in text.lower() or "timeout" in text.lower():
+            reason = f"no answer within {PROBE_ENV['MLFLOW_HTTP_REQUEST_TIMEOUT']} s"
+        else:
+            reason = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+        return f"no MLflow server answers at {uri} ({reason})" + (
+            "; start it, or choose another store (tracking.uri=sqlite:///mlflow.db) or none (tracking=none)"
+            if cli else "")
+    if "unsupported URI" in text or "registered tracking store" in text or "Unsupported URI" in text:
+        return (f"unsupported tracking URI '{uri}'; use sqlite:///<path>/mlflow.db or http(s)://<host>:<port> "
+                "(MLflow's URI schemes)" + (", or tracking=none" if cli else ""))
+    if isinstance(exc, OSError):
+        return f"cannot create the MLflow store {uri}: {exc.strerror or exc}" + (
+            f": {exc.filename}" if exc.filename else "")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"cannot use the MLflow store {uri}: {first[:300]}"
+
+
+def open_store(uri: str, experiment: str) -> str:
+    """Check, in seconds and before any work, that runs can be logged to ``experiment`` in ``uri``.
+
+    Creates the store and the experiment if missing (as :func:`ensure_experiment`), marks the
+    experiment for MLflow's model-training pages (:func:`mark_training_experiment`) and returns its id.
+
+    Raises
+    ------
+    TrackingError
+        With one line naming the URI: an empty experiment name, an unknown URI scheme, a sqlite
+        file that cannot be created, a server that does not answer (MLflow's retries are turned off
+        for this check, :data:`PROBE_ENV`).
+    """
+    if not experiment or not experiment.strip():
+        raise TrackingError("tracking.experiment is empty; name the MLflow experiment (default: hfcore)")
+    path = sqlite_path(uri)
+    if path is not None and not path.exists() and path.parent.is_dir() and os.access(path.parent, os.W_OK):
+        log.info("creating the MLflow store %s (first use, a few seconds)", path)
+    try:
+        with probe_settings():
+            experiment_id = ensure_experiment(uri, experiment)
+            mark_training_experiment(uri, experiment_id)
+    except Exception as exc:  # MLflow, sqlalchemy, requests and OS errors alike: one line, not 5 tracebacks
+        raise TrackingError(describe_store_error(uri, exc)) from None
+    return experiment_id
+
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+VIEW_KEY = "hfcore-training"
+"""The saved view :func:`mark_training_experiment` stores; its UI link is :func:`ui_links`' second one."""
+_VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"  # the tag prefix of the MLflow UI's saved views ("Views")
+KEY_CURVES = ("train.loss", "test.error", "hf.lambda", "hf.rho", "hf.loss_rose", "test.loss", "cost.minibatches")
+"""The charts the saved view shows first, in this order (section "Key curves"); the rest follow alphabetically."""
+OTHER_CURVES = ("cg.backtrack_index", "cg.iters", "cg.stop_reason", "cost.forward_evals", "cost.gradient_evals",
+                "cost.gv_products", "cost.sequences", "hf.accepted", "hf.delta_norm", "hf.nonfinite",
+                "line_search.step", "task.solved", "time.cpu", "time.elapsed", "time.iteration",
+                "train.loss_after")
+TABLE_COLUMNS = ("metrics.`test.error`", "metrics.`task.solved`", "metrics.`cost.minibatches`",
+                 "metrics.`train.loss`", "metrics.`hf.lambda`", "metrics.`time.elapsed`", "tags.`task`", "tags.`T`",
+                 "params.`model.hidden`", "tags.`backend`", "tags.`damping`", "tags.`solver`", "tags.`seed`")
+
+
+def _chart(key: str, section: str) -> dict[str, Any]:
+    """One line chart of the MLflow UI's runs view (the fields of its ``RunsChartsLineCardConfig``)."""
+    return {"type": "LINE", "uuid": f"hfcore-{key}", "metricSectionId": section, "deleted": False,
+            "isGenerated": True, "displayName": key, "metricKey": key, "selectedMetricKeys": [key],
+            "runsCountToCompare": 10, "lineSmoothness": 0, "xAxisScaleType": "linear",
+            "scaleType": "log" if key == "hf.lambda" else "linear",
+            "range": {"xMin": None, "xMax": None, "yMin": None, "yMax": None}, "xAxisKey": "step",
+            "selectedXAxisMetricKey": "", "yAxisKey": "metric", "yAxisExpressions": [], "ignoreOutliers": False,
+            "useGlobalXaxisKey": True, "useGlobalLineSmoothing": True}
+
+
+def training_view_state() -> dict[str, Any]:
+    """The runs view hf-train stores in each experiment: key curves first, metric and config columns."""
+    sections = [("hfcore-key", "Key curves"), ("hfcore-rest", "Model metrics")]  # new metrics go to "Model metrics"
+    return {
+        "selectedColumns": list(TABLE_COLUMNS),
+        "compareRunCharts": [_chart(k, "hfcore-key") for k in KEY_CURVES]
+        + [_chart(k, "hfcore-rest") for k in OTHER_CURVES],
+        "compareRunSections": [{"uuid": uuid, "name": name, "display": True, "isReordered": True, "deleted": False,
+                                "isGenerated": False} for uuid, name in sections],
+        "isAccordionReordered": True,
+        "runsHiddenMode": "SHOW_ALL",
+    }
+
+
+def mark_training_experiment(uri: str, experiment_id: str) -> None:
+    """Tag the experiment as model training and store the saved view of :func:`training_view_state`.
+
+    The MLflow 3.17 UI opens an experiment on its GenAI pages unless the link says
+    ``workflowType=machine_learning`` (it ignores ``mlflow.experimentKind``; docs/tracking.md), so the
+    kind tag is for other MLflow versions and tools. The saved view (the UI's "Views" menu, an
+    experiment tag) orders the charts; :func:`ui_links` opens it. Tags already right are left alone.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    tags = client.get_experiment(experiment_id).tags
+    if tags.get(EXPERIMENT_KIND_TAG) != "custom_model_development":
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+    state = json.dumps(training_view_state(), separators=(",", ":"))
+    try:
+        stored = json.loads(tags.get(_VIEW_TAG, "{}")).get("state")
+    except ValueError:
+        stored = None
+    if stored != state:
+        now = int(time.time() * 1000)
+        envelope = {"name": "hfcore: key curves first", "createdAt": now, "updatedAt": now, "state": state}
+        client.set_experiment_tag(experiment_id, _VIEW_TAG, json.dumps(envelope, separators=(",", ":")))
+
+
+def ui_links(uri: str, experiment_id: str, run_id: str) -> list[str]:
+    """Log lines with the MLflow UI's links to the run and to the experiment's runs, charts first.
+
+    The links carry ``workflowType=machine_learning``: without it a fresh browser opens the GenAI pages.
+    For a local store the UI is ``mlflow ui`` at its default address, which the line says how to start.
+    """
+    if uri.startswith(("http://", "https://")):
+        base, start = uri.rstrip("/"), ""
+    elif uri.startswith("sqlite:///"):
+        base, start = "http://127.0.0.1:5000", f" (start it with: mlflow ui --backend-store-uri {uri})"
+    else:
+        return []
+    ml = "workflowType=machine_learning"
+    return [f"MLflow UI{start}: this run {base}/#/experiments/{experiment_id}/runs/{run_id}?{ml}",
+            f"all runs, key curves first: {base}/#/experiments/{experiment_id}/runs?{ml}"
+            f"&viewStateShareKey={VIEW_KEY}&compareRunsMode=CHART"]
+
+
+def chartable(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` as logged to MLflow: a -inf rho becomes :data:`RHO_FLOOR`, marked by :data:`LOSS_ROSE_METRIC`.
+
+    Only when ``hf.rho`` is present (HF iterations; SGD logs none).
+    """
+    rho = metrics.get("hf.rho")
+    if rho is None:
+        return metrics
+    rose = rho == float("-inf")
+    return {**metrics, "hf.rho": RHO_FLOOR if rose else rho, LOSS_ROSE_METRIC: float(rose)}
+
+
 class MlflowTracker:
     """One MLflow run, written through ``MlflowClient`` (no global state).
 
@@ -244,7 +428,7 @@ class MlflowTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        self._pending.extend(Metric(k, float(v), now, step) for k, v in metrics.items()
+        self._pending.extend(Metric(k, float(v), now, step) for k, v in chartable(metrics).items()
                              if v is not None and not (isinstance(v, float) and math.isnan(v)))
         if len(self._pending) >= _MAX_METRICS_PER_BATCH or time.monotonic() - self._flushed >= FLUSH_SECONDS:
             self.flush()
@@ -255,6 +439,10 @@ class MlflowTracker:
             self.client.log_batch(self.run_id, metrics=self._pending[:_MAX_METRICS_PER_BATCH])
             del self._pending[:_MAX_METRICS_PER_BATCH]
         self._flushed = time.monotonic()
+
+    def ui_links(self) -> list[str]:
+        """Log lines with the MLflow UI's links to this run (:func:`ui_links`)."""
+        return ui_links(self.uri, self.client.get_run(self.run_id).info.experiment_id, self.run_id)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)

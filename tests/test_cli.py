@@ -307,7 +307,7 @@ def test_sgd_baseline_runs_through_cli(tmp_path):
                    "hf.eval_every=10", "progress=false")
     assert out.returncode == 0, out.stderr
     _, (run,) = runs(tmp_path)
-    assert run.data.tags["solver"] == "sgd" and run.info.run_name.endswith("-sgd-s0")
+    assert run.data.tags["solver"] == "sgd" and run.info.run_name.startswith("addition-T10-h8-numpy-sgd-")
     assert run.data.metrics["cost.gv_products"] == 0
 
 
