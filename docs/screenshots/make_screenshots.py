@@ -41,14 +41,14 @@ def take(store: Path, out: Path, log_file: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     table, charts = out / "mlflow-runs-table.png", out / "mlflow-run-charts.png"
     with ui.mlflow_ui(uri, log_file) as base, ui.chromium() as browser:
-        # hf-train's run names say what differs from the preset: widen their column to show them whole.
+        # hf-train's run names say what differs from the preset: their column is fitted to show them whole,
+        # and the page widened by about as much, so that the metric columns stay in the picture.
         extra = min(7 * max(max(len(r.info.run_name) for r in runs) - 26, 0), 600)
         page = browser.new_page(viewport={"width": 1400 + extra, "height": 420})
         page.set_default_timeout(ui.TIMEOUT_MS)
         ui.open_runs_table(page, base, experiment_id, [r.info.run_name for r in runs])
         ui.choose_columns(page, show=TABLE_METRICS, hide=HIDDEN_COLUMNS)
-        if extra:
-            ui.widen_column(page, "attributes.`Run Name`", extra)
+        ui.fit_column(page, "attributes.`Run Name`")
         page.mouse.move(0, 0)  # no hover highlight or tooltip in the picture
         page.screenshot(path=table)
 

@@ -209,17 +209,13 @@ def choose_columns(page: Any, show: Sequence[str] = (), hide: Sequence[str] = ()
     search.wait_for(state="hidden", timeout=TIMEOUT_MS)
 
 
-def widen_column(page: Any, col_id: str, pixels: int) -> None:
-    """Drag the right edge of the runs table's column ``col_id`` (e.g. ``attributes.`Run Name```) ``pixels`` wider."""
-    handle = page.locator(f'[role=columnheader][col-id="{col_id}"] .ag-header-cell-resize').first
-    box = handle.bounding_box()
-    if box is None:
-        raise RuntimeError(f"no resize handle on the column {col_id}")
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + pixels, y, steps=5)
-    page.mouse.up()
+def fit_column(page: Any, col_id: str) -> None:
+    """Size the runs table's column ``col_id`` (e.g. ``attributes.`Run Name```) to its content.
+
+    A double click on the header's right edge, the grid's own "autosize" gesture (dragging the edge does
+    not take in headless Chromium).
+    """
+    page.locator(f'[role=columnheader][col-id="{col_id}"] .ag-header-cell-resize').first.dblclick()
 
 
 def metric_cell(page: Any, run_id: str | None, key: str) -> Any:
