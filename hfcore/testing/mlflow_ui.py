@@ -174,10 +174,15 @@ def run_url(base: str, experiment_id: str, run_id: str, tab: str = "") -> str:
 def close_assistant(page: Any) -> None:
     """Close the "MLflow Assistant" side panel if it is open: it takes a third of the width, and the runs
     table draws only the columns that fit."""
-    prompt = page.get_by_placeholder("Ask a question")
-    if prompt.count() and prompt.first.is_visible():
-        page.get_by_role("button", name="Close", exact=True).first.click()
-        prompt.first.wait_for(state="hidden", timeout=TIMEOUT_MS)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    prompt = page.get_by_placeholder("Ask a question").first
+    try:  # it opens with the page, maybe a moment after the content; other MLflow versions may have none
+        prompt.wait_for(state="visible", timeout=5_000)
+    except PlaywrightTimeout:
+        return
+    page.get_by_role("button", name="Close", exact=True).first.click()
+    prompt.wait_for(state="hidden", timeout=TIMEOUT_MS)
 
 
 def open_runs_table(page: Any, base: str, experiment_id: str, run_names: Sequence[str]) -> None:
