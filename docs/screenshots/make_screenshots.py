@@ -34,29 +34,30 @@ def take(store: Path, out: Path, log_file: Path) -> list[Path]:
     """Train the runs into ``store``, photograph the UI, and return the files written in ``out``."""
     from mlflow.tracking import MlflowClient
 
-    uri = ui.make_runs(store, seeds=(0, 1), overrides=RUN)
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = client.get_experiment_by_name("hfcore").experiment_id
-    runs = client.search_runs([experiment_id], order_by=["attributes.start_time ASC"])
-    out.mkdir(parents=True, exist_ok=True)
-    table, charts = out / "mlflow-runs-table.png", out / "mlflow-run-charts.png"
-    with ui.mlflow_ui(uri, log_file) as base, ui.chromium() as browser:
-        # hf-train's run names say what differs from the preset: their column is fitted to show them whole,
-        # and the page widened by about as much, so that the metric columns stay in the picture.
-        extra = min(7 * max(max(len(r.info.run_name) for r in runs) - 26, 0), 600)
-        page = browser.new_page(viewport={"width": 1400 + extra, "height": 420})
-        page.set_default_timeout(ui.TIMEOUT_MS)
-        ui.open_runs_table(page, base, experiment_id, [r.info.run_name for r in runs])
-        ui.choose_columns(page, show=TABLE_METRICS, hide=HIDDEN_COLUMNS)
-        ui.fit_column(page, "attributes.`Run Name`")
-        page.mouse.move(0, 0)  # no hover highlight or tooltip in the picture
-        page.screenshot(path=table)
+    with ui.chromium() as browser:  # first: no training when there is no browser
+        uri = ui.make_runs(store, seeds=(0, 1), overrides=RUN)
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = client.get_experiment_by_name("hfcore").experiment_id
+        runs = client.search_runs([experiment_id], order_by=["attributes.start_time ASC"])
+        out.mkdir(parents=True, exist_ok=True)
+        table, charts = out / "mlflow-runs-table.png", out / "mlflow-run-charts.png"
+        with ui.mlflow_ui(uri, log_file) as base:
+            # hf-train's run names say what differs from the preset: their column is fitted to show them
+            # whole, and the page widened by about as much, so that the metric columns stay in the picture.
+            extra = min(7 * max(max(len(r.info.run_name) for r in runs) - 26, 0), 600)
+            page = browser.new_page(viewport={"width": 1400 + extra, "height": 420})
+            page.set_default_timeout(ui.TIMEOUT_MS)
+            ui.open_runs_table(page, base, experiment_id, [r.info.run_name for r in runs])
+            ui.choose_columns(page, show=TABLE_METRICS, hide=HIDDEN_COLUMNS)
+            ui.fit_column(page, "attributes.`Run Name`")
+            page.mouse.move(0, 0)  # no hover highlight or tooltip in the picture
+            page.screenshot(path=table)
 
-        page.set_viewport_size({"width": 1400, "height": 1010})
-        ui.open_metric_charts(page, base, experiment_id, runs[0].info.run_id, CHARTS)
-        ui.plotted_points(ui.chart_card(page, "train.loss"))  # waits until the charts are drawn
-        page.mouse.move(0, 0)  # Plotly's toolbar shows while the mouse is over a chart
-        page.screenshot(path=charts)
+            page.set_viewport_size({"width": 1400, "height": 1010})
+            ui.open_metric_charts(page, base, experiment_id, runs[0].info.run_id, CHARTS)
+            ui.plotted_points(ui.chart_card(page, "train.loss"))  # waits until the charts are drawn
+            page.mouse.move(0, 0)  # Plotly's toolbar shows while the mouse is over a chart
+            page.screenshot(path=charts)
     return [table, charts]
 
 
