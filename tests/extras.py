@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from hfcore.testing.mlflow_ui import find_chromium
+
 BIN = Path(sys.executable).parent
 
 
@@ -36,20 +38,12 @@ def _gloo() -> bool:
     return dist.is_available() and dist.is_gloo_available()
 
 
-def chromium() -> str | None:
-    """The headless-capable Chromium on this machine (Debian's package), or None."""
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 PARTS: dict[str, tuple[Callable[[], bool], str]] = {
     "torch": (_module("torch"), "needs the torch extra: pip install -e '.[torch]' (CI pins torch==2.13.0)"),
     "gloo": (_gloo, "needs torch with gloo and torchrun: pip install -e '.[torch]'"),
     "espeak": (lambda: shutil.which("espeak-ng") is not None, "needs espeak-ng: apt-get install espeak-ng"),
-    "browser": (lambda: chromium() is not None, "needs headless Chromium: apt-get install chromium"),
+    "browser": (lambda: find_chromium() is not None and _module("playwright")(),
+                "needs headless Chromium and Playwright: apt-get install chromium; pip install -e '.[ui-test]'"),
     "docs": (lambda: all(_module(m)() for m in ("mkdocs", "material", "mkdocstrings_handlers.python")),
              "needs the docs extra: pip install -e '.[docs]'"),
 }

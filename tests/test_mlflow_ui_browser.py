@@ -15,6 +15,7 @@ import pytest
 
 from hfcore.testing import mlflow_ui as ui
 
+pytestmark = pytest.mark.extra("browser")  # skipped without Chromium or Playwright (tests/extras.py)
 LEARNING_CURVE = "plots/learning_curve.png"
 
 
