@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import math
 import os
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,12 @@ _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit on metrics in one log_batch call
 FLUSH_SECONDS = 5.0
 """Longest time metrics wait in :class:`MlflowTracker`'s buffer before they are written."""
 PROGRESS_METRIC = "cost.minibatches"  # in every logged iteration: its last step is how far a run has logged
+HEARTBEAT_TAG = "hfcore.heartbeat"
+"""Run tag: when the run last wrote to the store (epoch seconds), set at start and at every flush.
+
+A run still RUNNING whose heartbeat stopped was killed (SIGKILL, OOM, a node lost); with the
+tags ``hfcore.host`` and ``hfcore.pid`` it tells a dead run from a live one.
+"""
 
 
 def default_tracking_uri() -> str:
@@ -183,6 +190,8 @@ class MlflowTracker:
         experiment_id = ensure_experiment(self.uri, self.experiment)
         previous = self._continuable(continue_run, experiment_id, at_step) if continue_run else None
         tags = {k: str(v) for k, v in tags.items()}
+        tags.update({"hfcore.host": socket.gethostname(), "hfcore.pid": str(os.getpid()),
+                     HEARTBEAT_TAG: str(int(time.time()))})
         if previous is None:
             if continue_run:
                 tags["hfcore.resumed_from_run"] = continue_run
@@ -250,10 +259,19 @@ class MlflowTracker:
             self.flush()
 
     def flush(self) -> None:
-        """Write the queued metrics now."""
-        while self._pending:
-            self.client.log_batch(self.run_id, metrics=self._pending[:_MAX_METRICS_PER_BATCH])
+        """Write the queued metrics now, and the heartbeat tag (:data:`HEARTBEAT_TAG`) with them."""
+        from mlflow.entities import RunTag
+
+        if self.run_id is None:
+            return
+        heartbeat = [RunTag(HEARTBEAT_TAG, str(int(time.time())))]
+        while True:  # the heartbeat rides on the last batch: no extra store commit
+            last = len(self._pending) <= _MAX_METRICS_PER_BATCH
+            self.client.log_batch(self.run_id, metrics=self._pending[:_MAX_METRICS_PER_BATCH],
+                                  tags=heartbeat if last else [])
             del self._pending[:_MAX_METRICS_PER_BATCH]
+            if last:
+                break
         self._flushed = time.monotonic()
 
     def log_text(self, text: str, artifact_file: str) -> None:
