@@ -91,15 +91,17 @@ class Checkpointer:
         try:
             if self.tracker is not None:
                 self.tracker.flush()
-            check_overwrite(self.path, self.extra.get("mlflow_run_id"), self.extra.get("config", {}).get("seed"),
-                            self.resumed_from)
-            model = self.parts.model
-            save_checkpoint(self.path, state, model.to_numpy(state.theta), model.to_numpy(state.warm_start),
-                            self.extra)
-        except Exception:
-            self.failed = True
-            raise
-        self.saved_iteration = state.iteration
+        finally:  # a tracking store that fails must not cost the checkpoint too
+            try:
+                check_overwrite(self.path, self.extra.get("mlflow_run_id"),
+                                self.extra.get("config", {}).get("seed"), self.resumed_from)
+                model = self.parts.model
+                save_checkpoint(self.path, state, model.to_numpy(state.theta), model.to_numpy(state.warm_start),
+                                self.extra)
+            except Exception:
+                self.failed = True
+                raise
+            self.saved_iteration = state.iteration
         return self.path
 
     def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
@@ -263,7 +265,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     checkpointer = Checkpointer(ckpt_dir, cfg.checkpoint.every, parts,
                                 {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params,
                                  "ranks": comm.size}, enabled=root, tracker=tracker,
-                              resumed_from=cfg.checkpoint.resume)
+                                resumed_from=cfg.checkpoint.resume)
     status = "FAILED"
     previous_sigterm = signal.getsignal(signal.SIGTERM)
 

@@ -154,6 +154,22 @@ def test_a_failed_save_fails_the_run_once(tmp_path, every, fail_from):
     assert run.info.status == "FAILED"
 
 
+FAILING_STORE = """
+import hfcore.tracking
+def flush(self):
+    raise RuntimeError('tracking store gone')
+hfcore.tracking.MlflowTracker.flush = flush
+"""
+
+
+def test_a_failing_store_does_not_cost_the_checkpoint(tmp_path):
+    out = hf_train(tmp_path, *TINY, "checkpoint.every=1", "checkpoint.dir=ck", prelude=FAILING_STORE)
+    assert out.returncode == 1 and "tracking store gone" in out.stderr
+    assert load_checkpoint(tmp_path / "ck" / "state.npz")[0].iteration == 1
+    _, (run,) = runs(tmp_path)
+    assert run.info.status == "FAILED"
+
+
 # --- 6. SIGKILL loses no metric; the run shows who ran it and when it last wrote ---
 
 KILL_AT = """
