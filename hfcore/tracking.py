@@ -52,6 +52,29 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def process_died(tags: dict[str, str]) -> bool:
+    """Whether a run's ``hfcore.host``/``hfcore.pid`` tags name a process of this host that no longer exists.
+
+    False when that cannot be known (another host, no tags): a run may only be taken over when
+    its process is certainly gone.
+    """
+    if tags.get("hfcore.host") != socket.gethostname():
+        return False
+    try:
+        pid = int(tags["hfcore.pid"])
+    except (KeyError, ValueError):
+        return False
+    if pid == os.getpid():  # the pid was reused by this very process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 class Tracker(Protocol):
     """What the CLI needs from a run logger."""
 
@@ -168,6 +191,7 @@ class MlflowTracker:
         self.run_id: str | None = None
         self.continued = False  # True when start() continued an earlier run (a resumed training)
         self.resumed_at = 0
+        self._logged_until = -1  # a continued run's last stored step: those steps are not logged again
         self._pending: list[Any] = []  # metrics not written yet (see log_metrics)
         self._flushed = time.monotonic()
 
@@ -178,7 +202,8 @@ class MlflowTracker:
         A run resumed from a checkpoint continues the MLflow run that wrote the
         checkpoint, so the UI shows one run with one unbroken learning curve.
         That happens only when that run is in this store and experiment and has
-        logged no step after ``at_step`` (the checkpoint's iteration). A second
+        logged no step after ``at_step`` (the checkpoint's iteration), or its process
+        died on this host (:func:`process_died`; those steps are then not logged again). A second
         resume from the same checkpoint (a fork), a run deleted or logged
         elsewhere, starts a new run tagged ``hfcore.resumed_from_run``.
         Params are immutable in MLflow: a continued run gets only the params it
@@ -227,7 +252,13 @@ class MlflowTracker:
         if run.info.experiment_id != experiment_id or run.info.lifecycle_stage != "active":
             return None
         steps = [m.step for m in self.client.get_metric_history(run_id, PROGRESS_METRIC)]
-        return run if max(steps, default=-1) <= at_step else None
+        last = max(steps, default=-1)
+        # Steps past the checkpoint: a fork, unless the run's process was killed (SIGKILL) after its last
+        # flush. Then the resume continues it, recomputing those steps without logging them twice.
+        if last > at_step and not (run.info.status == "RUNNING" and process_died(run.data.tags)):
+            return None
+        self._logged_until = last
+        return run
 
     def earlier_history(self, keys: tuple[str, ...]) -> list[dict[str, float]]:
         """A continued run's metrics ``keys`` logged before it was resumed, one dict per step.
@@ -252,6 +283,8 @@ class MlflowTracker:
         """
         from mlflow.entities import Metric
 
+        if step <= self._logged_until:
+            return
         now = int(time.time() * 1000)
         self._pending.extend(Metric(k, float(v), now, step) for k, v in metrics.items()
                              if v is not None and not (isinstance(v, float) and math.isnan(v)))
