@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 from pathlib import Path
 
@@ -69,7 +69,10 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, theta: np.ndarray,
     buffer = io.BytesIO()
     np.savez(buffer, theta=theta, warm_start=warm_start, meta=np.array(meta),
              digest=np.array(_digest(theta, warm_start, meta)))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    # Not tempfile.mkstemp: its files are mode 0600 whatever the umask; a checkpoint is as readable as the
+    # user's other files (0644 under the usual umask 022).
+    tmp = path.parent / f"{path.name}.{secrets.token_hex(6)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(buffer.getvalue())
@@ -80,6 +83,43 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, theta: np.ndarray,
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_overwrite(path: str | os.PathLike, run_id: str | None, seed: int | None,
+                    resumed_from: str | os.PathLike | None = None) -> None:
+    """Refuse to write over a checkpoint that belongs to another run.
+
+    Parameters
+    ----------
+    path : path-like
+        Where the run is about to save its checkpoint.
+    run_id : str or None
+        The MLflow run the writer logs to (None without tracking).
+    seed : int or None
+        The writer's ``seed``.
+    resumed_from : path-like, optional
+        The checkpoint the writer resumed from: that file is the writer's to continue.
+
+    Raises
+    ------
+    CheckpointError
+        If ``path`` holds a checkpoint that records another MLflow run id or seed, or a file
+        that is not a readable checkpoint.
+    """
+    path = Path(path)
+    if not path.exists() or (resumed_from and Path(resumed_from).exists() and path.samefile(resumed_from)):
+        return
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            extra = json.loads(str(data["meta"])).get("extra", {})
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        raise CheckpointError(f"{path} exists and is not a readable checkpoint; choose another checkpoint.dir "
+                              "or remove it") from None
+    their_run, their_seed = extra.get("mlflow_run_id"), extra.get("config", {}).get("seed")
+    if their_run != run_id or their_seed != seed:
+        raise CheckpointError(f"{path} holds the checkpoint of another run (MLflow run {their_run}, seed "
+                              f"{their_seed}); choose another checkpoint.dir, or continue that run with "
+                              f"checkpoint.resume={path}")
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[RunState, dict]:

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from hfcore.build import ConfigError, RunComponents, build_run
-from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hfcore.checkpoint import CheckpointError, check_overwrite, load_checkpoint, save_checkpoint
 from hfcore.hf import HessianFree
 from hfcore.parallel import ShardedModel, abort_on_error, request_stop
 from hfcore.registry import DISABLE_AUTOLOAD_ENV, Registry, UnknownComponentError, load_plugins
+from hfcore.rundir import discard_if_unused, register_resolvers, unwritable
 from hfcore.state import RunState
 from hfcore.tracking import TrackingError, default_tracking_uri, open_store
 from hfcore.training import initial_state, train
@@ -64,24 +65,44 @@ def _git_sha() -> str:
 
 
 class Checkpointer:
-    """Saves the state every ``every`` iterations (atomically) and on demand."""
+    """Saves the state every ``every`` iterations (atomically) and on demand.
 
-    def __init__(self, directory: Path, every: int, parts: RunComponents, extra: dict, enabled: bool = True) -> None:
+    ``tracker``'s queued metrics are flushed before each save, so the store always holds every
+    iteration the checkpoint holds: a run killed with SIGKILL and resumed loses no metric.
+    ``resumed_from`` is the checkpoint this run resumed from, the one file of another run it may
+    write over (:func:`hfcore.checkpoint.check_overwrite`).
+    """
+
+    def __init__(self, directory: Path, every: int, parts: RunComponents, extra: dict, enabled: bool = True,
+                 tracker: Any = None, resumed_from: str | None = None) -> None:
         self.path = directory / "state.npz"
         self.enabled = enabled  # in a multi-rank run only rank 0 writes
         self.every = every
         self.parts = parts
         self.extra = extra
+        self.tracker = tracker
+        self.resumed_from = resumed_from
         self.last: RunState | None = None
         self.saved_iteration = -1
+        self.failed = False  # a save raised: the final save does not try again (one error, not two)
 
     def save(self, state: RunState) -> Path:
         if not self.enabled:
             return self.path
-        model = self.parts.model
-        save_checkpoint(self.path, state, model.to_numpy(state.theta), model.to_numpy(state.warm_start),
-                        self.extra)
-        self.saved_iteration = state.iteration
+        try:
+            if self.tracker is not None:
+                self.tracker.flush()
+        finally:  # a tracking store that fails must not cost the checkpoint too
+            try:
+                check_overwrite(self.path, self.extra.get("mlflow_run_id"),
+                                self.extra.get("config", {}).get("seed"), self.resumed_from)
+                model = self.parts.model
+                save_checkpoint(self.path, state, model.to_numpy(state.theta), model.to_numpy(state.warm_start),
+                                self.extra)
+            except Exception:
+                self.failed = True
+                raise
+            self.saved_iteration = state.iteration
         return self.path
 
     def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
@@ -170,12 +191,34 @@ def run(cfg: Any, registry: Registry) -> int:
         check_config(cfg, registry)  # keys no schema declares (typos added with +key=), before any work
         parts = build_run(cfg, registry)
         state, previous_run = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else (None, None)
+        if parts.comm.rank == 0:
+            _check_outputs(cfg, previous_run)
         if cfg.tracking.enabled:  # a store that cannot be used fails here, in seconds, not after the training
             open_store(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment)
     except (ConfigError, UnknownComponentError, CheckpointError, TrackingError) as exc:
         fail(str(exc))
     with abort_on_error(parts.comm):
         return _train(cfg, parts, state, previous_run)
+
+
+def _checkpoint_dir(cfg: Any, output_dir: Path) -> Path:
+    return Path(cfg.checkpoint.dir) if cfg.checkpoint.dir else output_dir / "checkpoints"
+
+
+def _check_outputs(cfg: Any, previous_run: str | None) -> None:
+    """Refuse, before any work, a run that could not save its results: an output folder it cannot write,
+    or a checkpoint of another run where it would save its own."""
+    from hydra.core.hydra_config import HydraConfig
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    ckpt_dir = _checkpoint_dir(cfg, output_dir)
+    for what, directory in (("the run folder", output_dir), ("checkpoint.dir", ckpt_dir)):
+        problem = unwritable(directory)
+        if problem:
+            raise ConfigError(f"{what} {directory} cannot be written ({problem})")
+    # A new MLflow run's id is not known yet, and matches no checkpoint's; without tracking there is none.
+    run_id = (previous_run or "a new MLflow run") if cfg.tracking.enabled else None
+    check_overwrite(ckpt_dir / "state.npz", run_id, cfg.seed, cfg.checkpoint.resume)
 
 
 def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run: str | None = None) -> int:
@@ -196,7 +239,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     if not root:  # the other ranks compute the same run; their iteration lines would only repeat rank 0's
         log.setLevel(logging.WARNING)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
-    ckpt_dir = Path(cfg.checkpoint.dir) if cfg.checkpoint.dir else output_dir / "checkpoints"
+    ckpt_dir = _checkpoint_dir(cfg, output_dir)
     config_yaml = OmegaConf.to_yaml(cfg)
     if state is None:
         state = initial_state(parts.model, cfg.seed, parts.lambda0)
@@ -227,7 +270,8 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
                                 log_every=cfg.tracking.log_every)
     checkpointer = Checkpointer(ckpt_dir, cfg.checkpoint.every, parts,
                                 {"config": OmegaConf.to_container(cfg), "n_params": parts.model.n_params,
-                                 "ranks": comm.size}, enabled=root)
+                                 "ranks": comm.size}, enabled=root, tracker=tracker,
+                                resumed_from=cfg.checkpoint.resume)
     status = "FAILED"
     previous_sigterm = signal.getsignal(signal.SIGTERM)
 
@@ -255,19 +299,23 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
                 log.info("%s", line)
         checkpointer.last = state
         state = train(state, parts.model, parts.task, parts.optimizer, parts.stop,
-                      [reporter, checkpointer, TrackerCallback(tracker, cfg.tracking.log_every)], comm=comm)
+                      # the tracker queues an iteration's metrics before the checkpointer flushes them and saves
+                      [reporter, TrackerCallback(tracker, cfg.tracking.log_every), checkpointer], comm=comm)
         status = "FINISHED"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         status = "KILLED"
+        exc.checkpointer = checkpointer  # main() names the saved file
         raise
     finally:
-        # A second SIGTERM during cleanup must not leave the MLflow run RUNNING: ignore it until closed.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # A second SIGTERM or Ctrl-C during cleanup must neither leave the MLflow run RUNNING nor lose the
+        # final checkpoint and plots: they are noted and ignored until the run is closed.
+        signal.signal(signal.SIGTERM, _finishing)
+        signal.signal(signal.SIGINT, _finishing)
         blas_limit.restore_original_limits()
         reporter.close()
         try:
             last = checkpointer.last
-            if last is not None and last.iteration != checkpointer.saved_iteration:
+            if last is not None and last.iteration != checkpointer.saved_iteration and not checkpointer.failed:
                 checkpointer.save(last)
             if checkpointer.saved_iteration >= 0 and root:
                 tracker.log_artifact(checkpointer.path, "checkpoint")
@@ -276,11 +324,15 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
                 history = tracker.earlier_history(CURVE_METRICS) + reporter.history
                 tracker.log_figure(learning_curve(history, title), "plots/learning_curve.png")
                 log_predictions(parts, last.theta, tracker, output_dir, title)
+        except BaseException:
+            status = "FAILED"  # a run whose results were not saved did not finish; the exit code is non-zero too
+            raise
         finally:
             tracker.finish(status)
             signal.signal(signal.SIGTERM, previous_sigterm)
             signal.signal(signal.SIGINT, previous_sigint)
-    if not root:
+    if not root:  # rank 0 writes the run's files; this rank's Hydra folder would stay empty
+        discard_if_unused(output_dir, HydraConfig.get().job.name, only_own=True)
         return 0
     c = state.counters
     summary = {
@@ -301,6 +353,11 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     return 0
 
 
+def _finishing(signum: int, frame: Any) -> None:
+    print(f"hf-train: {signal.Signals(signum).name} ignored: saving the checkpoint and the plots, then the run ends",
+          file=sys.stderr)
+
+
 def main() -> None:
     """Console-script entry point."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -316,6 +373,7 @@ def main() -> None:
     import hydra
 
     register_configs(registry)
+    register_resolvers()
     from hfcore.compose_check import composition_error
 
     problem = composition_error(sys.argv[1:], registry)  # Hydra's own report is 8 lines and suggests +key=
@@ -326,12 +384,21 @@ def main() -> None:
     def _entry(cfg: Any) -> None:
         try:
             run(cfg, registry)
+        except SystemExit as exc:
+            if exc.code:  # a rejected invocation (hf-train: error: ...) leaves no empty run folder behind
+                from hydra.core.hydra_config import HydraConfig
+
+                discard_if_unused(Path(HydraConfig.get().runtime.output_dir), HydraConfig.get().job.name)
+            raise
         except KeyboardInterrupt as exc:
             # The run is closed (MLflow KILLED, checkpoint kept); a one-line note and the signal's exit status,
             # not a traceback (a scheduler's SIGTERM is routine).
             signum = signal.SIGTERM if isinstance(exc, RunInterrupted) else signal.SIGINT
-            print(f"hf-train: stopped by {signal.Signals(signum).name}; the last finished iteration is in the "
-                  "run's checkpoints/state.npz (resume with checkpoint.resume=<that file>)", file=sys.stderr)
+            saved = getattr(exc, "checkpointer", None)
+            where = ("nothing was saved" if saved is None or saved.saved_iteration < 0 else
+                     f"iteration {saved.saved_iteration} is saved in {saved.path.absolute()} "
+                     f"(resume with checkpoint.resume={saved.path.absolute()})")
+            print(f"hf-train: stopped by {signal.Signals(signum).name}; {where}", file=sys.stderr)
             raise SystemExit(128 + signum) from None
 
     _entry()

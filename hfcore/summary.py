@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import time
@@ -24,16 +23,6 @@ STALE_SECONDS = 1800.0
 than this shows as STALE: its process died on another host, or hangs, or its iterations take longer."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
-
-
 def run_status(status: str, tags: dict[str, str], now: float | None = None, host: str | None = None,
                stale_seconds: float = STALE_SECONDS) -> str:
     """MLflow's status of a run, or ``DIED``/``STALE`` for a RUNNING run whose process is gone or silent.
@@ -44,9 +33,9 @@ def run_status(status: str, tags: dict[str, str], now: float | None = None, host
     """
     if status != "RUNNING":
         return status
-    host = socket.gethostname() if host is None else host
-    pid = tags.get("hfcore.pid", "")
-    if tags.get("hfcore.host") == host and pid.isdigit() and not _pid_alive(int(pid)):
+    from hfcore.tracking import process_died
+
+    if process_died(tags, host):
         return "DIED"
     try:
         beat = float(tags["hfcore.heartbeat"])

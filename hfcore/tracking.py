@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,12 @@ _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit on metrics in one log_batch call
 FLUSH_SECONDS = 5.0
 """Longest time metrics wait in :class:`MlflowTracker`'s buffer before they are written."""
 PROGRESS_METRIC = "cost.minibatches"  # in every logged iteration: its last step is how far a run has logged
+HEARTBEAT_TAG = "hfcore.heartbeat"
+"""Run tag: when the run last wrote to the store (epoch seconds), set at start and at every flush.
+
+A run still RUNNING whose heartbeat stopped was killed (SIGKILL, OOM, a node lost); with the
+tags ``hfcore.host`` and ``hfcore.pid`` it tells a dead run from a live one.
+"""
 RHO_FLOOR = -1.0
 """What ``hf.rho`` = -inf (the loss rose) is logged as: MLflow's charts draw no point for -inf (stored as -1.8e308)."""
 LOSS_ROSE_METRIC = "hf.loss_rose"  # 1 at the iterations whose rho is -inf, else 0 (docs/tracking.md)
@@ -58,6 +65,29 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     else:
         out[prefix[:-1]] = tree
     return out
+
+
+def process_died(tags: dict[str, str], host: str | None = None) -> bool:
+    """Whether a run's ``hfcore.host``/``hfcore.pid`` tags name a process of this host that no longer exists.
+
+    False when that cannot be known (another host, no tags): a run may only be taken over when
+    its process is certainly gone. ``host`` defaults to this machine's name.
+    """
+    if tags.get("hfcore.host") != (socket.gethostname() if host is None else host):
+        return False
+    try:
+        pid = int(tags["hfcore.pid"])
+    except (KeyError, ValueError):
+        return False
+    if pid == os.getpid():  # the pid was reused by this very process
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 class Tracker(Protocol):
@@ -345,6 +375,7 @@ class MlflowTracker:
         self.run_id: str | None = None
         self.continued = False  # True when start() continued an earlier run (a resumed training)
         self.resumed_at = 0
+        self._logged_until = -1  # a continued run's last stored step: those steps are not logged again
         self._pending: list[Any] = []  # metrics not written yet (see log_metrics)
         self._flushed = time.monotonic()
 
@@ -355,7 +386,8 @@ class MlflowTracker:
         A run resumed from a checkpoint continues the MLflow run that wrote the
         checkpoint, so the UI shows one run with one unbroken learning curve.
         That happens only when that run is in this store and experiment and has
-        logged no step after ``at_step`` (the checkpoint's iteration). A second
+        logged no step after ``at_step`` (the checkpoint's iteration), or its process
+        died on this host (:func:`process_died`; those steps are then not logged again). A second
         resume from the same checkpoint (a fork), a run deleted or logged
         elsewhere, starts a new run tagged ``hfcore.resumed_from_run``.
         Params are immutable in MLflow: a continued run gets only the params it
@@ -367,6 +399,8 @@ class MlflowTracker:
         experiment_id = ensure_experiment(self.uri, self.experiment)
         previous = self._continuable(continue_run, experiment_id, at_step) if continue_run else None
         tags = {k: str(v) for k, v in tags.items()}
+        tags.update({"hfcore.host": socket.gethostname(), "hfcore.pid": str(os.getpid()),
+                     HEARTBEAT_TAG: str(int(time.time()))})
         if previous is None:
             if continue_run:
                 tags["hfcore.resumed_from_run"] = continue_run
@@ -402,7 +436,13 @@ class MlflowTracker:
         if run.info.experiment_id != experiment_id or run.info.lifecycle_stage != "active":
             return None
         steps = [m.step for m in self.client.get_metric_history(run_id, PROGRESS_METRIC)]
-        return run if max(steps, default=-1) <= at_step else None
+        last = max(steps, default=-1)
+        # Steps past the checkpoint: a fork, unless the run's process was killed (SIGKILL) after its last
+        # flush. Then the resume continues it, recomputing those steps without logging them twice.
+        if last > at_step and not (run.info.status == "RUNNING" and process_died(run.data.tags)):
+            return None
+        self._logged_until = last
+        return run
 
     def earlier_history(self, keys: tuple[str, ...]) -> list[dict[str, float]]:
         """A continued run's metrics ``keys`` logged before it was resumed, one dict per step.
@@ -427,6 +467,8 @@ class MlflowTracker:
         """
         from mlflow.entities import Metric
 
+        if step <= self._logged_until:
+            return
         now = int(time.time() * 1000)
         self._pending.extend(Metric(k, float(v), now, step) for k, v in chartable(metrics).items()
                              if v is not None and not (isinstance(v, float) and math.isnan(v)))
@@ -434,10 +476,19 @@ class MlflowTracker:
             self.flush()
 
     def flush(self) -> None:
-        """Write the queued metrics now."""
-        while self._pending:
-            self.client.log_batch(self.run_id, metrics=self._pending[:_MAX_METRICS_PER_BATCH])
+        """Write the queued metrics now, and the heartbeat tag (:data:`HEARTBEAT_TAG`) with them."""
+        from mlflow.entities import RunTag
+
+        if self.run_id is None:
+            return
+        heartbeat = [RunTag(HEARTBEAT_TAG, str(int(time.time())))]
+        while True:  # the heartbeat rides on the last batch: no extra store commit
+            last = len(self._pending) <= _MAX_METRICS_PER_BATCH
+            self.client.log_batch(self.run_id, metrics=self._pending[:_MAX_METRICS_PER_BATCH],
+                                  tags=heartbeat if last else [])
             del self._pending[:_MAX_METRICS_PER_BATCH]
+            if last:
+                break
         self._flushed = time.monotonic()
 
     def ui_links(self) -> list[str]:
