@@ -176,7 +176,7 @@ def test_run_status_rules():
     host, now = "node1", 1_000_000.0
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = dead.stdout.strip()  # that process has exited
-    alive = {"hfcore.host": host, "hfcore.pid": str(os.getpid()), "hfcore.heartbeat": str(now - 10)}
+    alive = {"hfcore.host": host, "hfcore.pid": str(os.getppid()), "hfcore.heartbeat": str(now - 10)}
     assert run_status("RUNNING", alive, now, host) == "RUNNING"
     assert run_status("RUNNING", {**alive, "hfcore.pid": dead_pid}, now, host) == "DIED"
     assert run_status("RUNNING", {**alive, "hfcore.pid": dead_pid}, now, "node2") == "RUNNING"  # can't tell there
@@ -197,7 +197,7 @@ def test_summary_shows_dead_and_stale_runs(tmp_path):
     made = {
         "died": {"hfcore.host": here, "hfcore.pid": dead.stdout.strip(), "hfcore.heartbeat": str(now)},
         "stale": {"hfcore.host": "elsewhere", "hfcore.pid": "1", "hfcore.heartbeat": str(now - 7200)},
-        "alive": {"hfcore.host": here, "hfcore.pid": str(os.getpid()), "hfcore.heartbeat": str(now)},
+        "alive": {"hfcore.host": here, "hfcore.pid": str(os.getppid()), "hfcore.heartbeat": str(now)},
     }
     try:
         for name, tags in made.items():
