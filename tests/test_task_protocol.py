@@ -22,27 +22,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hfcore_tasks import plugin
+from tests.test_pathological_tasks import REGISTRY
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 HF_PRESETS = sorted(p.stem for p in (CONF / "hf").glob("*.yaml"))
 
 
-def _registry() -> dict[str, tuple[Any, Any]]:
-    class Registry:
-        def __init__(self) -> None:
-            self.tasks: dict[str, tuple[Any, Any]] = {}
-
-        def add_task(self, name: str, factory: Any, config: Any) -> None:
-            self.tasks[name] = (factory, config)
-
-    reg = Registry()
-    plugin.hfcore_register_tasks(registry=reg)
-    return reg.tasks
-
-
-REGISTRY = _registry()
 
 
 def make(name: str, T: int, spec: str = "ms2011", **kw: Any) -> Any:
