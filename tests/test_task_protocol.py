@@ -226,3 +226,15 @@ def test_ms2011_temporal_target_at_T_prime(name: str, T: int) -> None:
     t_max = max(int(1.1 * T), T + 1)
     assert set(b.lengths) == set(range(T + 1, t_max + 1))
     assert task.length_range == (T + 1, t_max) and task.max_length == t_max
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_an_hf_preset_chosen_with_an_experiment_takes_effect(experiment: str) -> None:
+    """The hf group is the one home of the data rules: no experiment preset overrides what hf=is11 chooses."""
+    default = _compose([f"experiment={experiment}"]).hf
+    is11 = _compose([f"experiment={experiment}", "hf=is11"]).hf
+    assert (default.backtrack_data, default.line_search_data, default.backtrack_rule) == ("gradient", "gradient",
+                                                                                         "walkback")
+    assert (is11.backtrack_data, is11.line_search_data, is11.backtrack_rule, is11.armijo_c) == ("fresh", "fresh",
+                                                                                                "argmin", 0.0)
+    assert (is11.gradient_batch, is11.curvature_batch) == (default.gradient_batch, default.curvature_batch)
