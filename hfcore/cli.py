@@ -388,7 +388,9 @@ def main() -> None:
             if exc.code:  # a rejected invocation (hf-train: error: ...) leaves no empty run folder behind
                 from hydra.core.hydra_config import HydraConfig
 
-                discard_if_unused(Path(HydraConfig.get().runtime.output_dir), HydraConfig.get().job.name)
+                # only a folder this process named (its run token): a hydra.run.dir the user gave may hold their files
+                discard_if_unused(Path(HydraConfig.get().runtime.output_dir), HydraConfig.get().job.name,
+                                  only_own=True)
             raise
         except KeyboardInterrupt as exc:
             # The run is closed (MLflow KILLED, checkpoint kept); a one-line note and the signal's exit status,

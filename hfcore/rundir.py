@@ -81,6 +81,8 @@ def discard_if_unused(output_dir: Path, job_name: str, only_own: bool = False) -
     output_dir = Path(output_dir).absolute()
     if only_own and run_token() not in output_dir.name:
         return False
+    if output_dir == Path.cwd().absolute() or output_dir in Path.cwd().absolute().parents:
+        return False  # never the folder the user works in
     hydra_files = {Path(".hydra") / name for name in ("config.yaml", "hydra.yaml", "overrides.yaml")}
     for root, _, files in os.walk(output_dir):
         for name in files:

@@ -268,6 +268,14 @@ def test_a_rejected_invocation_leaves_no_run_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("run_dir", [".", "given"])
+def test_a_rejected_invocation_keeps_a_run_folder_the_user_named(tmp_path, run_dir):
+    """hydra.run.dir given by the user (even the working folder itself) is theirs: never removed."""
+    out = hf_train(tmp_path, *TINY, "task.T=-5", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 2 and len(lines(out)) == 1, out.stderr
+    assert tmp_path.is_dir() and (tmp_path / run_dir).is_dir()
+
+
 def test_discard_keeps_a_folder_that_holds_anything_else(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "outputs" / "day" / f"time-{run_token()}"
