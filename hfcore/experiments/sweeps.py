@@ -170,8 +170,8 @@ def start_parent(uri: str, experiment: str, tag: str, name: str, params: dict[st
 
     from hfcore.tracking import ensure_experiment
 
+    exp_id = ensure_experiment(uri, experiment)  # under the store's lock: the first client migrates the schema
     client = MlflowClient(tracking_uri=uri)
-    exp_id = ensure_experiment(uri, experiment)
     found = client.search_runs([exp_id], filter_string=f"tags.{tag} = '{name}'")
     if found:
         client.update_run(found[0].info.run_id, status="RUNNING")
