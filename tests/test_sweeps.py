@@ -74,3 +74,18 @@ def test_parallel_sweep_shares_one_tracking_server(tmp_path, mlflow_server):
     found = sweep_runs(mlflow_server)
     assert sorted(r.data.tags["seed"] for r in found) == ["0", "1"]
     assert {r.info.status for r in found} == {"FINISHED"} and len({r.data.tags["sweep_id"] for r in found}) == 1
+
+
+def test_sweeps_started_together_on_a_fresh_store_both_start(tmp_path):
+    """Two sweeps' parent runs created at once on a new sqlite store: the first MlflowClient migrates the
+    schema, so it must be made under the store's lock (two hf-figure3 processes raced there)."""
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = ("import sys\nfrom hfcore.experiments.sweeps import start_parent\n"
+            f"start_parent({uri!r}, 'hfcore-figure3', 'figure3_sweep', sys.argv[1], {{}})")
+    procs = [subprocess.Popen([sys.executable, "-c", code, f"s{i}"], stderr=subprocess.PIPE, text=True)
+             for i in range(3)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(errors)[-3000:]
