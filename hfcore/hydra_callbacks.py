@@ -89,8 +89,8 @@ def run_identity(config: Any) -> dict[str, str]:
 
     from hfcore.tracking import flatten
 
-    job = OmegaConf.to_container(config, resolve=True)
-    job.pop("hydra", None)
+    # The task function's config has no hydra node (Hydra drops it); leave it out before resolving.
+    job = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
     # The tracker logs str(value)[:6000] (hfcore.tracking); compare the same strings.
     return {k: str(v)[:6000] for k, v in flatten(job).items()
             if not any(k == p or k.startswith(p) for p in _NOT_IDENTITY)}
