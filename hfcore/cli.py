@@ -382,6 +382,15 @@ def main() -> None:
 
     @hydra.main(version_base="1.3", config_path="pkg://hfcore.conf", config_name="config")
     def _entry(cfg: Any) -> None:
+        from hydra.core.hydra_config import HydraConfig
+
+        from hfcore.hydra_callbacks import job_plan
+
+        plan = job_plan(HydraConfig.get().runtime.output_dir)  # a grid sweep's job: finished, or to resume
+        if plan.finished_run:
+            return
+        if plan.resume:
+            cfg.checkpoint.resume = plan.resume
         try:
             run(cfg, registry)
         except SystemExit as exc:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+
+log = logging.getLogger("hfcore.sweep")
 
 
 class PrepareTrackingStore(Callback):
@@ -52,3 +57,99 @@ class CheckRunFolder(Callback):
         if problem:
             print(f"hf-train: error: {key} {directory} cannot be written ({problem})", file=sys.stderr)
             raise SystemExit(2)
+
+
+# The config keys that do not change what a run computes: a finished run with other values for them is the same run.
+_NOT_IDENTITY = ("progress", "blas_threads", "tracking.", "checkpoint.")
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """What :class:`SkipFinishedRuns` decided for one job of a grid sweep.
+
+    ``finished_run`` is the id of a FINISHED MLflow run with this job's config (the job is skipped);
+    ``resume`` is the checkpoint in the job's own folder of a run stopped part-way (the job goes on from it).
+    """
+
+    finished_run: str | None = None
+    resume: str | None = None
+
+
+_PLANS: dict[str, JobPlan] = {}
+
+
+def job_plan(output_dir: str | Path) -> JobPlan:
+    """The plan :class:`SkipFinishedRuns` made for the job whose Hydra folder is ``output_dir`` (empty if none)."""
+    return _PLANS.get(str(Path(output_dir).absolute()), JobPlan())
+
+
+def run_identity(config: Any) -> dict[str, str]:
+    """A job's config as the MLflow params its run logs (``str``, dotted keys), less the keys in ``_NOT_IDENTITY``."""
+    from omegaconf import OmegaConf
+
+    from hfcore.tracking import flatten
+
+    # The task function's config has no hydra node (Hydra drops it); leave it out before resolving.
+    job = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
+    # The tracker logs str(value)[:6000] (hfcore.tracking); compare the same strings.
+    return {k: str(v)[:6000] for k, v in flatten(job).items()
+            if not any(k == p or k.startswith(p) for p in _NOT_IDENTITY)}
+
+
+def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice: str) -> str | None:
+    """The id of a FINISHED run of sweep ``sweep`` whose params equal ``config``'s identity, or None.
+
+    The tags narrow the search (``sweep``, ``experiment``, task, T, seed, damping, solver); the params decide,
+    so a grid whose values changed (batches, budget, model) runs again under the same sweep name.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    tags = {"sweep": sweep, "experiment": choice, "task": config.task.name, "T": config.task.T,
+            "seed": config.seed, "damping": config.damping.name, "solver": config.solver.name}
+    query = " and ".join([f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"])
+    identity = run_identity(config)
+    for run in client.search_runs([exp.experiment_id], filter_string=query, order_by=["start_time DESC"]):
+        if all(run.data.params.get(k) == v for k, v in identity.items()):
+            return run.info.run_id
+    return None
+
+
+class SkipFinishedRuns(Callback):
+    """In a grid sweep, skip each job whose run already finished and resume each one stopped part-way.
+
+    A job takes part when it runs in ``--multirun`` with the tag ``tracking.tags.sweep`` (the grids of
+    ``conf/sweep/`` set it; a plain ``--multirun`` is left alone). Before the job starts (``on_job_start``,
+    in the process that runs it, whatever the launcher), this callback looks in the tracking store for a
+    FINISHED run with the same sweep tag and the same config (:func:`find_finished_run`), and otherwise for
+    a checkpoint in the job's folder (stable across reruns: a grid's ``hydra.sweep.dir`` is named by the
+    grid, its subdir by the job). It records the decision as a :class:`JobPlan`, which ``hf-train``'s task
+    function reads (:func:`job_plan`): it returns at once for a finished run, or sets
+    ``checkpoint.resume``. A Hydra callback cannot change the config the task function gets (Hydra hands it
+    a copy made before ``on_job_start``), hence the plan.
+    """
+
+    def on_job_start(self, config: Any, **kwargs: Any) -> None:
+        from hydra.types import RunMode
+
+        sweep = config.tracking.tags.get("sweep")
+        if config.hydra.mode != RunMode.MULTIRUN or not sweep:
+            return
+        output_dir = Path(config.hydra.runtime.output_dir).absolute()
+        finished = None
+        if config.tracking.enabled:
+            from hfcore.tracking import default_tracking_uri
+
+            uri = config.tracking.uri or default_tracking_uri()
+            finished = find_finished_run(uri, config.tracking.experiment, config, str(sweep),
+                                         str(config.hydra.runtime.choices.get("experiment") or "none"))
+        checkpoint = Path(config.checkpoint.dir or output_dir / "checkpoints") / "state.npz"
+        resume = str(checkpoint) if not finished and not config.checkpoint.resume and checkpoint.exists() else None
+        _PLANS[str(output_dir)] = JobPlan(finished, resume)
+        if finished:
+            log.info("skipped: run %s of sweep %s finished with this config", finished, sweep)
+        elif resume:
+            log.info("resuming the run stopped part-way from %s", resume)

@@ -20,15 +20,13 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import csv
 import math
-import statistics
 import sys
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hfcore.experiments import sweeps
+from hfcore_reports.figure3 import REPORT_FILES, aggregate, markdown, plot, write_summary  # noqa: F401 (API)
 
 PROBLEMS = ("addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit", "random_permutation",
             "memorization_5bit", "memorization_20bit")
@@ -133,95 +131,14 @@ def run_cell(cell: Cell, out: Path, parent_run_id: str | None, budget: float) ->
     }
 
 
-def aggregate(rows: Iterable[dict]) -> list[dict]:
-    """Per (problem, T, method): successes/runs, median/mean/min/max minibatches over successes, wall."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["problem"], int(r["T"]), r["method"]), []).append(r)
-    out = []
-    for (problem, T, method), rs in sorted(groups.items()):
-        ok = [float(r["minibatches"]) for r in rs if str(r["solved"]) == "True"]
-        walls = [float(r["wall_seconds"]) for r in rs]
-        out.append({
-            "problem": problem, "T": T, "method": method, "successes": len(ok), "runs": len(rs),
-            "median_minibatches": statistics.median(ok) if ok else math.nan,
-            "mean_minibatches": sum(ok) / len(ok) if ok else math.nan,
-            "min_minibatches": min(ok) if ok else math.nan,
-            "max_minibatches": max(ok) if ok else math.nan,
-            "median_wall_seconds": statistics.median(walls),
-        })
-    return out
-
-
-def markdown(summary: list[dict]) -> str:
-    """The results table: successes/seeds and median minibatches, per problem x T x method."""
-    head = "| problem | T | method | solved / runs | median minibatches to success | min-max | median wall (s) |"
-    lines = [head, "|---|---|---|---|---|---|---|"]
-    for s in summary:
-        rng = (f"{s['min_minibatches']:.0f}-{s['max_minibatches']:.0f}" if s["successes"] else "-")
-        med = f"{s['median_minibatches']:.0f}" if s["successes"] else "-"
-        lines.append(f"| {s['problem']} | {s['T']} | {s['method']} | {s['successes']}/{s['runs']} | {med} | {rng} "
-                     f"| {s['median_wall_seconds']:.0f} |")
-    return "\n".join(lines)
-
-
-def plot(summary: list[dict], path: Path) -> None:
-    """Figure 3 style: minibatches to success (mean, min/max bars) and failure rate vs T, per problem."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    problems = sorted({s["problem"] for s in summary})
-    fig, axes = plt.subplots(2, len(problems), figsize=(4 * len(problems), 6.5), squeeze=False,
-                             layout="constrained")
-    styles = {"structural": ("C0", "o"), "tikhonov": ("C1", "s"), "sgd": ("C2", "^")}
-    for col, problem in enumerate(problems):
-        top, bottom = axes[0, col], axes[1, col]
-        for method, (color, marker) in styles.items():
-            rows = sorted((s for s in summary if s["problem"] == problem and s["method"] == method),
-                          key=lambda s: s["T"])
-            if not rows:
-                continue
-            label = {"structural": "HF, structural damping", "tikhonov": "HF, Tikhonov only",
-                     "sgd": "SGD + momentum + clipping"}[method]
-            solved = [s for s in rows if s["successes"]]
-            if solved:
-                xs = [s["T"] for s in solved]
-                mean = [s["mean_minibatches"] for s in solved]
-                err = [[m - s["min_minibatches"] for m, s in zip(mean, solved, strict=True)],
-                       [s["max_minibatches"] - m for m, s in zip(mean, solved, strict=True)]]
-                top.errorbar(xs, mean, yerr=err, color=color, marker=marker, capsize=3, label=label)
-            bottom.plot([s["T"] for s in rows], [1 - s["successes"] / s["runs"] for s in rows], color=color,
-                        marker=marker, label=label)
-        top.set_title(problem)
-        top.set_yscale("log")
-        top.set_ylabel("minibatches to success")
-        bottom.set_ylabel("failure rate")
-        bottom.set_ylim(-0.05, 1.05)
-        for ax in (top, bottom):
-            ax.set_xlabel("T")
-            ax.grid(alpha=0.3)
-    axes[1, 0].legend(fontsize=8)  # the failure-rate panel has every method, solved or not
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def write_reports(out: Path) -> list[Path]:
     """summary.md, summary.csv and figure3.png from ``out/runs.csv`` (printed too); returns the report files."""
-    files = [out / name for name in ("runs.csv", "summary.csv", "summary.md", "figure3.png")]
+    files = [out / name for name in ("runs.csv", *REPORT_FILES[1:])]
     rows = list(read_done(out / "runs.csv").values())
     if not rows:
         print(f"hf-figure3: no runs recorded in {out / 'runs.csv'}")
         return files
-    summary = aggregate(rows)
-    (out / "summary.md").write_text(markdown(summary) + "\n")
-    with (out / "summary.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
-    plot(summary, out / "figure3.png")
-    print(markdown(summary))
+    print(markdown(write_summary(rows, out)))
     return files
 
 

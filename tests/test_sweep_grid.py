@@ -1,0 +1,205 @@
+"""The Figure 3 grids as Hydra sweeps (issue 16): conf/sweep/, SkipFinishedRuns, and hf-report figure3."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+from hfcore.experiments.figure3 import PROFILES, cells
+from tests.test_cli import hf_train
+
+TINY = ["model.hidden=8", "task.T=10", "hf.gradient_batch=200", "hf.curvature_batch=50", "task.test_size=100",
+        "hf.max_iterations=2", "progress=false"]
+# The quick grid cut to one problem and seed on the command line (a command-line sweep replaces the grid's).
+TWO_JOBS = ["--multirun", "sweep=figure3_quick", "experiment=ms2011_addition", "seed=0", *TINY]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def registered():
+    from hfcore.cli import register_configs
+    from hfcore.registry import load_plugins
+    from hfcore.rundir import register_resolvers
+
+    _, registry = load_plugins(strict=False)
+    register_configs(registry)
+    register_resolvers()
+
+
+def grid_jobs(grid: str) -> tuple[list[list[str]], object]:
+    """The jobs Hydra's basic sweeper makes of ``grid``'s ``hydra.sweeper.params``, and the grid's config."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    with initialize_config_module("hfcore.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[f"sweep={grid}"], return_hydra_config=True)
+    params = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()]
+    (batch,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)
+    return batch, cfg
+
+
+def job_config(grid: str, job: list[str]):
+    with initialize_config_module("hfcore.conf", version_base="1.3"):
+        return compose("config", overrides=[f"sweep={grid}", *job])
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_grids_make_exactly_the_profiles_runs(profile):
+    """The HF grid and the SGD grid together are hf-figure3's profile: same cells, overrides and budget."""
+    spec = PROFILES[profile]
+    expected = {c.key for c in cells(spec)}
+    got = set()
+    grids = ((f"figure3_{profile}", spec.overrides), (f"figure3_{profile}_sgd", spec.baseline_overrides))
+    for grid, overrides in grids:
+        jobs, _ = grid_jobs(grid)
+        for job in (jobs[0], jobs[-1]):  # the values that are not swept are the same in every job
+            cfg = job_config(grid, job)
+            assert cfg.hf.budget_minibatches == spec.budget_minibatches
+            assert cfg.tracking.tags.sweep == f"figure3_{profile}" and cfg.progress is False
+            for override in overrides:
+                key, value = override.split("=")
+                section, name = key.split(".")
+                assert str(cfg[section][name]) == value, override
+        for job in jobs:
+            choice = dict(o.split("=") for o in job)
+            method = "sgd" if grid.endswith("_sgd") else choice["damping"]
+            got.add((choice["experiment"].removeprefix("ms2011_"), int(choice["task.T"]), method,
+                     int(choice["seed"])))
+        assert len(jobs) == len({tuple(j) for j in jobs})
+    assert got == expected
+
+
+def test_a_grid_job_gets_the_preset_and_its_damping():
+    """A swept damping=tikhonov wins over the preset's structural default; the grid's batches over the preset's."""
+    cfg = job_config("figure3_quick", ["experiment=ms2011_temporal_order", "task.T=50", "damping=tikhonov", "seed=1"])
+    assert (cfg.task.name, cfg.task.T, cfg.damping.name, cfg.seed, cfg.solver.name) == (
+        "temporal_order", 50, "tikhonov", 1, "cg")
+    assert (cfg.hf.gradient_batch, cfg.hf.curvature_batch, cfg.task.test_size) == (2000, 500, 2000)
+    sgd = job_config("figure3_quick_sgd", ["experiment=ms2011_addition", "task.T=30", "seed=0"])
+    assert (sgd.solver.name, sgd.solver.batch_size, sgd.hf.eval_every, sgd.tracking.log_every) == ("sgd", 100, 200, 20)
+
+
+def store_runs(tmp_path: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("hfcore-figure3")
+    return client, client.search_runs([exp.experiment_id]) if exp else []
+
+
+def job_logs(tmp_path: Path) -> str:
+    """Every job's Hydra log file of the quick grid's sweep folder (the launcher's workers write them too)."""
+    return "".join(p.read_text() for p in sorted((tmp_path / "multirun" / "figure3_quick").glob("*/*.log")))
+
+
+def test_rerun_skips_finished_jobs_and_resumes_stopped_ones(tmp_path):
+    first = hf_train(tmp_path, *TWO_JOBS)
+    assert first.returncode == 0, first.stderr[-3000:]
+    client, runs = store_runs(tmp_path)
+    assert sorted(r.data.tags["damping"] for r in runs) == ["structural", "tikhonov"]
+    assert {r.info.status for r in runs} == {"FINISHED"} and {r.data.tags["sweep"] for r in runs} == {"figure3_quick"}
+    # The folders are named by the grid and the job, so a rerun finds its checkpoints there.
+    folders = sorted(p.name for p in (tmp_path / "multirun" / "figure3_quick").iterdir() if p.is_dir())
+    assert folders == ["ms2011_addition-T10-structural-s0", "ms2011_addition-T10-tikhonov-s0"]
+
+    again = hf_train(tmp_path, *TWO_JOBS)
+    assert again.returncode == 0, again.stderr[-3000:]
+    _, runs_again = store_runs(tmp_path)
+    assert {r.info.run_id for r in runs_again} == {r.info.run_id for r in runs}  # no new run
+    assert [r.data.metrics["cost.minibatches"] for r in runs_again] == [r.data.metrics["cost.minibatches"]
+                                                                         for r in runs]
+    output = again.stdout + again.stderr
+    assert output.count("skipped: run ") == 2 and "MLflow run" not in output and "iter 1" not in output
+    assert job_logs(tmp_path).count("skipped: run ") == 2
+
+    # A run stopped part-way (here: marked KILLED, as SIGTERM leaves it) goes on from its checkpoint, same run.
+    stopped = next(r for r in runs if r.data.tags["damping"] == "tikhonov")
+    client.set_terminated(stopped.info.run_id, "KILLED")
+    third = hf_train(tmp_path, *TWO_JOBS)
+    assert third.returncode == 0, third.stderr[-3000:]
+    output = third.stdout + third.stderr
+    assert output.count("skipped: run ") == 1 and "resuming the run stopped part-way" in output
+    _, runs_third = store_runs(tmp_path)
+    assert len(runs_third) == 2 and {r.info.status for r in runs_third} == {"FINISHED"}
+
+
+def test_a_changed_grid_value_is_not_skipped(tmp_path):
+    """The identity is the config, not only the tags: other batches make another run (here, in a new folder)."""
+    assert hf_train(tmp_path, *TWO_JOBS, "damping=structural").returncode == 0
+    other = hf_train(tmp_path, *TWO_JOBS, "damping=structural", "hf.curvature_batch=40",
+                     "hydra.sweep.dir=multirun/figure3_quick_cb40")
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert "skipped" not in other.stdout + other.stderr
+    _, runs = store_runs(tmp_path)
+    assert sorted(r.data.params["hf.curvature_batch"] for r in runs) == ["40", "50"]
+
+
+def test_plain_multirun_is_not_skipped(tmp_path):
+    """Without a sweep tag (a plain --multirun, its folder named by the time) every job runs, as before."""
+    args = ["--multirun", "experiment=ms2011_addition", *TINY]
+    assert hf_train(tmp_path, *args).returncode == 0
+    again = hf_train(tmp_path, *args)
+    assert again.returncode == 0 and "skipped" not in again.stdout + again.stderr
+
+
+def hf_report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    return subprocess.run([sys.executable, "-m", "hfcore_reports.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_report_reads_the_store_and_writes_table_and_plot(tmp_path):
+    assert hf_train(tmp_path, *TWO_JOBS).returncode == 0
+    # A run of another sweep in the same experiment is not in the report.
+    assert hf_train(tmp_path, *TWO_JOBS, "damping=structural", "tracking.tags.sweep=other",
+                    "hydra.sweep.dir=multirun/other").returncode == 0
+    done = hf_report(tmp_path, "figure3", "--sweep", "figure3_quick", "--out", "report")
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "report"
+    with (out / "runs.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted((r["problem"], r["T"], r["method"], r["seed"], r["solved"]) for r in rows) == [
+        ("addition", "10", "structural", "0", "False"), ("addition", "10", "tikhonov", "0", "False")]
+    assert float(rows[0]["minibatches"]) > 0 and rows[0]["run_id"]
+    assert "| addition | 10 | structural | 0/1 | - | - |" in (out / "summary.md").read_text()
+    with (out / "summary.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 2
+    assert (out / "figure3.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["figure3"], "give --sweep or --filter"),
+    (["figure3", "--sweep", "figure3_quick"], "no MLflow store"),
+])
+def test_report_bad_input_is_one_line(tmp_path, args, message):
+    done = hf_report(tmp_path, *args)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith("hf-report: error: ") and message in lines[0]
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_report_run_row_fails_a_run_past_its_budget():
+    from hfcore_reports.figure3 import run_row
+
+    tags = {"experiment": "ms2011_memorization_5bit", "T": "50", "seed": "1", "damping": "structural", "solver": "cg"}
+    row = run_row(tags, {"hf.budget_minibatches": "2000.0"}, {"task.solved": 1.0, "cost.minibatches": 2100.0}, "r")
+    assert (row["problem"], row["T"], row["method"], row["seed"], row["solved"]) == (
+        "memorization_5bit", 50, "structural", 1, False)
+    sgd = run_row({**tags, "solver": "sgd"}, {}, {"task.solved": 1.0, "cost.minibatches": 10.0}, "r")
+    assert (sgd["method"], sgd["solved"]) == ("sgd", True)
+
+
+def test_skip_works_in_the_joblib_launchers_workers(tmp_path):
+    """The callback runs where the job runs: a joblib rerun (worker processes) skips the finished jobs too."""
+    assert hf_train(tmp_path, *TWO_JOBS).returncode == 0
+    again = hf_train(tmp_path, *TWO_JOBS, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert job_logs(tmp_path).count("skipped: run ") == 2
+    _, runs = store_runs(tmp_path)
+    assert len(runs) == 2
