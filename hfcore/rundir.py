@@ -5,6 +5,7 @@ Hydra and OmegaConf are imported inside the functions that need them, so ``impor
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import secrets
@@ -40,32 +41,22 @@ def register_resolvers() -> None:
 
 
 def unwritable(directory: Path) -> str | None:
-    """Why a file cannot be written in ``directory`` (created if missing), or None if it can.
+    """Why ``directory`` (existing or not) cannot be created and written to, or None if it can.
 
-    Tries for real (a path inside a regular file, a read-only file system, permissions all show
-    up as an ``OSError``) and leaves nothing behind: folders it had to create are removed again.
+    Tries for real, with a uniquely named probe folder made and removed inside ``directory`` or,
+    when it does not exist yet, inside its nearest existing ancestor: a path inside a regular file,
+    a read-only file system and missing permissions all show up as an ``OSError``. ``directory``
+    itself is never created or removed here, so ranks or runs given one folder cannot race on it.
     """
-    missing = []
     existing = Path(directory)
     while not existing.exists() and existing != existing.parent:
-        missing.append(existing)
         existing = existing.parent
-    created: list[Path] = []
     try:
-        for folder in reversed(missing):
-            folder.mkdir()
-            created.append(folder)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".hf-train-probe-")
-        os.close(fd)
-        os.unlink(probe)
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".hf-train-probe-"))
     except OSError as exc:
         return exc.strerror or str(exc)
-    finally:
-        for folder in reversed(created):
-            try:
-                folder.rmdir()
-            except OSError:  # another run put something there meanwhile: it stays
-                pass
     return None
 
 
