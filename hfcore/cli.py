@@ -364,7 +364,7 @@ def main() -> None:
     # A broken third-party plugin must not take the others down: warn and go on without it.
     _, registry = load_plugins(strict=False)
     for message in registry.failures:
-        print(f"hf-train: warning: {message}; its components are unavailable", file=sys.stderr)
+        print(f"hf-train: warning: {message}", file=sys.stderr)
     missing = [kind for kind in ("backend", "task") if not registry.names(kind)]
     if missing:
         why = (f"{DISABLE_AUTOLOAD_ENV} is set" if os.environ.get(DISABLE_AUTOLOAD_ENV)
