@@ -213,3 +213,29 @@ def test_builtin_wins_even_when_registered_last(monkeypatch):
     assert registry.get("solver", "cg").plugin == "hfcore"
     assert registry.failures == ["plugin 'early': its solver 'cg' is left out, because built-in plugin 'hfcore' "
                                  "(built in) registers a solver of the same name"]
+
+
+def test_no_plugin_imports_another_plugins_modules():
+    """Plugins share code only through the public core (``hfcore.kit``), never another plugin's modules."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    found = []
+    for path in sorted(root.glob("*/*.py")):
+        own = path.parent.name
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                     else [])
+            found += [f"{path.relative_to(root)}: {n}" for n in names
+                      if n.split(".")[0].startswith("hfcore_") and n.split(".")[0] != own]
+    assert found == []
+
+
+def test_backend_kit_is_light():
+    code = ("import sys, hfcore.kit.batches, hfcore.kit.losses, hfcore.kit.layout, hfcore.kit.tasks; "
+            "heavy = [m for m in ('torch', 'autograd', 'mlflow', 'hydra', 'omegaconf', 'matplotlib', 'hfcore_numpy', "
+            "'hfcore_tasks') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
