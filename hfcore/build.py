@@ -7,7 +7,15 @@ from typing import Any
 
 from hfcore.config import fields_from
 from hfcore.hf import HessianFree, HFSettings
-from hfcore.interfaces import Communicator, Model, Optimizer, Task
+from hfcore.interfaces import (
+    Communicator,
+    DeclaresCurvatureSupport,
+    HasDefaultLambda0,
+    HasMaxSample,
+    Model,
+    Optimizer,
+    Task,
+)
 from hfcore.parallel import SerialComm, ShardedModel, launched_size
 from hfcore.registry import Registry
 from hfcore.training import StopRule
@@ -72,7 +80,7 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
     model = _build("backend", registry, cfg.backend.name, spec, cfg.model, cfg.backend)
     lambda0 = cfg.damping.lambda0
     if lambda0 is None:  # the task's IS11 value, else IS11's general rule 0.01 * outputs
-        lambda0 = getattr(task, "default_lambda0", 0.01 * task.spec.n_out)
+        lambda0 = task.default_lambda0 if isinstance(task, HasDefaultLambda0) else 0.01 * task.spec.n_out
     damping_cfg = _with(cfg.damping, lambda0=lambda0)
     damping = _build("damping", registry, cfg.damping.name, damping_cfg)
     solver = _build("solver", registry, cfg.solver.name, cfg.solver)
@@ -83,7 +91,8 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
             decay = getattr(cfg.solver, "warm_start_decay", 0.95)
             optimizer = HessianFree(damping, solver, fields_from(HFSettings, cfg.hf, warm_start_decay=decay))
         stop = fields_from(StopRule, cfg.hf)
-        if isinstance(optimizer, HessianFree) and not getattr(model, "supports_curvature", True):
+        if (isinstance(optimizer, HessianFree) and isinstance(model, DeclaresCurvatureSupport)
+                and not model.supports_curvature):
             raise ValueError(f"model.kind={cfg.model.kind} has no Gauss-Newton product; train it with a "
                              f"first-order solver (solver=sgd)")
     except ValueError as exc:
@@ -97,7 +106,7 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
 
 def _check_batches_fit(cfg: Any, task: Task, optimizer: Optimizer) -> None:
     """Refuse, before any work, batch sizes larger than a task can sample (its optional ``max_sample``)."""
-    limit = getattr(task, "max_sample", None)
+    limit = task.max_sample if isinstance(task, HasMaxSample) else None
     if limit is None:
         return
     if isinstance(optimizer, HessianFree):

@@ -19,6 +19,7 @@ import numpy as np
 from hfcore.build import ConfigError, RunComponents, build_run
 from hfcore.checkpoint import CheckpointError, check_overwrite, load_checkpoint, save_checkpoint
 from hfcore.hf import HessianFree
+from hfcore.interfaces import PlotsPredictions
 from hfcore.parallel import ShardedModel, abort_on_error, request_stop
 from hfcore.registry import DISABLE_AUTOLOAD_ENV, Registry, UnknownComponentError, load_plugins
 from hfcore.rundir import discard_if_unused, register_resolvers, unwritable
@@ -139,9 +140,9 @@ def log_predictions(parts: RunComponents, theta: Any, tracker: Any, output_dir: 
     rank 0 only, so it predicts with the unsharded model: a sharded one would wait for the other ranks.
     A picture that fails is a warning, not a failed run.
     """
-    plot = getattr(parts.task, "plot_predictions", None)
-    if plot is None:
+    if not isinstance(parts.task, PlotsPredictions):
         return
+    plot = parts.task.plot_predictions
     model = parts.model.model if isinstance(parts.model, ShardedModel) else parts.model
     try:
         batch = parts.task.test_batch().subset(0, 1)
@@ -364,7 +365,7 @@ def main() -> None:
     # A broken third-party plugin must not take the others down: warn and go on without it.
     _, registry = load_plugins(strict=False)
     for message in registry.failures:
-        print(f"hf-train: warning: {message}; its components are unavailable", file=sys.stderr)
+        print(f"hf-train: warning: {message}", file=sys.stderr)
     missing = [kind for kind in ("backend", "task") if not registry.names(kind)]
     if missing:
         why = (f"{DISABLE_AUTOLOAD_ENV} is set" if os.environ.get(DISABLE_AUTOLOAD_ENV)

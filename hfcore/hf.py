@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from hfcore.interfaces import Damping, Model, Solver, Task, loss_and_predict
+from hfcore.interfaces import Damping, HasExtraMetrics, Model, Solver, Task, loss_and_predict
 from hfcore.state import RunState
 from hfcore.types import Batch, CGResult, StepInfo, Vector
 
@@ -300,8 +300,8 @@ def evaluate(model: Model, task: Task, theta: Vector, batch: Batch) -> dict[str,
         the model has ``loss_and_predict`` (:func:`hfcore.interfaces.loss_and_predict`).
     """
     loss, outputs = loss_and_predict(model, theta, batch)
-    extra = getattr(task, "extra_metrics", None)
-    metrics = {str(k): float(v) for k, v in extra(outputs, batch).items()} if extra is not None else {}
+    metrics = ({str(k): float(v) for k, v in task.extra_metrics(outputs, batch).items()}
+               if isinstance(task, HasExtraMetrics) else {})
     # The objective and the task error keep their meaning even if a task reuses their names.
     metrics.update(loss=loss, error=float(task.error(outputs, batch)))
     return metrics

@@ -7,7 +7,7 @@ Parameters always cross an interface as one flat vector.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,10 +53,9 @@ class Model(Protocol):
     The objective is the masked loss divided by the model's normaliser
     (active targets by default) plus ``kappa/2 ||theta||^2``.
 
-    Optional: ``loss_and_predict(theta, batch) -> (float, np.ndarray)``, the
-    objective and :meth:`predict`'s outputs from one forward pass. Test
-    evaluation uses it when present (see :func:`loss_and_predict`), and two
-    passes otherwise.
+    Optional capabilities are separate protocols: :class:`SupportsLossAndPredict`
+    (one forward pass for the objective and the outputs) and
+    :class:`DeclaresCurvatureSupport` (a model without a Gauss-Newton product).
     """
 
     n_params: int
@@ -100,15 +99,40 @@ class Model(Protocol):
         ...
 
 
+@runtime_checkable
+class SupportsLossAndPredict(Protocol):
+    """Optional model capability: the objective and :meth:`Model.predict`'s outputs from one forward pass.
+
+    Test evaluation uses it when present (see :func:`loss_and_predict`), and
+    two passes (``loss`` and ``predict``, same values) otherwise.
+    """
+
+    def loss_and_predict(self, theta: Vector, batch: Batch) -> tuple[float, np.ndarray]:
+        """``(objective, outputs)``: the value of :meth:`Model.loss` and the outputs, shape (T, B, n_out)."""
+        ...
+
+
+@runtime_checkable
+class DeclaresCurvatureSupport(Protocol):
+    """Optional model capability: whether :meth:`Model.curvature` works.
+
+    A model whose ``supports_curvature`` is False (e.g. the LSTM) can only be
+    trained with a first-order optimiser; the run is refused before any work
+    when it is paired with Hessian-free. A model without the attribute is
+    taken to support curvature.
+    """
+
+    supports_curvature: bool
+
+
 def loss_and_predict(model: Model, theta: Vector, batch: Batch) -> tuple[float, np.ndarray]:
     """The objective on ``batch`` and the outputs ``g(s)`` as NumPy, shape (T, B, n_out).
 
-    One forward pass with the model's optional ``loss_and_predict``; otherwise
-    ``model.loss`` and ``model.predict`` (two passes, same values).
+    One forward pass when the model is :class:`SupportsLossAndPredict`;
+    otherwise ``model.loss`` and ``model.predict`` (two passes, same values).
     """
-    both = getattr(model, "loss_and_predict", None)
-    if both is not None:
-        value, outputs = both(theta, batch)
+    if isinstance(model, SupportsLossAndPredict):
+        value, outputs = model.loss_and_predict(theta, batch)
         return float(value), np.asarray(outputs)
     return float(model.loss(theta, batch)), np.asarray(model.predict(theta, batch))
 
@@ -134,6 +158,50 @@ class Task(Protocol):
 
     def solved(self, test_error: float) -> bool:
         """Whether a test error meets the task's success criterion."""
+        ...
+
+
+@runtime_checkable
+class HasDefaultLambda0(Protocol):
+    """Optional task capability: the task's own initial Tikhonov lambda.
+
+    Used when ``damping.lambda0`` is null (IS11's per-task values); without
+    it the core takes IS11's general rule ``0.01 * spec.n_out``.
+    """
+
+    default_lambda0: float
+
+
+@runtime_checkable
+class HasMaxSample(Protocol):
+    """Optional task capability: the largest ``n`` that :meth:`Task.sample` accepts.
+
+    A finite data set (e.g. the quadratic task's fixed training set) declares
+    it, so a run whose batch sizes exceed it is refused before any work. The
+    value None means no limit.
+    """
+
+    max_sample: int | None
+
+
+@runtime_checkable
+class HasExtraMetrics(Protocol):
+    """Optional task capability: metrics logged beside ``loss`` and ``error`` at each evaluation."""
+
+    def extra_metrics(self, outputs: np.ndarray, batch: Batch) -> dict[str, float]:
+        """Named values for ``outputs`` (as from :meth:`Model.predict`) on ``batch``.
+
+        The names ``loss`` and ``error`` are reserved: the core's values win.
+        """
+        ...
+
+
+@runtime_checkable
+class PlotsPredictions(Protocol):
+    """Optional task capability: a picture of a model's predictions, saved with the run."""
+
+    def plot_predictions(self, outputs: np.ndarray, batch: Batch) -> Any:
+        """A matplotlib ``Figure`` of ``outputs`` (as from :meth:`Model.predict`) on ``batch`` (one window)."""
         ...
 
 

@@ -23,6 +23,9 @@ DISABLE_AUTOLOAD_ENV = "HFCORE_DISABLE_PLUGIN_AUTOLOAD"
 KINDS = ("backend", "task", "damping", "solver", "parallel")
 
 
+BUILTIN_DISTRIBUTION = "hfcore"
+
+
 class PluginError(RuntimeError):
     """A plugin failed to load, declared an unknown hook or clashed with another."""
 
@@ -52,17 +55,35 @@ class Registry:
         self._components: dict[tuple[str, str], Component] = {}
         self._current_plugin = "<direct>"
         self._labels: dict[str, str] = {}
+        self._builtin: set[str] = set()
+        self._strict = True
         self.failures: list[str] = []
+
+    def _label(self, plugin: str) -> str:
+        label = self._labels.get(plugin, repr(plugin))
+        return f"built-in plugin {label}" if plugin in self._builtin else f"plugin {label}"
 
     def _add(self, kind: str, name: str, factory: Callable[..., Any], config: Any) -> None:
         key = (kind, name)
-        if key in self._components:
-            first, second = self._components[key].plugin, self._current_plugin
-            raise PluginError(
-                f"{kind} '{name}' is registered twice: by plugin {self._labels.get(first, repr(first))} "
-                f"and by plugin {self._labels.get(second, repr(second))}; the first is kept"
-            )
-        self._components[key] = Component(kind, name, factory, config, self._current_plugin)
+        new = Component(kind, name, factory, config, self._current_plugin)
+        old = self._components.get(key)
+        if old is None:
+            self._components[key] = new
+            return
+        # A built-in component always wins; between equals the first claimant keeps the name.
+        # Only the one clashing component is left out: the loser's other components stay
+        # registered (raising here would abort the rest of its hook, as it once did for
+        # every task of the built-in ``tasks`` plugin).
+        if new.plugin in self._builtin and old.plugin not in self._builtin:
+            self._components[key] = new
+            kept, lost = new, old
+        else:
+            kept, lost = old, new
+        message = (f"{self._label(lost.plugin)}: its {kind} '{name}' is left out, because "
+                   f"{self._label(kept.plugin)} registers a {kind} of the same name")
+        if self._strict:
+            raise PluginError(message)
+        self.failures.append(message)
 
     def add_backend(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
         """Register a backend ``factory(spec, model_cfg, backend_cfg) -> Model``."""
@@ -129,6 +150,9 @@ def load_plugins(
         Raise on the first broken plugin (default). With False, a broken plugin
         is left out, its one-line error is appended to ``registry.failures``, and
         every other plugin stays usable (the CLI prints the failures as warnings).
+        A name clash leaves out only the clashing component: a built-in one
+        (from the ``hfcore`` distribution) always wins, otherwise the first
+        registered keeps the name.
 
     Returns
     -------
@@ -138,7 +162,8 @@ def load_plugins(
     ------
     PluginError
         (strict only) Naming the plugin and its distribution when a plugin fails
-        to import, implements an unknown hook, or registers a name already taken.
+        to import, implements an unknown hook, or registers a name already taken
+        (then naming the component left out and the plugin that keeps it).
     """
     if autoload is None:
         autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
@@ -147,16 +172,27 @@ def load_plugins(
     from hfcore import builtin  # the core's own solver and dampings, registered like any plugin
 
     plugins: list[tuple[str, str, Callable[[], object]]] = [("hfcore", "'hfcore' (built in)", lambda: builtin)]
+    builtin_names = {"hfcore"}
     if autoload:
+        third_party = []
         for ep in sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "unknown distribution"
-            plugins.append((ep.name, f"'{ep.name}' ({ep.value}) from distribution {dist}", ep.load))
+            entry = (ep.name, f"'{ep.name}' ({ep.value}) from distribution {dist}", ep.load)
+            if ep.dist is not None and ep.dist.name == BUILTIN_DISTRIBUTION:
+                plugins.append(entry)
+                builtin_names.add(ep.name)
+            else:
+                third_party.append(entry)
+        plugins.extend(third_party)  # after the built-ins, so a built-in is the first claimant of its names
     for name, obj in extra_plugins or []:
         plugins.append((name, f"'{name}'", lambda obj=obj: obj))
     labels = {name: label for name, label, _ in plugins}
     registry._labels = labels
+    registry._builtin = builtin_names
+    registry._strict = strict
 
     def failed(message: str, exc: BaseException) -> None:
+        message += "; its components are unavailable"
         if strict:
             raise PluginError(message) from exc
         registry.failures.append(message)
@@ -188,9 +224,9 @@ def load_plugins(
             registry._current_plugin = impl.plugin_name
             try:
                 impl.function(registry=registry)
-            except PluginError as exc:
-                failed(str(exc), exc)
             except Exception as exc:
+                if strict and isinstance(exc, PluginError):  # a clash, already worded by Registry._add
+                    raise
                 label = labels.get(impl.plugin_name, f"'{impl.plugin_name}'")
                 failed(f"plugin {label} failed in {hook_name}: {_one_line(exc)}", exc)
     registry._current_plugin = "<direct>"

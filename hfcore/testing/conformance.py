@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hfcore.interfaces import SupportsLossAndPredict
 from hfcore.testing.dense import dense_gauss_newton, dense_jacobians, dense_structural
 from hfcore.types import Batch, ModelSpec
 
@@ -283,7 +284,7 @@ def check_loss_and_predict(model: Any, theta: Any, batch: Batch, rtol: float = 1
     float
         The largest relative difference (0.0 also when the model has no ``loss_and_predict``).
     """
-    if getattr(model, "loss_and_predict", None) is None:
+    if not isinstance(model, SupportsLossAndPredict):
         return 0.0
     value, outputs = model.loss_and_predict(theta, batch)
     loss, predicted = float(model.loss(theta, batch)), np.asarray(model.predict(theta, batch))

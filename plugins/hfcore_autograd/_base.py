@@ -20,9 +20,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from hfcore.kit.batches import BatchArrays, as_vector, batch_norm, iter_chunks, join_chunks, prepare_batch
+from hfcore.kit.losses import OutputCurvature, output_activation
 from hfcore.types import Batch
-from hfcore_numpy._common import BatchArrays, as_vector, batch_norm, iter_chunks, join_chunks, prepare_batch
-from hfcore_numpy.losses import OutputCurvature, output_activation
 
 from ._deps import ag_tuple, anp, make_vjp, value_and_grad
 from .losses import loss_terms
@@ -33,8 +33,8 @@ class AutogradModel:
 
     Parameters
     ----------
-    reference : NumpyRNN or NumpyLinear
-        The NumPy twin built from the same spec and config. It has already validated
+    reference : hfcore.kit.layout.RNNLayout or LinearLayout
+        The model's layout built from the spec and config. It has already validated
         them and provides ``dtype``, sizes, ``l2``, ``normaliser``, the flat layout
         (``unpack`` slices and reshapes, which autograd traces) and ``init_params``.
     chunk_size : int

@@ -1,6 +1,7 @@
 """The per-step affine model ``s_i = W x_i + b`` written with ``autograd.numpy``.
 
-Same model, layout and initialisation as :class:`hfcore_numpy.linear.NumpyLinear`;
+Same model as :class:`hfcore_numpy.linear.NumpyLinear`, layout and initialisation of
+:class:`hfcore.kit.layout.LinearLayout`;
 its Gauss-Newton matrix is exact and ``G_S = 0`` (no hidden units).
 """
 
@@ -10,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from hfcore.kit.layout import LinearLayout
 from hfcore.types import ModelSpec
-from hfcore_numpy.linear import NumpyLinear
 
 from ._base import AutogradModel
 from ._deps import anp
@@ -45,7 +46,7 @@ class AutogradLinear(AutogradModel):
     """
 
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000) -> None:
-        super().__init__(NumpyLinear(spec, cfg, dtype=dtype), chunk_size)
+        super().__init__(LinearLayout(spec, cfg, dtype=dtype), chunk_size)
 
     def _net(self, theta: Any, x: np.ndarray) -> tuple[Any, None]:
         """``(s, None)`` for inputs ``x`` (T, B, n_in)."""

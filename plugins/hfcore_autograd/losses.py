@@ -3,7 +3,7 @@
 Only the per-step loss ``L(s; y)`` is needed here: autograd differentiates it for
 the gradient, while outputs ``g(s)`` and the output Hessian products ``m H_L u`` of
 the Gauss-Newton matrix are exactly those of the NumPy backend
-(:func:`hfcore_numpy.losses.output_activation`, :class:`hfcore_numpy.losses.OutputCurvature`),
+(:func:`hfcore.kit.losses.output_activation`, :class:`hfcore.kit.losses.OutputCurvature`),
 evaluated on plain arrays at bind time. The formulas are the NumPy backend's
 (``0.5 ||s - y||^2``, ``softplus(s) - y s``, ``logsumexp(s) - y's``), so values agree
 to rounding and ``dL/ds = g(s) - y`` holds exactly.
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hfcore_numpy.losses import check_output
+from hfcore.kit.losses import check_output
 
 from ._deps import anp, getval
 
@@ -32,7 +32,7 @@ def loss_terms(output: str, s: Any, y: np.ndarray) -> Any:
     s : array or autograd box, shape (..., n_out)
         Output pre-activations.
     y : ndarray, shape (..., n_out)
-        Targets (finite everywhere; :func:`hfcore_numpy._common.prepare_batch` zeroes masked ones).
+        Targets (finite everywhere; :func:`hfcore.kit.batches.prepare_batch` zeroes masked ones).
 
     Returns
     -------

@@ -12,8 +12,8 @@ from typing import Any
 
 from hfcore.config import BackendConfig
 from hfcore.hookspecs import hookimpl
+from hfcore.kit.batches import DTYPES
 from hfcore.types import ModelSpec
-from hfcore_numpy._common import DTYPES
 
 MODEL_KINDS = ("rnn", "linear")
 """Values of ``ModelConfig.kind`` this backend builds."""

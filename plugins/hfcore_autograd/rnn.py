@@ -1,7 +1,7 @@
 """The tanh RNN of Martens & Sutskever (2011) written with ``autograd.numpy``.
 
 Same model, objective, flat parameter layout and initialisation as
-:class:`hfcore_numpy.rnn.NumpyRNN` (whose docstring defines the layout); only the
+:class:`hfcore_numpy.rnn.NumpyRNN` (the layout is :class:`hfcore.kit.layout.RNNLayout`); only the
 derivatives come from autograd instead of hand-written BPTT / R-passes.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from hfcore.kit.layout import RNNLayout
 from hfcore.types import ModelSpec
-from hfcore_numpy.rnn import NumpyRNN
 
 from ._base import AutogradModel
 from ._deps import anp
@@ -25,7 +25,7 @@ class AutogradRNN(AutogradModel):
     ``t_i = W_hx x_i + W_hh h_{i-1} + b_h`` (``W_hh h_0`` replaced by ``b_init``),
     ``h_i = tanh(t_i)``, ``s_i = W_yh h_i + b_y``; objective
     ``sum m L(s; y) / N + (kappa/2) ||theta||^2``. Flat layout, config semantics, validation
-    and initialisation are those of :class:`hfcore_numpy.rnn.NumpyRNN`.
+    and initialisation are those of :class:`hfcore.kit.layout.RNNLayout` (as the NumPy backend).
 
     Parameters
     ----------
@@ -54,7 +54,9 @@ class AutogradRNN(AutogradModel):
     """
 
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000) -> None:
-        super().__init__(NumpyRNN(spec, cfg, dtype=dtype, chunk_size=chunk_size), chunk_size)
+        if int(chunk_size) < 1:  # checked first, as by the NumPy backend
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
+        super().__init__(RNNLayout(spec, cfg, dtype=dtype), chunk_size)
 
     def _net(self, theta: Any, x: np.ndarray) -> tuple[Any, Any]:
         """``(s, t)`` for inputs ``x`` (T, B, n_in); same operation order as the NumPy backend."""

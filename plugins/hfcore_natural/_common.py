@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from hfcore.config import TaskConfig
+from hfcore.kit.tasks import SequenceTask, check_choice, check_int, check_spec
 from hfcore.types import Batch, ModelSpec
-from hfcore_tasks._common import SequenceTask, check_choice, check_int, check_spec
 
 logger = logging.getLogger("hfcore_natural")
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from hfcore.kit.tasks import check_int, check_positive
 from hfcore.types import Batch, ModelSpec
 from hfcore_natural._common import (
     NaturalTaskConfig,
@@ -52,7 +53,6 @@ from hfcore_natural._common import (
     logger,
     splits_to_arrays,
 )
-from hfcore_tasks._common import check_int, check_positive
 
 SIZES = {
     "tiny": {"train": 24, "valid": 6, "test": 6, "length": 40},

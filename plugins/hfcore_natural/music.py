@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from hfcore.kit.tasks import check_int
 from hfcore.types import Batch, ModelSpec
 from hfcore_natural._common import (
     MissingDependencyError,
@@ -50,7 +51,6 @@ from hfcore_natural._common import (
     split_indices,
     splits_to_arrays,
 )
-from hfcore_tasks._common import check_int
 
 MISSING_MUSIC21 = "task 'music' needs the natural extra: pip install 'hfcore[natural]'"
 

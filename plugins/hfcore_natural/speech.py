@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from hfcore.kit.tasks import check_int
 from hfcore.types import Batch, ModelSpec
 from hfcore_natural._common import (
     MissingDependencyError,
@@ -52,7 +53,6 @@ from hfcore_natural._common import (
     splits_to_arrays,
 )
 from hfcore_natural.sentences import SENTENCES
-from hfcore_tasks._common import check_int
 
 MISSING_ESPEAK = "task 'speech' needs the espeak-ng program on PATH: apt-get install espeak-ng"
 MISSING_SCIPY = "task 'speech' needs the natural extra: pip install 'hfcore[natural]'"

@@ -7,28 +7,19 @@ test bed for the CG / damping core.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 import numpy as np
 
-from hfcore.types import Batch, ModelSpec
-
-from ._common import BatchArrays, as_vector, batch_norm, prepare_batch, resolve_dtype, validate_common
-from .losses import OutputCurvature, evaluate, output_activation
-
-
-class LinearParams(NamedTuple):
-    """Views into a flat parameter vector (see :class:`NumpyLinear`)."""
-
-    W: np.ndarray
-    b: np.ndarray
+from hfcore.kit.batches import BatchArrays, as_vector, batch_norm, prepare_batch
+from hfcore.kit.layout import LinearLayout, LinearParams
+from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
+from hfcore.types import Batch
 
 
-class NumpyLinear:
+class NumpyLinear(LinearLayout):
     """``s_i = W x_i + b`` at every step, ``yhat_i = g(s_i)``; objective as :class:`~hfcore_numpy.rnn.NumpyRNN`.
 
-    **Flat parameter layout**: ``W`` (O, I) row-major, then ``b`` (O,);
-    ``n_params = O*I + O``.
+    **Flat parameter layout** ``W`` (O, I) row-major, then ``b`` (O,), validation and
+    :meth:`init_params` are those of :class:`hfcore.kit.layout.LinearLayout`.
 
     Parameters
     ----------
@@ -50,24 +41,6 @@ class NumpyLinear:
     :meth:`preactivations` returns ``t`` with shape (T, B, 0) and ``gv`` ignores the
     structural weight (``G_S = 0`` without hidden units; M&S 2011 eq. 10).
     """
-
-    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64) -> None:
-        validate_common(spec, cfg)
-        self.spec = spec
-        self.dtype = resolve_dtype(dtype)
-        self.output: str = spec.output
-        self.n_in = int(spec.n_in)
-        self.n_out = int(spec.n_out)
-        self.n_hidden = 0
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
-        self.init_scale = float(cfg.init_scale)
-        self.n_params: int = self.n_out * self.n_in + self.n_out
-
-    def unpack(self, theta: np.ndarray) -> LinearParams:
-        """Views ``(W, b)`` into a flat contiguous vector."""
-        k = self.n_out * self.n_in
-        return LinearParams(theta[:k].reshape(self.n_out, self.n_in), theta[k:])
 
     def _cat(self, p: LinearParams) -> np.ndarray:
         """``[W | b]``, shape (O, I+1), used against rows ``[x_i, 1]``."""
@@ -105,13 +78,6 @@ class NumpyLinear:
         per_step, yhat = evaluate(self.output, s, data.y)
         total = float(np.sum(per_step * data.mask[..., 0], dtype=np.float64))
         return total / data.norm + 0.5 * self.l2 * float(np.dot(theta, theta)), yhat
-
-    def init_params(self, rng: np.random.Generator) -> np.ndarray:
-        """``W ~ N(0, init_scale^2 / n_in)`` (drawn in float64, then cast), ``b = 0``."""
-        theta = np.zeros(self.n_params)
-        p = self.unpack(theta)
-        p.W[...] = rng.standard_normal(p.W.shape) * (self.init_scale / np.sqrt(self.n_in))
-        return theta.astype(self.dtype)
 
     def loss(self, theta: np.ndarray, batch: Batch) -> float:
         """Objective on ``batch``."""

@@ -17,9 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hfcore.types import Batch, ModelSpec
-
-from ._common import (
+from hfcore.kit.batches import (
     BatchArrays,
     as_vector,
     batch_norm,
@@ -29,7 +27,8 @@ from ._common import (
     resolve_dtype,
     validate_common,
 )
-from .losses import evaluate, output_activation
+from hfcore.kit.losses import evaluate, output_activation
+from hfcore.types import Batch, ModelSpec
 
 CELLS_PER_BLOCK = 10
 """Cells per memory block when the model config has no ``cells_per_block`` (M&S 2011: 30 blocks x 10 cells)."""

@@ -7,9 +7,9 @@ from typing import Any
 
 from hfcore.config import BackendConfig
 from hfcore.hookspecs import hookimpl
+from hfcore.kit.batches import DTYPES
 from hfcore.types import ModelSpec
 
-from ._common import DTYPES
 from .linear import NumpyLinear
 from .lstm import NumpyLSTM
 from .rnn import NumpyRNN

@@ -13,9 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hfcore.types import Batch, ModelSpec
-
-from ._common import (
+from hfcore.kit.batches import (
     BatchArrays,
     Workspace,
     as_vector,
@@ -23,24 +21,13 @@ from ._common import (
     iter_chunks,
     join_chunks,
     prepare_batch,
-    resolve_dtype,
-    validate_common,
 )
-from .losses import OutputCurvature, evaluate, output_activation
+from hfcore.kit.layout import RNNLayout, RNNParams
+from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
+from hfcore.types import Batch, ModelSpec
 
 
-class RNNParams(NamedTuple):
-    """Views into a flat parameter vector (see :class:`NumpyRNN` for the layout)."""
-
-    W_hx: np.ndarray
-    W_hh: np.ndarray
-    W_yh: np.ndarray
-    b_h: np.ndarray
-    b_y: np.ndarray
-    b_init: np.ndarray
-
-
-class NumpyRNN:
+class NumpyRNN(RNNLayout):
     """Tanh RNN with a matched output loss (M&S 2011 eqs. 1-4), NumPy backend.
 
     ``t_i = W_hx x_i + W_hh h_{i-1} + b_h`` (at ``i = 1`` the ``W_hh h_0`` term is
@@ -49,14 +36,8 @@ class NumpyRNN:
     with ``N`` = number of active targets (``normaliser="targets"``) or the batch
     size (``"sequences"``), at least 1, and ``kappa = cfg.l2``.
 
-    **Flat parameter layout** (other backends use the same order)::
-
-        W_hx   (H, I)  row-major   offset 0
-        W_hh   (H, H)  row-major   offset H*I
-        W_yh   (O, H)  row-major   offset H*I + H*H
-        b_h    (H,)                offset H*I + H*H + O*H
-        b_y    (O,)                then
-        b_init (H,)                then; n_params = H*I + H*H + O*H + 2*H + O
+    **Flat parameter layout**, validation and :meth:`init_params` are those of
+    :class:`hfcore.kit.layout.RNNLayout` (every backend shares them).
 
     Parameters
     ----------
@@ -88,68 +69,10 @@ class NumpyRNN:
     """
 
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000) -> None:
-        validate_common(spec, cfg)
         if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
-        if int(cfg.hidden) < 1:
-            raise ValueError(f"rnn needs hidden >= 1, got {cfg.hidden!r}")
-        if int(cfg.num_connections) < 1:
-            raise ValueError(f"num_connections must be >= 1, got {cfg.num_connections!r}")
-        self.spec = spec
-        self.dtype = resolve_dtype(dtype)
-        self.output: str = spec.output
-        self.n_in = n_i = int(spec.n_in)
-        self.n_hidden = n_h = int(cfg.hidden)
-        self.n_out = n_o = int(spec.n_out)
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
-        self.init: str = cfg.init
-        self.num_connections = int(cfg.num_connections)
-        self.init_scale = float(cfg.init_scale)
-        self.input_scale = float(cfg.input_scale)
+        super().__init__(spec, cfg, dtype)
         self.chunk_size = int(chunk_size)
-        shapes = [(n_h, n_i), (n_h, n_h), (n_o, n_h), (n_h,), (n_o,), (n_h,)]
-        sizes = [int(np.prod(s)) for s in shapes]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        self._layout = [(offsets[k], offsets[k + 1], shapes[k]) for k in range(len(shapes))]
-        self.n_params: int = offsets[-1]
-
-    # ------------------------------------------------------------------ layout
-    def unpack(self, theta: np.ndarray) -> RNNParams:
-        """Views ``(W_hx, W_hh, W_yh, b_h, b_y, b_init)`` into a flat contiguous vector."""
-        return RNNParams(*(theta[a:b].reshape(shape) for a, b, shape in self._layout))
-
-    # ------------------------------------------------------------------ init
-    def init_params(self, rng: np.random.Generator) -> np.ndarray:
-        """Draw initial parameters (notes sec. 7).
-
-        ``init="sparse"`` (IS11): each row of ``W_hx``, ``W_hh``, ``W_yh`` keeps exactly
-        ``min(num_connections, fan_in)`` weights at positions drawn without replacement,
-        valued ``N(0, 1) * init_scale / sqrt(num_connections)``. ``init="dense"``:
-        ``N(0, init_scale^2 / fan_in)``. In both, ``W_hx`` is further multiplied by
-        ``input_scale``; ``b_h``, ``b_y``, ``b_init`` are 0. Draws happen in float64 in
-        the order ``W_hx, W_hh, W_yh`` (so float32 and float64 models agree), then cast.
-        """
-        theta = np.zeros(self.n_params)
-        p = self.unpack(theta)
-        n_i, n_h, n_o = self.n_in, self.n_hidden, self.n_out
-        draw = self._sparse_matrix if self.init == "sparse" else self._dense_matrix
-        p.W_hx[...] = draw(rng, n_h, n_i) * self.input_scale
-        p.W_hh[...] = draw(rng, n_h, n_h)
-        p.W_yh[...] = draw(rng, n_o, n_h)
-        return theta.astype(self.dtype)
-
-    def _sparse_matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
-        k = min(self.num_connections, fan_in)
-        # argsort of iid keys = an independent uniform k-subset per row, without a Python loop.
-        idx = np.argsort(rng.random((rows, fan_in)), axis=1)[:, :k]
-        vals = rng.standard_normal((rows, k)) * (self.init_scale / np.sqrt(self.num_connections))
-        w = np.zeros((rows, fan_in))
-        np.put_along_axis(w, idx, vals, axis=1)
-        return w
-
-    def _dense_matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
-        return rng.standard_normal((rows, fan_in)) * (self.init_scale / np.sqrt(fan_in))
 
     # ------------------------------------------------------------------ passes
     def _chunks(self, batch: Batch) -> Iterator[BatchArrays]:

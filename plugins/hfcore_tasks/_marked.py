@@ -38,19 +38,9 @@ from typing import Any
 
 import numpy as np
 
+from hfcore.kit.tasks import SequenceTask, abs_wrong, check_common, check_positive, check_spec, check_T
 from hfcore.types import Batch, ModelSpec
-from hfcore_tasks._common import (
-    SequenceTask,
-    abs_wrong,
-    check_common,
-    check_positive,
-    check_spec,
-    check_T,
-    end_target_batch,
-    randint_range,
-    scale,
-    valid_steps,
-)
+from hfcore_tasks._common import end_target_batch, randint_range, scale, valid_steps
 
 MIN_T = 10
 """Smallest supported ``T`` for the marked-pair tasks.

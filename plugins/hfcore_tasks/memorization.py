@@ -72,17 +72,9 @@ from typing import Any
 import numpy as np
 
 from hfcore.config import TaskConfig
+from hfcore.kit.tasks import SequenceTask, argmax_wrong, check_choice, check_common, check_spec, check_T, zero_one_rate
 from hfcore.types import Batch, ModelSpec
-from hfcore_tasks._common import (
-    SequenceTask,
-    argmax_wrong,
-    check_choice,
-    check_common,
-    check_spec,
-    check_T,
-    one_hot,
-    zero_one_rate,
-)
+from hfcore_tasks._common import one_hot
 
 SPECS = ("ms2011", "pascanu2013")
 """Known generator variants (``MemorizationConfig.spec``)."""

@@ -40,18 +40,9 @@ from typing import Any
 import numpy as np
 
 from hfcore.config import TaskConfig
+from hfcore.kit.tasks import SequenceTask, argmax_wrong, check_common, check_int, check_spec, check_T
 from hfcore.types import Batch, ModelSpec
-from hfcore_tasks._common import (
-    SequenceTask,
-    argmax_wrong,
-    balanced_classes,
-    check_common,
-    check_int,
-    check_spec,
-    check_T,
-    last_step_mask,
-    one_hot,
-)
+from hfcore_tasks._common import balanced_classes, last_step_mask, one_hot
 
 SPECS = ("ms2011", "hs1997", "pascanu2013")
 """Known generator variants (``RandomPermutationConfig.spec``)."""

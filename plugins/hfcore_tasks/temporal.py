@@ -61,15 +61,10 @@ from typing import Any
 import numpy as np
 
 from hfcore.config import TaskConfig
+from hfcore.kit.tasks import SequenceTask, argmax_wrong, check_choice, check_common, check_spec, check_T
 from hfcore.types import Batch, ModelSpec
 from hfcore_tasks._common import (
-    SequenceTask,
-    argmax_wrong,
     balanced_classes,
-    check_choice,
-    check_common,
-    check_spec,
-    check_T,
     class_bits,
     end_target_batch,
     one_hot,

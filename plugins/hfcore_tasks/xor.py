@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from hfcore.config import TaskConfig
+from hfcore.kit.tasks import SequenceTask
 from hfcore.types import Batch, ModelSpec
-from hfcore_tasks._common import SequenceTask, end_target_batch, randint_range, scale
+from hfcore_tasks._common import end_target_batch, randint_range, scale
 from hfcore_tasks._marked import MIN_T, bits, draw_ms2011, validate
 
 SPECS = ("ms2011",)

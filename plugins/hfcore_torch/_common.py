@@ -4,7 +4,7 @@ Device resolution, the dtype map, the one-time conversion of a NumPy
 :class:`~hfcore.types.Batch` into tensors, and a small base class that gives
 every torch model the same vector handling (``to_numpy`` / ``from_numpy`` and
 input validation). Batch validation itself is the NumPy backend's
-:func:`hfcore_numpy._common.prepare_batch`, reused so both backends reject the
+:func:`hfcore.kit.batches.prepare_batch`, reused so both backends reject the
 same inputs with the same messages.
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from hfcore.kit.batches import prepare_batch
 from hfcore.types import Batch
-from hfcore_numpy._common import prepare_batch
 
 TORCH_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
-"""Backend dtype names -> torch dtypes (the same names as the NumPy backend's :data:`~hfcore_numpy._common.DTYPES`)."""
+"""Backend dtype names -> torch dtypes (the same names as the NumPy backend's :data:`~hfcore.kit.batches.DTYPES`)."""
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

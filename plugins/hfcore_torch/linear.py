@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from hfcore.kit.batches import batch_norm, resolve_dtype
+from hfcore.kit.layout import LinearLayout
 from hfcore.types import Batch, ModelSpec
-from hfcore_numpy._common import batch_norm, resolve_dtype
-from hfcore_numpy.linear import NumpyLinear
 
 from ._common import TORCH_DTYPES, TensorBatch, TorchModelBase, resolve_device, to_tensor_batch
 from .losses import OutputCurvature, evaluate, output_activation
@@ -30,7 +30,7 @@ class LinearParams(NamedTuple):
 class TorchLinear(TorchModelBase):
     """``s_i = W x_i + b`` at every step, ``yhat_i = g(s_i)``; objective as :class:`~hfcore_torch.rnn.TorchRNN`.
 
-    **Flat parameter layout** (as :class:`hfcore_numpy.linear.NumpyLinear`): ``W`` (O, I)
+    **Flat parameter layout** (as :class:`hfcore.kit.layout.LinearLayout`): ``W`` (O, I)
     row-major, then ``b`` (O,); ``n_params = O*I + O``.
 
     Parameters
@@ -60,7 +60,7 @@ class TorchLinear(TorchModelBase):
     ) -> None:
         self.np_dtype = resolve_dtype(dtype)
         self.dtype = TORCH_DTYPES[self.np_dtype.name]
-        self._reference = NumpyLinear(spec, cfg, dtype=self.np_dtype)  # validation and init
+        self._reference = LinearLayout(spec, cfg, dtype=self.np_dtype)  # validation and init
         self.device = resolve_device(device)
         self.spec = spec
         self.output: str = spec.output
@@ -97,7 +97,7 @@ class TorchLinear(TorchModelBase):
         return value, yhat
 
     def init_params(self, rng: np.random.Generator) -> torch.Tensor:
-        """Initial parameters: :meth:`hfcore_numpy.linear.NumpyLinear.init_params` with the same ``rng``."""
+        """Initial parameters: :meth:`hfcore.kit.layout.LinearLayout.init_params` with the same ``rng``."""
         return self.from_numpy(self._reference.init_params(rng))
 
     @torch.no_grad()

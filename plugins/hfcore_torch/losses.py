@@ -1,6 +1,6 @@
 """Matched output/loss pairs in torch (M&S 2011 sec. 3.1; notes sec. 1).
 
-The same formulas as :mod:`hfcore_numpy.losses`, written in terms of the output
+The same formulas as :mod:`hfcore.kit.losses`, written in terms of the output
 pre-activation ``s`` so that they are stable for any ``s`` and ``dL/ds = g(s) - y``
 holds exactly:
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from hfcore_numpy.losses import check_output
+from hfcore.kit.losses import check_output
 
 __all__ = ["OutputCurvature", "evaluate", "output_activation"]
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from hfcore.config import BackendConfig, ParallelConfig
 from hfcore.hookspecs import hookimpl
+from hfcore.kit.batches import DTYPES
 from hfcore.types import ModelSpec
-from hfcore_numpy._common import DTYPES
 
 if TYPE_CHECKING:
     from .distributed import TorchDistComm

@@ -25,16 +25,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from hfcore.kit.batches import batch_norm, iter_chunks, resolve_dtype
+from hfcore.kit.layout import RNNLayout
 from hfcore.types import Batch, ModelSpec
-from hfcore_numpy._common import batch_norm, iter_chunks, resolve_dtype
-from hfcore_numpy.rnn import NumpyRNN
 
 from ._common import TORCH_DTYPES, TensorBatch, TorchModelBase, Workspace, resolve_device, to_tensor_batch
 from .losses import OutputCurvature, evaluate, output_activation
 
 
 class RNNParams(NamedTuple):
-    """Views into a flat parameter tensor (layout of :class:`hfcore_numpy.rnn.NumpyRNN`)."""
+    """Views into a flat parameter tensor (layout of :class:`hfcore.kit.layout.RNNLayout`)."""
 
     W_hx: torch.Tensor
     W_hh: torch.Tensor
@@ -50,7 +50,7 @@ class TorchRNN(TorchModelBase):
     ``t_i = W_hx x_i + W_hh h_{i-1} + b_h`` (at ``i = 1`` the ``W_hh h_0`` term is
     the learned ``b_init``), ``h_i = tanh(t_i)``, ``s_i = W_yh h_i + b_y``,
     ``yhat_i = g(s_i)``. Objective, normalisers, L2 and the flat parameter layout
-    are exactly those of :class:`hfcore_numpy.rnn.NumpyRNN`::
+    are exactly those of :class:`hfcore.kit.layout.RNNLayout`::
 
         W_hx (H, I), W_hh (H, H), W_yh (O, H), b_h (H,), b_y (O,), b_init (H,)
 
@@ -61,7 +61,7 @@ class TorchRNN(TorchModelBase):
     spec : ModelSpec
         Input/output sizes and the output/loss pair.
     cfg : ModelConfig-like
-        Read by attribute, as by :class:`~hfcore_numpy.rnn.NumpyRNN` (which validates it).
+        Read by attribute, as by :class:`~hfcore.kit.layout.RNNLayout` (which validates it).
     dtype : str or dtype, optional
         ``"float64"`` (default) or ``"float32"``.
     device : str or torch.device, optional
@@ -93,8 +93,8 @@ class TorchRNN(TorchModelBase):
     ) -> None:
         self.np_dtype = resolve_dtype(dtype)
         self.dtype = TORCH_DTYPES[self.np_dtype.name]
-        # The NumPy model validates spec/cfg and owns the initialisation (reused, not duplicated).
-        self._reference = NumpyRNN(spec, cfg, dtype=self.np_dtype)
+        # The kit's layout validates spec/cfg and owns the initialisation (shared by every backend).
+        self._reference = RNNLayout(spec, cfg, dtype=self.np_dtype)
         self.device = resolve_device(device)
         if chunk_size is not None and int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size!r}")
@@ -249,7 +249,7 @@ class TorchRNN(TorchModelBase):
 
     # ------------------------------------------------------------------ Model protocol
     def init_params(self, rng: np.random.Generator) -> torch.Tensor:
-        """Initial parameters: :meth:`hfcore_numpy.rnn.NumpyRNN.init_params` with the same ``rng``, as a tensor."""
+        """Initial parameters: :meth:`hfcore.kit.layout.RNNLayout.init_params` with the same ``rng``, as a tensor."""
         return self.from_numpy(self._reference.init_params(rng))
 
     def loss(self, theta: Any, batch: Batch) -> float:

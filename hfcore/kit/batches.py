@@ -1,7 +1,8 @@
-"""Helpers shared by :mod:`hfcore_numpy.rnn` and :mod:`hfcore_numpy.linear`.
+"""Backend-neutral batch helpers shared by every backend (NumPy, autograd, torch, third-party).
 
-Config validation, the objective normaliser and the one-time conversion of a
-:class:`~hfcore.types.Batch` into contiguous arrays of the model dtype.
+Config validation, dtype resolution, the objective normaliser, chunking and the
+one-time conversion of a :class:`~hfcore.types.Batch` into contiguous arrays of
+the model dtype. NumPy only: importing this module loads no backend.
 """
 
 from __future__ import annotations
