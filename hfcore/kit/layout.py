@@ -2,7 +2,7 @@
 
 Each layout class validates a model's spec and config (one-line ``ValueError``),
 fixes the order of the named parameter blocks in the flat vector, slices a
-flat vector into those blocks (:meth:`unpack`, which works on any array type
+flat vector into those blocks (:meth:`RNNLayout.unpack`, which works on any array type
 that supports slicing and ``reshape``, autograd boxes included) and draws the
 initial parameters. A backend builds its model on top of one of these, so that
 every backend has the same layout and the same initial parameters, draw for

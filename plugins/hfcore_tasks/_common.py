@@ -1,7 +1,7 @@
 """Shared pieces of the pathological tasks (algorithm notes sec. 9).
 
 Everything the pathological task modules have in common lives here (the generic
-validators, scoring and :class:`SequenceTask` are in :mod:`hfcore.kit.tasks`): the release's length
+validators, scoring and :class:`~hfcore.kit.tasks.SequenceTask` are in :mod:`hfcore.kit.tasks`): the release's length
 scaling ``f(x) = int(x T / 100)``, one-hot encoding, deterministic class
 balancing and the end-of-sequence target layout.
 """
