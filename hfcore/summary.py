@@ -55,22 +55,10 @@ def collect(uri: str, experiment: str, filter_string: str = "",
         be read, no such experiment, or a filter MLflow cannot parse.
     """
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    from hfcore.tracking import describe_store_error, probe_settings, sqlite_path
+    from hfcore.tracking import existing_experiment
 
-    path = sqlite_path(uri)
-    if path is not None and not path.exists():  # MLflow would create an empty store here
-        raise SystemExit(f"hf-summary: error: no MLflow store {path}; run hf-summary where hf-train ran, "
-                         "or pass --uri")
-    try:
-        with probe_settings():
-            client = MlflowClient(tracking_uri=uri)
-            exp = client.get_experiment_by_name(experiment)
-    except Exception as exc:
-        raise SystemExit(f"hf-summary: error: {describe_store_error(uri, exc, cli=False)}") from None
-    if exp is None:
-        raise SystemExit(f"hf-summary: error: no experiment '{experiment}' in {uri}")
+    client, exp = existing_experiment(uri, experiment, "hf-summary")
     try:
         runs = client.search_runs([exp.experiment_id], filter_string=filter_string, order_by=["start_time ASC"])
     except MlflowException as exc:

@@ -202,6 +202,33 @@ def probe_settings() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def existing_experiment(uri: str, experiment: str, program: str) -> tuple[Any, Any]:
+    """A client of the store at ``uri`` and its experiment ``experiment``, for commands that only read.
+
+    Raises
+    ------
+    SystemExit
+        With one line prefixed ``<program>: error:``: no store at a local ``uri`` (none is created,
+        where MLflow would create an empty one), a store or server that cannot be read, or no such
+        experiment.
+    """
+    from mlflow.tracking import MlflowClient
+
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        raise SystemExit(f"{program}: error: no MLflow store {path}; run {program} where hf-train ran, "
+                         "or pass --uri")
+    try:
+        with probe_settings():
+            client = MlflowClient(tracking_uri=uri)
+            found = client.get_experiment_by_name(experiment)
+    except Exception as exc:
+        raise SystemExit(f"{program}: error: {describe_store_error(uri, exc, cli=False)}") from None
+    if found is None:
+        raise SystemExit(f"{program}: error: no experiment '{experiment}' in {uri}")
+    return client, found
+
+
 def describe_store_error(uri: str, exc: BaseException, cli: bool = True) -> str:
     """One line saying why the store at ``uri`` cannot be used (MLflow's messages span many lines).
 
@@ -330,7 +357,7 @@ def ui_links(uri: str, experiment_id: str, run_id: str) -> list[str]:
     if uri.startswith(("http://", "https://")):
         base, start = uri.rstrip("/"), ""
     elif uri.startswith("sqlite:///"):
-        base, start = "http://127.0.0.1:5000", f" (start it with: mlflow ui --backend-store-uri {uri})"
+        base, start = "http://127.0.0.1:5000", f" (start it with: hf-ui --uri {uri})"
     else:
         return []
     ml = "workflowType=machine_learning"

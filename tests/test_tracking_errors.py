@@ -112,7 +112,7 @@ def test_experiment_is_marked_for_training_and_has_the_view(tmp_path):
 
 def test_ui_links_carry_the_training_mode():
     run, view = ui_links("sqlite:////x/mlflow.db", "3", "abc")
-    assert "mlflow ui --backend-store-uri sqlite:////x/mlflow.db" in run
+    assert "hf-ui --uri sqlite:////x/mlflow.db" in run
     assert run.endswith("http://127.0.0.1:5000/#/experiments/3/runs/abc?workflowType=machine_learning")
     assert view.endswith("#/experiments/3/runs?workflowType=machine_learning&viewStateShareKey=hfcore-training"
                          "&compareRunsMode=CHART")
