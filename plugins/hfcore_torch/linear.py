@@ -62,14 +62,9 @@ class TorchLinear(TorchModelBase):
         self.dtype = TORCH_DTYPES[self.np_dtype.name]
         self._reference = LinearLayout(spec, cfg, dtype=self.np_dtype)  # validation and init
         self.device = resolve_device(device)
-        self.spec = spec
-        self.output: str = spec.output
-        self.n_in = int(spec.n_in)
-        self.n_out = int(spec.n_out)
-        self.n_hidden = 0
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
-        self.n_params: int = self.n_out * self.n_in + self.n_out
+        # Sizes and settings are the layout's (one derivation for every backend).
+        for name in ("spec", "output", "n_in", "n_hidden", "n_out", "l2", "normaliser", "n_params"):
+            setattr(self, name, getattr(self._reference, name))
 
     def unpack(self, theta: torch.Tensor) -> LinearParams:
         """Views ``(W, b)`` into a flat contiguous tensor."""

@@ -101,18 +101,13 @@ class TorchRNN(TorchModelBase):
         if chunk_size is None:
             chunk_size = 1000 if self.device.type == "cpu" else 2**62
         self.chunk_size = int(chunk_size)
-        self.spec = spec
-        self.output: str = spec.output
-        self.n_in = n_i = int(spec.n_in)
-        self.n_hidden = n_h = int(cfg.hidden)
-        self.n_out = n_o = int(spec.n_out)
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
+        # Sizes and settings are the layout's (one derivation for every backend); only the views are torch's.
+        for name in ("spec", "output", "n_in", "n_hidden", "n_out", "l2", "normaliser", "n_params"):
+            setattr(self, name, getattr(self._reference, name))
+        n_i, n_h, n_o = self.n_in, self.n_hidden, self.n_out
         shapes = [(n_h, n_i), (n_h, n_h), (n_o, n_h), (n_h,), (n_o,), (n_h,)]
         offsets = np.concatenate([[0], np.cumsum([int(np.prod(s)) for s in shapes])]).tolist()
         self._layout = [(offsets[k], offsets[k + 1], shapes[k]) for k in range(len(shapes))]
-        self.n_params: int = offsets[-1]
-        assert self.n_params == self._reference.n_params
 
     # ------------------------------------------------------------------ layout and data
     def unpack(self, theta: torch.Tensor) -> RNNParams:
