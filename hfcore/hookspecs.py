@@ -31,6 +31,16 @@ def hfcore_register_backends(registry):
 
 
 @hookspec
+def hfcore_register_models(registry):
+    """Add models with ``registry.add_model(name, factory, config)``.
+
+    ``factory(spec, model_cfg)`` returns a :class:`hfcore.models.ModelDefinition`;
+    ``config`` is an instance of a :class:`hfcore.config.ModelConfig` subclass
+    (options ``model.<key>``, selected by ``model=<name>``).
+    """
+
+
+@hookspec
 def hfcore_register_tasks(registry):
     """Add tasks with ``registry.add_task(name, factory, config)``.
 

@@ -20,7 +20,7 @@ from hfcore import hookspecs
 
 ENTRY_POINT_GROUP = "hfcore"
 DISABLE_AUTOLOAD_ENV = "HFCORE_DISABLE_PLUGIN_AUTOLOAD"
-KINDS = ("backend", "task", "damping", "solver", "parallel")
+KINDS = ("backend", "model", "task", "damping", "solver", "parallel")
 
 
 BUILTIN_DISTRIBUTION = "hfcore"
@@ -88,6 +88,10 @@ class Registry:
     def add_backend(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
         """Register a backend ``factory(spec, model_cfg, backend_cfg) -> Model``."""
         self._add("backend", name, factory, config)
+
+    def add_model(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
+        """Register a model ``factory(spec, model_cfg) -> ModelDefinition`` (group ``model``)."""
+        self._add("model", name, factory, config)
 
     def add_task(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
         """Register a task ``factory(task_cfg) -> Task``."""
@@ -217,7 +221,7 @@ def load_plugins(
                    exc)
             pm.unregister(exc.plugin)
 
-    for hook_name in ("hfcore_register_backends", "hfcore_register_tasks",
+    for hook_name in ("hfcore_register_backends", "hfcore_register_models", "hfcore_register_tasks",
                       "hfcore_register_dampings", "hfcore_register_solvers", "hfcore_register_communicators"):
         hook = getattr(pm.hook, hook_name)
         for impl in hook.get_hookimpls():  # registration order, so the first claimant keeps a name

@@ -171,3 +171,52 @@ class LinearLayout:
         p = self.unpack(theta)
         p.W[...] = rng.standard_normal(p.W.shape) * (self.init_scale / np.sqrt(self.n_in))
         return theta.astype(self.dtype)
+
+
+class ParamLayout:
+    """The flat parameter vector of a model declared as named blocks (:class:`hfcore.models.ParamBlock`).
+
+    The blocks lie in the given order, each row-major; :meth:`unpack` slices a flat
+    vector into views (any array type with slicing and ``reshape``: NumPy arrays,
+    autograd boxes, torch tensors) and :meth:`init_params` runs each block's rule in
+    order, in float64, then casts.
+
+    Parameters
+    ----------
+    blocks : sequence of ParamBlock
+        Names must be unique; every dimension >= 1.
+
+    Raises
+    ------
+    ValueError
+        On a duplicate name or an empty dimension.
+    """
+
+    def __init__(self, blocks: Any) -> None:
+        self.blocks = tuple(blocks)
+        names = [b.name for b in self.blocks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"parameter block names must be unique; repeated: {', '.join(duplicates)}")
+        self.slices: dict[str, tuple[int, int, tuple[int, ...]]] = {}
+        offset = 0
+        for block in self.blocks:
+            shape = tuple(int(d) for d in block.shape)
+            if any(d < 1 for d in shape):
+                raise ValueError(f"parameter block {block.name!r} has an empty dimension: shape {shape}")
+            size = int(np.prod(shape)) if shape else 1
+            self.slices[block.name] = (offset, offset + size, shape)
+            offset += size
+        self.n_params: int = offset
+
+    def unpack(self, theta: Any) -> dict[str, Any]:
+        """``{name: view}`` of a flat vector of length :attr:`n_params`."""
+        return {name: theta[a:b].reshape(shape) for name, (a, b, shape) in self.slices.items()}
+
+    def init_params(self, rng: np.random.Generator, dtype: Any = np.float64) -> np.ndarray:
+        """Initial flat parameters: each block's rule in order (float64 draws), cast to ``dtype``."""
+        theta = np.zeros(self.n_params)
+        views = self.unpack(theta)
+        for block in self.blocks:
+            views[block.name][...] = block.init(rng, views[block.name].shape)
+        return theta.astype(resolve_dtype(dtype))
