@@ -1,0 +1,171 @@
+"""The torch backend's generic model (:mod:`hfcore_torch.defined`): any definition, derivatives by torch.func.
+
+* On a small gated definition declaring a tanh and a logistic signal: the gradient against central
+  differences, and the dense matrix of ``gv`` against ``J_s' H J_s`` + ``w G_S`` built here from the
+  declared signals (units, weights, padding, normaliser), in float64.
+* Bound products are pure, chunking changes nothing, float32 stays float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.extra("torch")
+torch = pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
+
+from hfcore.config import ModelConfig  # noqa: E402
+from hfcore.kit.init import Constant, DenseNormal, Zeros  # noqa: E402
+from hfcore.models import DampedSignal, NumpyOps, Ops, ParamBlock, unit_curvature  # noqa: E402
+from hfcore.testing.conformance import (  # noqa: E402
+    check_bind_consistency,
+    check_gradient,
+    check_loss_and_predict,
+    gv_matrix,
+    relative_error,
+)
+from hfcore.testing.dense import dense_gauss_newton, dense_jacobians, normaliser_value  # noqa: E402
+from hfcore.types import OUTPUT_LOSSES, ModelSpec  # noqa: E402
+from hfcore_torch.defined import TorchDefinedModel, TorchOps  # noqa: E402
+from tests.test_numpy_backend import make_batch  # noqa: E402
+
+torch.set_num_threads(1)  # shared small machines: one thread (see conftest.py)
+
+GATE_WEIGHT = 0.5
+
+
+class GatedTanh:
+    """``h_i = sigmoid(g_i) * tanh(a_i)``, ``a_i = W x_i + U h_{i-1} + b``, ``g_i = V x_i + c``; two signals."""
+
+    name = "gated_test"
+
+    def __init__(self, spec: ModelSpec, hidden: int = 3) -> None:
+        self.spec, self.hidden = spec, hidden
+
+    def blocks(self) -> list[ParamBlock]:
+        n_i, n_h, n_o = self.spec.n_in, self.hidden, self.spec.n_out
+        return [ParamBlock("W", (n_h, n_i), DenseNormal()), ParamBlock("U", (n_h, n_h), DenseNormal()),
+                ParamBlock("b", (n_h,), Zeros()), ParamBlock("V", (n_h, n_i), DenseNormal()),
+                ParamBlock("c", (n_h,), Constant(1.0)), ParamBlock("W_y", (n_o, n_h), DenseNormal()),
+                ParamBlock("b_y", (n_o,), Zeros())]
+
+    def forward(self, params: Mapping[str, Any], x: Any, ops: Ops) -> tuple[Any, list[DampedSignal]]:
+        p, h = params, 0.0 * params["b"]
+        a_s, g_s, hs = [], [], []
+        for i in range(x.shape[0]):
+            a = x[i] @ p["W"].T + h @ p["U"].T + p["b"]
+            g = x[i] @ p["V"].T + p["c"]
+            h = ops.sigmoid(g) * ops.tanh(a)
+            a_s.append(a)
+            g_s.append(g)
+            hs.append(h)
+        s = ops.stack(hs) @ p["W_y"].T + p["b_y"]
+        return s, [DampedSignal("a", ops.stack(a_s), "tanh", 1.0),
+                   DampedSignal("gate", ops.stack(g_s), "logistic", GATE_WEIGHT)]
+
+
+def make_case(output: str, normaliser: str, seed: int, dtype: str = "float64", chunk_size: int | None = None):
+    rng = np.random.default_rng(seed)
+    spec = ModelSpec(3, 2, output)
+    cfg = ModelConfig(l2=1e-3 if seed % 2 else 2e-5, normaliser=normaliser)
+    model = TorchDefinedModel(GatedTanh(spec), cfg, dtype=dtype, device="cpu", chunk_size=chunk_size)
+    theta = model.to_numpy(model.init_params(rng)) + 0.3 * rng.standard_normal(model.n_params)
+    return spec, cfg, model, theta, make_batch(rng, spec, steps=5, size=3)
+
+
+def dense_structural_from_signals(model: TorchDefinedModel, theta: np.ndarray, batch: Any, jt: np.ndarray,
+                                  normaliser: str) -> np.ndarray:
+    """``sum_k w_k J_k' diag(valid D_k''(a_k)) J_k / N``, the signals' values taken from a NumPy forward pass."""
+    views = model.layout.unpack(np.asarray(theta, np.float64))
+    _, signals = model.definition.forward(views, np.asarray(batch.inputs, np.float64), NumpyOps())
+    valid = np.asarray(batch.valid_steps(), np.float64)[..., None]
+    diag = np.concatenate([s.weight * valid * unit_curvature(s.unit, s.preactivation, NumpyOps())
+                           for s in signals], axis=-1)
+    return (jt.T * diag.ravel()) @ jt / normaliser_value(batch, normaliser)
+
+
+@pytest.mark.parametrize("normaliser", ["targets", "sequences"])
+@pytest.mark.parametrize("output", OUTPUT_LOSSES)
+def test_gradient_and_gv_equal_dense_matrices(output, normaliser):
+    spec, cfg, model, theta, batch = make_case(output, normaliser, seed=1, chunk_size=2)
+    th = model.from_numpy(theta)
+    check_gradient(model, th, batch, rtol=1e-6)
+    jac = dense_jacobians(model, th, batch)
+    assert jac[1].shape[0] == 5 * 3 * 2 * 3  # both signals: T * B * (hidden + hidden)
+    gf = dense_gauss_newton(model, th, batch, spec, cfg.l2, normaliser, jacobians=jac)
+    gs = dense_structural_from_signals(model, theta, batch, jac[1], normaliser)
+    curv = model.curvature(th, batch)
+    base = gv_matrix(model, curv, model.n_params, 0.0)
+    with_s = gv_matrix(model, curv, model.n_params, 0.7)
+    assert relative_error(base, gf) < 1e-6
+    assert relative_error(with_s - base, 0.7 * gs) < 1e-6
+    assert relative_error(with_s, gf + 0.7 * gs) < 1e-6
+    assert check_bind_consistency(model, th, batch) == 0.0
+    check_loss_and_predict(model, th, batch)
+
+
+def test_signal_weights_and_units_reach_the_structural_term():
+    """Dropping the gate's weight to 0 removes exactly its part; the tanh part alone is not the whole term."""
+    spec, cfg, model, theta, batch = make_case("softmax", "targets", seed=0)
+    th = model.from_numpy(theta)
+    v = model.from_numpy(np.random.default_rng(3).standard_normal(model.n_params))
+    full = model.curvature(th, batch).gv(v, 1.0) - model.curvature(th, batch).gv(v, 0.0)
+    global GATE_WEIGHT
+    saved, GATE_WEIGHT = GATE_WEIGHT, 0.0
+    try:
+        no_gate = model.curvature(th, batch).gv(v, 1.0) - model.curvature(th, batch).gv(v, 0.0)
+    finally:
+        GATE_WEIGHT = saved
+    assert relative_error(model.to_numpy(full), model.to_numpy(no_gate)) > 1e-3
+
+
+def test_chunking_and_float32():
+    _, _, whole, theta, batch = make_case("logistic", "targets", seed=2)
+    _, _, chunked, _, _ = make_case("logistic", "targets", seed=2, chunk_size=1)
+    _, _, single, _, _ = make_case("logistic", "targets", seed=2, dtype="float32", chunk_size=2)
+    v = np.random.default_rng(4).standard_normal(whole.n_params)
+    results = []
+    for model in (whole, chunked, single):
+        th = model.from_numpy(theta)
+        f, g = model.loss_and_grad(th, batch)
+        gv = model.curvature(th, batch).gv(model.from_numpy(v), 0.3)
+        results.append((f, model.to_numpy(g), model.to_numpy(gv)))
+        assert g.dtype == gv.dtype == model.dtype and model.init_params(np.random.default_rng(0)).dtype == model.dtype
+    for (f, g, gv), tol in zip(results[1:], (1e-12, 1e-5), strict=True):
+        assert f == pytest.approx(results[0][0], rel=tol)
+        assert relative_error(g, results[0][1]) < tol and relative_error(gv, results[0][2]) < tol
+
+
+def test_init_is_the_layouts_draws_and_ops_are_the_protocol():
+    _, _, model, _, _ = make_case("linear", "targets", seed=0)
+    drawn = model.to_numpy(model.init_params(np.random.default_rng(5)))
+    np.testing.assert_array_equal(drawn, model.layout.init_params(np.random.default_rng(5)))
+    assert isinstance(TorchOps(), Ops)
+
+
+def test_bad_settings_are_one_line_errors():
+    spec = ModelSpec(3, 2, "linear")
+    with pytest.raises(ValueError, match="normaliser"):
+        TorchDefinedModel(GatedTanh(spec), ModelConfig(normaliser="tokens"))
+    with pytest.raises(ValueError, match="chunk_size"):
+        TorchDefinedModel(GatedTanh(spec), ModelConfig(), chunk_size=0)
+    with pytest.raises(ValueError, match="unknown device"):
+        TorchDefinedModel(GatedTanh(spec), ModelConfig(), device="tpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_equals_cpu():
+    spec, cfg, cpu, theta, batch = make_case("softmax", "targets", seed=1)
+    gpu = TorchDefinedModel(GatedTanh(spec), cfg, device="cuda")
+    v = np.random.default_rng(1).standard_normal(cpu.n_params)
+    th_g, th_c = gpu.from_numpy(theta), cpu.from_numpy(theta)
+    f_g, g_g = gpu.loss_and_grad(th_g, batch)
+    f_c, g_c = cpu.loss_and_grad(th_c, batch)
+    gv_g = gpu.curvature(th_g, batch).gv(gpu.from_numpy(v), 0.7)
+    assert g_g.device.type == gv_g.device.type == "cuda"
+    assert f_g == pytest.approx(f_c, rel=1e-12) and relative_error(gpu.to_numpy(g_g), cpu.to_numpy(g_c)) < 1e-10
+    gv_c = cpu.curvature(th_c, batch).gv(cpu.from_numpy(v), 0.7)
+    assert relative_error(gpu.to_numpy(gv_g), cpu.to_numpy(gv_c)) < 1e-10
