@@ -17,9 +17,6 @@ from hfcore.types import NORMALISERS, Batch, ModelSpec, normaliser_count
 
 from .losses import check_output
 
-INITS = ("sparse", "dense")
-"""Initialisations: IS11 sparse (notes sec. 7) or dense ``N(0, init_scale^2 / fan_in)``."""
-
 DTYPES = ("float32", "float64")
 
 
@@ -35,18 +32,17 @@ def resolve_dtype(dtype: Any) -> np.dtype:
 
 
 def validate_common(spec: ModelSpec, cfg: Any) -> None:
-    """Checks every NumPy model makes on its spec and ``ModelConfig``."""
+    """Checks of a spec and of the keys every model config has (:class:`hfcore.config.ModelConfig`).
+
+    ``normaliser`` and ``l2``; a model's own keys are checked by its definition.
+    """
     if int(spec.n_in) < 1 or int(spec.n_out) < 1:
         raise ValueError(f"spec needs n_in >= 1 and n_out >= 1, got n_in={spec.n_in}, n_out={spec.n_out}")
     check_output(spec.output)
     if cfg.normaliser not in NORMALISERS:
         raise ValueError(f"unknown normaliser {cfg.normaliser!r}; expected one of {', '.join(NORMALISERS)}")
-    if cfg.init not in INITS:
-        raise ValueError(f"unknown init {cfg.init!r}; expected one of {', '.join(INITS)}")
     if not float(cfg.l2) >= 0.0:
         raise ValueError(f"l2 must be >= 0, got {cfg.l2!r}")
-    if not float(cfg.init_scale) >= 0.0:
-        raise ValueError(f"init_scale must be >= 0, got {cfg.init_scale!r}")
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
-"""Parameter layouts and initialisation of the built-in models, shared by every backend.
+"""Flat parameter layouts, shared by every backend.
 
-Each layout class validates a model's spec and config (one-line ``ValueError``),
-fixes the order of the named parameter blocks in the flat vector, slices a
-flat vector into those blocks (:meth:`RNNLayout.unpack`, which works on any array type
-that supports slicing and ``reshape``, autograd boxes included) and draws the
-initial parameters. A backend builds its model on top of one of these, so that
-every backend has the same layout and the same initial parameters, draw for
-draw. NumPy only.
+:class:`ParamLayout` is the one derivation: the blocks of a
+:class:`~hfcore.models.ModelDefinition` in order, each row-major; it slices a flat
+vector into named views (any array type that supports slicing and ``reshape``,
+autograd boxes and torch tensors included) and draws the initial parameters.
+:class:`RNNLayout` and :class:`LinearLayout` put a built-in definition
+(:mod:`hfcore.kit.definitions`) together with its layout and dtype for the
+hand-written backend models, so that every backend has the same layout and the
+same initial parameters, draw for draw. NumPy only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hfcore.kit.batches import resolve_dtype, validate_common
+from hfcore.kit.batches import resolve_dtype
+from hfcore.kit.definitions import Linear, TanhRNN
 from hfcore.types import ModelSpec
 
 
@@ -37,8 +39,57 @@ class LinearParams(NamedTuple):
     b: Any
 
 
-class RNNLayout:
-    """Config, flat layout and initialisation of the tanh RNN (M&S 2011 eqs. 1-4).
+class DefinitionLayout:
+    """A built-in model's definition with its flat layout and dtype: what a hand-written backend model builds on.
+
+    Subclasses name the definition class and the views type; sizes and settings are the
+    definition's, the layout is :class:`ParamLayout` of its blocks (one derivation for every
+    backend), so :meth:`unpack` and :meth:`init_params` agree with any generic backend.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Input/output sizes and the output/loss pair.
+    cfg : ModelConfig-like
+        The model's config, read by the definition; ``l2`` and ``normaliser`` are kept here.
+    dtype : numpy dtype, optional
+        ``float64`` (default) or ``float32``: the dtype of :meth:`init_params`.
+    definition : ModelDefinition, optional
+        An already built definition of the right class (else built from ``spec`` and ``cfg``).
+
+    Raises
+    ------
+    ValueError
+        On an invalid spec or config (one-line message).
+    """
+
+    definition_class: Any = None
+    views: Any = dict
+
+    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, definition: Any = None) -> None:
+        self.definition = self.definition_class(spec, cfg) if definition is None else definition
+        self.layout = ParamLayout(self.definition.blocks())
+        self.spec = self.definition.spec
+        self.dtype = resolve_dtype(dtype)
+        self.output: str = self.spec.output
+        self.n_in: int = self.definition.n_in
+        self.n_hidden: int = self.definition.n_hidden
+        self.n_out: int = self.definition.n_out
+        self.l2 = float(cfg.l2)
+        self.normaliser: str = cfg.normaliser
+        self.n_params: int = self.layout.n_params
+
+    def unpack(self, theta: Any) -> Any:
+        """Named views of the blocks of a flat contiguous vector (any array type with slicing and ``reshape``)."""
+        return self.views(**self.layout.unpack(theta))
+
+    def init_params(self, rng: np.random.Generator) -> np.ndarray:
+        """Initial parameters: each block's rule in order, drawn in float64, cast to :attr:`dtype`."""
+        return self.layout.init_params(rng, self.dtype)
+
+
+class RNNLayout(DefinitionLayout):
+    """Layout of the tanh RNN (:class:`hfcore.kit.definitions.TanhRNN`, M&S 2011 eqs. 1-4).
 
     **Flat parameter layout** (every backend uses this order)::
 
@@ -49,128 +100,36 @@ class RNNLayout:
         b_y    (O,)                then
         b_init (H,)                then; n_params = H*I + H*H + O*H + 2*H + O
 
-    Parameters
-    ----------
-    spec : ModelSpec
-        Input/output sizes and the output/loss pair.
-    cfg : ModelConfig-like
-        Read by attribute: ``hidden``, ``l2``, ``init``, ``num_connections``,
-        ``init_scale``, ``input_scale``, ``normaliser``.
-    dtype : numpy dtype, optional
-        ``float64`` (default) or ``float32``: the dtype of :meth:`init_params`.
-
-    Raises
-    ------
-    ValueError
-        On an invalid spec or config (one-line message).
+    :meth:`unpack` gives :class:`RNNParams`; ``init``, ``num_connections``, ``init_scale`` and
+    ``input_scale`` are the definition's. Parameters as :class:`DefinitionLayout`.
     """
 
-    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64) -> None:
-        validate_common(spec, cfg)
-        if int(cfg.hidden) < 1:
-            raise ValueError(f"rnn needs hidden >= 1, got {cfg.hidden!r}")
-        if int(cfg.num_connections) < 1:
-            raise ValueError(f"num_connections must be >= 1, got {cfg.num_connections!r}")
-        self.spec = spec
-        self.dtype = resolve_dtype(dtype)
-        self.output: str = spec.output
-        self.n_in = n_i = int(spec.n_in)
-        self.n_hidden = n_h = int(cfg.hidden)
-        self.n_out = n_o = int(spec.n_out)
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
-        self.init: str = cfg.init
-        self.num_connections = int(cfg.num_connections)
-        self.init_scale = float(cfg.init_scale)
-        self.input_scale = float(cfg.input_scale)
-        shapes = [(n_h, n_i), (n_h, n_h), (n_o, n_h), (n_h,), (n_o,), (n_h,)]
-        sizes = [int(np.prod(s)) for s in shapes]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        self._layout = [(offsets[k], offsets[k + 1], shapes[k]) for k in range(len(shapes))]
-        self.n_params: int = offsets[-1]
+    definition_class = TanhRNN
+    views = RNNParams
 
-    def unpack(self, theta: Any) -> RNNParams:
-        """Views ``(W_hx, W_hh, W_yh, b_h, b_y, b_init)`` into a flat contiguous vector."""
-        return RNNParams(*(theta[a:b].reshape(shape) for a, b, shape in self._layout))
-
-    def init_params(self, rng: np.random.Generator) -> np.ndarray:
-        """Draw initial parameters (notes sec. 7).
-
-        ``init="sparse"`` (IS11): each row of ``W_hx``, ``W_hh``, ``W_yh`` keeps exactly
-        ``min(num_connections, fan_in)`` weights at positions drawn without replacement,
-        valued ``N(0, 1) * init_scale / sqrt(num_connections)``. ``init="dense"``:
-        ``N(0, init_scale^2 / fan_in)``. In both, ``W_hx`` is further multiplied by
-        ``input_scale``; ``b_h``, ``b_y``, ``b_init`` are 0. Draws happen in float64 in
-        the order ``W_hx, W_hh, W_yh`` (so float32 and float64 models agree), then cast.
-        """
-        theta = np.zeros(self.n_params)
-        p = self.unpack(theta)
-        n_i, n_h, n_o = self.n_in, self.n_hidden, self.n_out
-        draw = self._sparse_matrix if self.init == "sparse" else self._dense_matrix
-        p.W_hx[...] = draw(rng, n_h, n_i) * self.input_scale
-        p.W_hh[...] = draw(rng, n_h, n_h)
-        p.W_yh[...] = draw(rng, n_o, n_h)
-        return theta.astype(self.dtype)
-
-    def _sparse_matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
-        k = min(self.num_connections, fan_in)
-        # argsort of iid keys = an independent uniform k-subset per row, without a Python loop.
-        idx = np.argsort(rng.random((rows, fan_in)), axis=1)[:, :k]
-        vals = rng.standard_normal((rows, k)) * (self.init_scale / np.sqrt(self.num_connections))
-        w = np.zeros((rows, fan_in))
-        np.put_along_axis(w, idx, vals, axis=1)
-        return w
-
-    def _dense_matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
-        return rng.standard_normal((rows, fan_in)) * (self.init_scale / np.sqrt(fan_in))
+    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, definition: Any = None) -> None:
+        super().__init__(spec, cfg, dtype, definition)
+        weights = self.definition.weights
+        self.init: str = weights.init
+        self.num_connections: int = weights.num_connections
+        self.init_scale: float = weights.init_scale
+        self.input_scale: float = weights.input_scale
 
 
-class LinearLayout:
-    """Config, flat layout and initialisation of the per-step affine model ``s_i = W x_i + b``.
+class LinearLayout(DefinitionLayout):
+    """Layout of the per-step affine model ``s_i = W x_i + b`` (:class:`hfcore.kit.definitions.Linear`).
 
     **Flat parameter layout**: ``W`` (O, I) row-major, then ``b`` (O,);
-    ``n_params = O*I + O``.
-
-    Parameters
-    ----------
-    spec : ModelSpec
-        Input/output sizes and the output/loss pair.
-    cfg : ModelConfig-like
-        Read by attribute: ``l2``, ``init_scale``, ``normaliser`` (``init`` is
-        validated but the model is always initialised dense, ``hidden`` is unused).
-    dtype : numpy dtype, optional
-        ``float64`` (default) or ``float32``.
-
-    Raises
-    ------
-    ValueError
-        On an invalid spec or config.
+    ``n_params = O*I + O``. :meth:`unpack` gives :class:`LinearParams`.
+    Parameters as :class:`DefinitionLayout`.
     """
 
-    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64) -> None:
-        validate_common(spec, cfg)
-        self.spec = spec
-        self.dtype = resolve_dtype(dtype)
-        self.output: str = spec.output
-        self.n_in = int(spec.n_in)
-        self.n_out = int(spec.n_out)
-        self.n_hidden = 0
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
-        self.init_scale = float(cfg.init_scale)
-        self.n_params: int = self.n_out * self.n_in + self.n_out
+    definition_class = Linear
+    views = LinearParams
 
-    def unpack(self, theta: Any) -> LinearParams:
-        """Views ``(W, b)`` into a flat contiguous vector."""
-        k = self.n_out * self.n_in
-        return LinearParams(theta[:k].reshape(self.n_out, self.n_in), theta[k:])
-
-    def init_params(self, rng: np.random.Generator) -> np.ndarray:
-        """``W ~ N(0, init_scale^2 / n_in)`` (drawn in float64, then cast), ``b = 0``."""
-        theta = np.zeros(self.n_params)
-        p = self.unpack(theta)
-        p.W[...] = rng.standard_normal(p.W.shape) * (self.init_scale / np.sqrt(self.n_in))
-        return theta.astype(self.dtype)
+    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, definition: Any = None) -> None:
+        super().__init__(spec, cfg, dtype, definition)
+        self.init_scale: float = self.definition.init_scale
 
 
 class ParamLayout:

@@ -25,16 +25,11 @@ from hfcore.kit.batches import (
     join_chunks,
     prepare_batch,
     resolve_dtype,
-    validate_common,
 )
+from hfcore.kit.definitions import LSTM
+from hfcore.kit.layout import ParamLayout
 from hfcore.kit.losses import evaluate, output_activation
 from hfcore.types import Batch, ModelSpec
-
-CELLS_PER_BLOCK = 10
-"""Cells per memory block when the model config has no ``cells_per_block`` (M&S 2011: 30 blocks x 10 cells)."""
-
-FORGET_BIAS = 1.0
-"""Initial forget-gate bias: gates start mostly open so the cells remember (Gers et al. 1999 start them open too)."""
 
 
 class LSTMParams(NamedTuple):
@@ -81,11 +76,11 @@ class NumpyLSTM:
     exactly as in :class:`~hfcore_numpy.rnn.NumpyRNN` (same losses, masks,
     normaliser ``N`` and ``kappa = cfg.l2``).
 
-    **Flat parameter layout**::
+    **Flat parameter layout** (the blocks of :class:`hfcore.kit.definitions.LSTM`)::
 
         W_x  (R, I)  row-major   offset 0
         W_h  (R, H)  row-major   offset R*I
-        b    (R,)                offset R*I + R*H
+        b    (R,)                offset R*I + R*H   (blocks b_cell, b_in, b_forget, b_out)
         W_y  (O, H)  row-major   offset R*(I+H+1)
         b_y  (O,)                then; n_params = R*(I+H+1) + O*(H+1)
 
@@ -102,13 +97,15 @@ class NumpyLSTM:
     cfg : ModelConfig-like
         Read by attribute: ``hidden`` (cells H), ``l2``, ``init``,
         ``num_connections``, ``init_scale``, ``input_scale``, ``normaliser``
-        and, if present, ``cells_per_block`` (default :data:`CELLS_PER_BLOCK`,
-        or H itself when H is smaller).
+        and, if present, ``cells_per_block`` (default
+        :data:`~hfcore.kit.definitions.CELLS_PER_BLOCK`, or H itself when H is smaller).
     dtype : numpy dtype, optional
         ``float64`` (default) or ``float32``.
     chunk_size : int, optional
         Sequences processed together; larger batches are split (working memory
         about ``(5 H + 3 n_blocks) * T * chunk_size`` numbers).
+    definition : hfcore.kit.definitions.LSTM, optional
+        The model's definition, when already built (else built from ``spec`` and ``cfg``).
 
     Raises
     ------
@@ -119,47 +116,30 @@ class NumpyLSTM:
     supports_curvature = False
     """No Gauss-Newton product: the LSTM is the first-order baseline (``solver=sgd``)."""
 
-    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000) -> None:
-        validate_common(spec, cfg)
+    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
+                 definition: LSTM | None = None) -> None:
+        self.definition = LSTM(spec, cfg) if definition is None else definition
         if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
-        H = int(cfg.hidden)
-        if H < 1:
-            raise ValueError(f"lstm needs hidden >= 1 (memory cells), got {cfg.hidden!r}")
-        k = getattr(cfg, "cells_per_block", None)
-        k = min(CELLS_PER_BLOCK, H) if k is None else int(k)  # 0 is not null: it is refused, not replaced
-        if k < 1:
-            raise ValueError(f"lstm needs cells_per_block >= 1 or null, got {k}")
-        if H % k:
-            raise ValueError(f"lstm: hidden={H} cells must be a multiple of cells_per_block={k}")
-        if int(cfg.num_connections) < 1:
-            raise ValueError(f"num_connections must be >= 1, got {cfg.num_connections!r}")
-        self.spec = spec
+        d = self.definition
+        self.layout = ParamLayout(d.blocks())
+        self.spec = d.spec
         self.dtype = resolve_dtype(dtype)
-        self.output: str = spec.output
-        self.n_in = n_i = int(spec.n_in)
-        self.n_hidden = H
-        self.n_out = n_o = int(spec.n_out)
-        self.cells_per_block = k
-        self.n_blocks = nb = H // k
-        self.n_rows = R = H + 3 * nb
+        self.output: str = d.spec.output
+        self.n_in, self.n_hidden, self.n_out = d.n_in, d.n_hidden, d.n_out
+        self.cells_per_block, self.n_blocks, self.n_rows = d.cells_per_block, d.n_blocks, d.n_rows
         self.l2 = float(cfg.l2)
         self.normaliser: str = cfg.normaliser
-        self.init: str = cfg.init
-        self.num_connections = int(cfg.num_connections)
-        self.init_scale = float(cfg.init_scale)
-        self.input_scale = float(cfg.input_scale)
         self.chunk_size = int(chunk_size)
-        shapes = [(R, n_i), (R, H), (R,), (n_o, H), (n_o,)]
-        sizes = [int(np.prod(s)) for s in shapes]
-        offsets = np.concatenate([[0], np.cumsum(sizes)]).tolist()
-        self._layout = [(offsets[j], offsets[j + 1], shapes[j]) for j in range(len(shapes))]
-        self.n_params: int = offsets[-1]
+        self.n_params: int = self.layout.n_params
+        # The four bias blocks lie next to each other: one (R,) view of them all.
+        self._bias = (self.layout.slices["b_cell"][0], self.layout.slices["b_out"][1])
 
     # ------------------------------------------------------------------ layout
     def unpack(self, theta: np.ndarray) -> LSTMParams:
-        """Views ``(W_x, W_h, b, W_y, b_y)`` into a flat contiguous vector."""
-        return LSTMParams(*(theta[a:b].reshape(shape) for a, b, shape in self._layout))
+        """Views ``(W_x, W_h, b, W_y, b_y)`` into a flat contiguous vector (``b`` spans the four bias blocks)."""
+        v = self.layout.unpack(theta)
+        return LSTMParams(v["W_x"], v["W_h"], theta[self._bias[0]:self._bias[1]], v["W_y"], v["b_y"])
 
     def _expand(self, gate: np.ndarray) -> np.ndarray:
         """Block values (..., n_blocks) broadcast to their cells (..., H)."""
@@ -171,35 +151,13 @@ class NumpyLSTM:
 
     # ------------------------------------------------------------------ init
     def init_params(self, rng: np.random.Generator) -> np.ndarray:
-        """Draw initial parameters.
+        """Initial parameters: the rules of :class:`hfcore.kit.definitions.LSTM`'s blocks, in order.
 
-        ``W_x``, ``W_h`` and ``W_y`` are drawn (in float64, in that order) as in
-        :meth:`hfcore_numpy.rnn.NumpyRNN.init_params`: ``init="dense"`` gives
-        ``N(0, init_scale^2 / fan_in)``, ``init="sparse"`` keeps
-        ``min(num_connections, fan_in)`` weights per row valued
-        ``N(0, 1) * init_scale / sqrt(num_connections)``; ``W_x`` is further
-        multiplied by ``input_scale``. Biases are 0 except the forget gates,
-        :data:`FORGET_BIAS`.
+        ``W_x``, ``W_h`` and ``W_y`` are drawn (in float64, in that order) as the RNN's
+        matrices (``W_x`` further multiplied by ``input_scale``); biases are 0 except the
+        forget gates, :data:`~hfcore.kit.definitions.FORGET_BIAS`.
         """
-        theta = np.zeros(self.n_params)
-        p = self.unpack(theta)
-        R, H, nb = self.n_rows, self.n_hidden, self.n_blocks
-        p.W_x[...] = self._matrix(rng, R, self.n_in) * self.input_scale
-        p.W_h[...] = self._matrix(rng, R, H)
-        p.W_y[...] = self._matrix(rng, self.n_out, H)
-        p.b[H + nb : H + 2 * nb] = FORGET_BIAS
-        return theta.astype(self.dtype)
-
-    def _matrix(self, rng: np.random.Generator, rows: int, fan_in: int) -> np.ndarray:
-        if self.init == "dense":
-            return rng.standard_normal((rows, fan_in)) * (self.init_scale / np.sqrt(fan_in))
-        k = min(self.num_connections, fan_in)
-        # argsort of iid keys = an independent uniform k-subset per row.
-        idx = np.argsort(rng.random((rows, fan_in)), axis=1)[:, :k]
-        vals = rng.standard_normal((rows, k)) * (self.init_scale / np.sqrt(self.num_connections))
-        w = np.zeros((rows, fan_in))
-        np.put_along_axis(w, idx, vals, axis=1)
-        return w
+        return self.layout.init_params(rng, self.dtype)
 
     # ------------------------------------------------------------------ passes
     def _chunks(self, batch: Batch) -> Iterator[BatchArrays]:

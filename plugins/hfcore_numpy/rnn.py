@@ -52,6 +52,8 @@ class NumpyRNN(RNNLayout):
         Sequences processed together. Larger batches are split into chunks (results
         are the same up to summation order) so that the working memory, about
         ``4 * T * chunk_size * H`` numbers, does not grow with the gradient batch.
+    definition : hfcore.kit.definitions.TanhRNN, optional
+        The model's definition, when already built (else built from ``spec`` and ``cfg``).
 
     Raises
     ------
@@ -68,10 +70,11 @@ class NumpyRNN(RNNLayout):
     :meth:`curvature` caches about ``3 * T * B * H`` numbers for the bound batch.
     """
 
-    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000) -> None:
+    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
+                 definition: Any = None) -> None:
         if int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
-        super().__init__(spec, cfg, dtype)
+        super().__init__(spec, cfg, dtype, definition)
         self.chunk_size = int(chunk_size)
 
     # ------------------------------------------------------------------ passes

@@ -1,0 +1,278 @@
+"""The built-in models as :class:`hfcore.models.ModelDefinition`\\ s: the tanh RNN, the affine map and the LSTM.
+
+Each class validates its spec and config (one-line ``ValueError``), declares its
+parameters as named blocks with init rules (the flat layout every backend uses,
+:class:`hfcore.kit.layout.ParamLayout`) and its forward map over backend
+:class:`~hfcore.models.Ops`, with the signals structural damping penalises. The
+NumPy backend has hand-written derivatives for exactly these classes; any other
+backend derives them from :meth:`forward`. NumPy only: importing this module loads
+no backend.
+
+The initial parameters are those of the hand-written models before the models
+became definitions, draw for draw: matrices are drawn in float64 in block order
+(biases draw nothing), with the same rule per matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hfcore.kit.batches import validate_common
+from hfcore.kit.init import Constant, DenseNormal, InitRule, SparseNormal, Zeros
+from hfcore.models import DampedSignal, Ops, ParamBlock
+from hfcore.types import ModelSpec
+
+INITS = ("sparse", "dense")
+"""Initialisations: IS11 sparse (notes sec. 7) or dense ``N(0, init_scale^2 / fan_in)``."""
+
+CELLS_PER_BLOCK = 10
+"""LSTM cells per memory block when ``cells_per_block`` is null (M&S 2011: 30 blocks x 10 cells)."""
+
+FORGET_BIAS = 1.0
+"""Initial forget-gate bias: gates start mostly open so the cells remember (Gers et al. 1999 start them open too)."""
+
+
+def _check_scale(cfg: Any) -> float:
+    if not float(cfg.init_scale) >= 0.0:
+        raise ValueError(f"init_scale must be >= 0, got {cfg.init_scale!r}")
+    return float(cfg.init_scale)
+
+
+class _WeightInit:
+    """The matrix rule of a recurrent model's config: ``init``, ``num_connections``, ``init_scale``, ``input_scale``."""
+
+    def __init__(self, cfg: Any) -> None:
+        if cfg.init not in INITS:
+            raise ValueError(f"unknown init {cfg.init!r}; expected one of {', '.join(INITS)}")
+        self.init_scale = _check_scale(cfg)
+        if int(cfg.num_connections) < 1:
+            raise ValueError(f"num_connections must be >= 1, got {cfg.num_connections!r}")
+        self.init: str = cfg.init
+        self.num_connections = int(cfg.num_connections)
+        self.input_scale = float(cfg.input_scale)
+
+    def rule(self, gain: float = 1.0) -> InitRule:
+        """Sparse (IS11) or dense rule for one matrix, multiplied by ``gain``."""
+        if self.init == "sparse":
+            return SparseNormal(self.num_connections, self.init_scale, gain)
+        return DenseNormal(self.init_scale, gain)
+
+
+class TanhRNN:
+    """The tanh RNN of M&S 2011 eqs. 1-4 (model ``rnn_tanh``).
+
+    ``t_i = W_hx x_i + W_hh h_{i-1} + b_h`` (at ``i = 1`` the ``W_hh h_0`` term is the
+    learned ``b_init``), ``h_i = tanh(t_i)``, ``s_i = W_yh h_i + b_y``.
+
+    **Blocks** (flat order): ``W_hx`` (H, I), ``W_hh`` (H, H), ``W_yh`` (O, H), ``b_h`` (H,),
+    ``b_y`` (O,), ``b_init`` (H,); ``n_params = H*I + H*H + O*H + 2*H + O``. ``init="sparse"``
+    (IS11): each row of a matrix keeps ``min(num_connections, fan_in)`` weights valued
+    ``N(0, 1) * init_scale / sqrt(num_connections)``; ``"dense"``: ``N(0, init_scale^2 / fan_in)``;
+    ``W_hx`` is further multiplied by ``input_scale``; biases start at 0.
+
+    **Damped signal**: the hidden pre-activations ``t``, unit ``tanh``, weight 1 (the paper's
+    structural damping, M&S 2011 sec. 3.2).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Input/output sizes and the output/loss pair.
+    cfg : RNNConfig-like
+        Read by attribute: ``hidden``, ``init``, ``num_connections``, ``init_scale``,
+        ``input_scale`` (and ``l2``, ``normaliser``, checked here for every backend).
+
+    Raises
+    ------
+    ValueError
+        On an invalid spec or config (one line).
+    """
+
+    name = "rnn_tanh"
+
+    def __init__(self, spec: ModelSpec, cfg: Any) -> None:
+        validate_common(spec, cfg)
+        if int(cfg.hidden) < 1:
+            raise ValueError(f"rnn needs hidden >= 1, got {cfg.hidden!r}")
+        self.weights = _WeightInit(cfg)
+        self.spec = spec
+        self.n_in, self.n_hidden, self.n_out = int(spec.n_in), int(cfg.hidden), int(spec.n_out)
+
+    def blocks(self) -> Sequence[ParamBlock]:
+        """``W_hx, W_hh, W_yh, b_h, b_y, b_init`` (see the class docstring)."""
+        n_i, n_h, n_o = self.n_in, self.n_hidden, self.n_out
+        return (
+            ParamBlock("W_hx", (n_h, n_i), self.weights.rule(self.weights.input_scale)),
+            ParamBlock("W_hh", (n_h, n_h), self.weights.rule()),
+            ParamBlock("W_yh", (n_o, n_h), self.weights.rule()),
+            ParamBlock("b_h", (n_h,), Zeros()),
+            ParamBlock("b_y", (n_o,), Zeros()),
+            ParamBlock("b_init", (n_h,), Zeros()),
+        )
+
+    def forward(self, params: Mapping[str, Any], x: Any, ops: Ops) -> tuple[Any, Sequence[DampedSignal]]:
+        """``(s, [t])`` for inputs ``x`` (T, B, I); the same operation order as the NumPy backend.
+
+        ``x_i W_hx'`` is taken per step on the data slice ``x[i]``, so no differentiated
+        array is ever indexed (that costs a dense scatter in every backward sweep).
+        """
+        T, B = x.shape[0], x.shape[1]
+        w_hx_t, w_hh_t = params["W_hx"].T, params["W_hh"].T
+        ts: list[Any] = []
+        hs: list[Any] = []
+        for i in range(T):
+            t_i = x[i] @ w_hx_t + params["b_h"]
+            t_i = t_i + (params["b_init"] if i == 0 else hs[-1] @ w_hh_t)
+            ts.append(t_i)
+            hs.append(ops.tanh(t_i))
+        h = ops.stack(hs).reshape(T * B, self.n_hidden)  # one GEMM for all steps
+        s = (h @ params["W_yh"].T + params["b_y"]).reshape(T, B, self.n_out)
+        return s, (DampedSignal("hidden", ops.stack(ts), "tanh", 1.0),)
+
+
+class Linear:
+    """The per-step affine map ``s_i = W x_i + b`` (model ``linear``).
+
+    With linear outputs the objective is exactly quadratic (the CG / damping test bed);
+    it has no hidden units, so it declares no damped signal (``G_S = 0``).
+
+    **Blocks**: ``W`` (O, I) ``N(0, init_scale^2 / I)``, then ``b`` (O,) zeros;
+    ``n_params = O*I + O``.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Input/output sizes and the output/loss pair.
+    cfg : LinearConfig-like
+        Read by attribute: ``init_scale`` (and ``l2``, ``normaliser``).
+
+    Raises
+    ------
+    ValueError
+        On an invalid spec or config.
+    """
+
+    name = "linear"
+
+    def __init__(self, spec: ModelSpec, cfg: Any) -> None:
+        validate_common(spec, cfg)
+        self.init_scale = _check_scale(cfg)
+        self.spec = spec
+        self.n_in, self.n_hidden, self.n_out = int(spec.n_in), 0, int(spec.n_out)
+
+    def blocks(self) -> Sequence[ParamBlock]:
+        """``W, b`` (see the class docstring)."""
+        return (ParamBlock("W", (self.n_out, self.n_in), DenseNormal(self.init_scale)),
+                ParamBlock("b", (self.n_out,), Zeros()))
+
+    def forward(self, params: Mapping[str, Any], x: Any, ops: Ops) -> tuple[Any, Sequence[DampedSignal]]:
+        """``(s, [])`` for inputs ``x`` (T, B, I), one GEMM over all steps."""
+        T, B = x.shape[0], x.shape[1]
+        s = x.reshape(T * B, self.n_in) @ params["W"].T + params["b"]
+        return s.reshape(T, B, self.n_out), ()
+
+
+class LSTM:
+    """LSTM with forget gates (Gers, Schmidhuber & Cummins 1999), the baseline of M&S 2011 Table 1 (model ``lstm``).
+
+    For ``n_blocks`` memory blocks of ``k`` cells (``H = n_blocks * k`` cells) and
+    ``h_0 = c_0 = 0``::
+
+        a_t = W_x x_t + W_h h_{t-1} + b                  (R = H + 3 n_blocks rows)
+        g_t = tanh(a_t[cell inputs])                      (H)
+        i_t, f_t, o_t = sigmoid(a_t[gates])               (n_blocks each; shared by a block's k cells)
+        c_t = f_t * c_{t-1} + i_t * g_t                   (gates broadcast to their block's cells)
+        h_t = o_t * tanh(c_t)
+        s_t = W_y h_t + b_y
+
+    **Blocks** (flat order): ``W_x`` (R, I), ``W_h`` (R, H), then the bias ``b`` (R,) as four
+    blocks ``b_cell`` (H,), ``b_in``, ``b_forget``, ``b_out`` (n_blocks,) each, then ``W_y`` (O, H),
+    ``b_y`` (O,). Rows of ``W_x``, ``W_h`` and ``b`` are ordered ``[cell inputs | input gates |
+    forget gates | output gates]``; cell ``j`` belongs to block ``j // k``. Matrices are drawn
+    as by :class:`TanhRNN` (``W_x`` times ``input_scale``), biases are 0 except ``b_forget``,
+    :data:`FORGET_BIAS`.
+
+    **Damped signals**: every pre-activation the recurrent weights feed, i.e. all of ``a_t``,
+    each part with its own unit: the cell inputs (``tanh``, weight 1) and the three gates
+    together (``logistic``, weight 1). They are the LSTM's counterpart of the RNN's ``t``:
+    the quantities through which a change of ``W_h`` reaches every later step. The cell
+    state ``c_t`` is left out: it is a running sum of those signals, not a parameter-fed
+    pre-activation, and damping it would count each step's change again at every later step.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Input/output sizes and the output/loss pair.
+    cfg : LSTMConfig-like
+        Read by attribute: ``hidden`` (cells H), ``cells_per_block`` (null:
+        ``min(CELLS_PER_BLOCK, H)``), ``init``, ``num_connections``, ``init_scale``, ``input_scale``.
+
+    Raises
+    ------
+    ValueError
+        On an invalid spec or config (one line).
+    """
+
+    name = "lstm"
+
+    def __init__(self, spec: ModelSpec, cfg: Any) -> None:
+        validate_common(spec, cfg)
+        H = int(cfg.hidden)
+        if H < 1:
+            raise ValueError(f"lstm needs hidden >= 1 (memory cells), got {cfg.hidden!r}")
+        k = getattr(cfg, "cells_per_block", None)
+        k = min(CELLS_PER_BLOCK, H) if k is None else int(k)  # 0 is not null: it is refused, not replaced
+        if k < 1:
+            raise ValueError(f"lstm needs cells_per_block >= 1 or null, got {k}")
+        if H % k:
+            raise ValueError(f"lstm: hidden={H} cells must be a multiple of cells_per_block={k}")
+        self.weights = _WeightInit(cfg)
+        self.spec = spec
+        self.n_in, self.n_hidden, self.n_out = int(spec.n_in), H, int(spec.n_out)
+        self.cells_per_block = k
+        self.n_blocks = H // k
+        self.n_rows = H + 3 * self.n_blocks
+
+    def blocks(self) -> Sequence[ParamBlock]:
+        """``W_x, W_h, b_cell, b_in, b_forget, b_out, W_y, b_y`` (see the class docstring)."""
+        R, H, nb = self.n_rows, self.n_hidden, self.n_blocks
+        return (
+            ParamBlock("W_x", (R, self.n_in), self.weights.rule(self.weights.input_scale)),
+            ParamBlock("W_h", (R, H), self.weights.rule()),
+            ParamBlock("b_cell", (H,), Zeros()),
+            ParamBlock("b_in", (nb,), Zeros()),
+            ParamBlock("b_forget", (nb,), Constant(FORGET_BIAS)),
+            ParamBlock("b_out", (nb,), Zeros()),
+            ParamBlock("W_y", (self.n_out, H), self.weights.rule()),
+            ParamBlock("b_y", (self.n_out,), Zeros()),
+        )
+
+    def _cells(self, gate: Any, ops: Ops) -> Any:
+        """Block values (B, n_blocks) repeated for their cells (B, H), cell ``j`` taking block ``j // k``."""
+        k = self.cells_per_block
+        return gate if k == 1 else ops.stack([gate] * k, axis=-1).reshape(gate.shape[0], self.n_hidden)
+
+    def forward(self, params: Mapping[str, Any], x: Any, ops: Ops) -> tuple[Any, Sequence[DampedSignal]]:
+        """``(s, [cell inputs, gates])`` for inputs ``x`` (T, B, I)."""
+        T, B = x.shape[0], x.shape[1]
+        H, nb = self.n_hidden, self.n_blocks
+        b = ops.concatenate([params["b_cell"], params["b_in"], params["b_forget"], params["b_out"]])
+        w_x_t, w_h_t = params["W_x"].T, params["W_h"].T
+        cell_pre: list[Any] = []
+        gate_pre: list[Any] = []
+        hs: list[Any] = []
+        c: Any = None
+        for t in range(T):
+            a = x[t] @ w_x_t + b
+            if t > 0:
+                a = a + hs[-1] @ w_h_t
+            a_cell, a_gate = a[:, :H], a[:, H:]
+            g, gates = ops.tanh(a_cell), ops.sigmoid(a_gate)
+            i_g, f_g, o_g = (self._cells(gates[:, j * nb:(j + 1) * nb], ops) for j in range(3))
+            c = i_g * g if t == 0 else f_g * c + i_g * g
+            hs.append(o_g * ops.tanh(c))
+            cell_pre.append(a_cell)
+            gate_pre.append(a_gate)
+        s = (ops.stack(hs).reshape(T * B, H) @ params["W_y"].T + params["b_y"]).reshape(T, B, self.n_out)
+        return s, (DampedSignal("cell_inputs", ops.stack(cell_pre), "tanh", 1.0),
+                   DampedSignal("gates", ops.stack(gate_pre), "logistic", 1.0))
