@@ -2,6 +2,7 @@
 
 from hfcore.hookspecs import hookimpl
 from hfcore_example.fixed import FixedDampingConfig, make_fixed
+from hfcore_example.gru import GRUConfig, make_gru
 from hfcore_example.recall import RecallConfig, make_recall
 
 
@@ -13,3 +14,8 @@ def hfcore_register_tasks(registry):
 @hookimpl
 def hfcore_register_dampings(registry):
     registry.add_damping("fixed", make_fixed, FixedDampingConfig())
+
+
+@hookimpl
+def hfcore_register_models(registry):
+    registry.add_model("gru", make_gru, GRUConfig())
