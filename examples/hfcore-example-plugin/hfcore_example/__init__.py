@@ -1,1 +1,1 @@
-"""Example hfcore plugin: the ``recall`` task and the ``fixed`` damping."""
+"""Example hfcore plugin: the ``recall`` task, the ``fixed`` damping and the ``gru`` model."""
