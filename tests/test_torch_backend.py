@@ -23,6 +23,7 @@ from hfcore.cg import ConjugateGradient  # noqa: E402
 from hfcore.config import BackendConfig  # noqa: E402
 from hfcore.damping import LevenbergMarquardt  # noqa: E402
 from hfcore.hf import HFSettings, hf_step  # noqa: E402
+from hfcore.kit.definitions import LSTM, Linear, TanhRNN  # noqa: E402
 from hfcore.testing.conformance import (  # noqa: E402
     check_all,
     check_bind_consistency,
@@ -35,6 +36,7 @@ from hfcore.types import OUTPUT_LOSSES, ModelSpec  # noqa: E402
 from hfcore_numpy.linear import NumpyLinear  # noqa: E402
 from hfcore_numpy.rnn import NumpyRNN  # noqa: E402
 from hfcore_torch import plugin  # noqa: E402
+from hfcore_torch.defined import TorchDefinedModel  # noqa: E402
 from hfcore_torch.linear import TorchLinear  # noqa: E402
 from hfcore_torch.rnn import TorchRNN  # noqa: E402
 from tests.helpers import make_task  # noqa: E402
@@ -189,7 +191,7 @@ def test_vectors_stay_tensors_through_hf_step():
     task = make_task("addition", T=10, test_size=50)
     cfg = SimpleNamespace(kind="rnn", hidden=6, l2=2e-5, init="sparse", num_connections=15, init_scale=1.0,
                           input_scale=0.25, normaliser="targets")
-    model = plugin.make_model(task.spec, cfg, plugin.TorchBackendConfig(device="cpu"))
+    model = plugin.make_model(TanhRNN(task.spec, cfg), cfg, plugin.TorchBackendConfig(device="cpu"))
     ref = NumpyRNN(task.spec, cfg)
     settings = HFSettings(gradient_batch=40, curvature_batch=20)
     damping, solver = LevenbergMarquardt(lambda0=0.01, mu=0.03), ConjugateGradient(max_iters=15)
@@ -246,24 +248,28 @@ def test_plugin_registers_backend_with_config():
 def test_make_model_dispatch_and_validation():
     spec = ModelSpec(N_IN, N_OUT, "softmax")
     cpu = plugin.TorchBackendConfig(device="cpu", threads=1)
-    rnn = plugin.make_model(spec, make_cfg(kind="rnn"), cpu)
+    rnn_def, cfg = TanhRNN(spec, make_cfg()), make_cfg()
+    rnn = plugin.make_model(rnn_def, cfg, cpu)
     assert isinstance(rnn, TorchRNN) and rnn.device.type == "cpu" and rnn.chunk_size == 1000
+    assert rnn.definition is rnn_def
     assert torch.get_num_threads() == 1
-    lin = plugin.make_model(spec, make_cfg(kind="linear"), SimpleNamespace(dtype="float32"))
+    lin = plugin.make_model(Linear(spec, cfg), cfg, SimpleNamespace(dtype="float32"))
     assert isinstance(lin, TorchLinear) and lin.dtype == torch.float32
-    assert plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig(device="cpu", chunk_size=7)).chunk_size == 7
-    auto = plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig())
+    chunked = plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig(device="cpu", chunk_size=7))
+    assert chunked.chunk_size == 7
+    auto = plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig())
     assert auto.device.type == ("cuda" if CUDA else "cpu")
-    with pytest.raises(ValueError, match="rnn, linear"):
-        plugin.make_model(spec, make_cfg(kind="lstm"), cpu)
+    # Any other definition (here the built-in LSTM, which has no hand-written torch class) gets the generic model.
+    lstm_def = LSTM(spec, cfg)
+    lstm = plugin.make_model(lstm_def, cfg, plugin.TorchBackendConfig(device="cpu", chunk_size=5, dtype="float32"))
+    assert isinstance(lstm, TorchDefinedModel) and lstm.definition is lstm_def
+    assert (lstm.chunk_size, lstm.dtype) == (5, torch.float32)
     with pytest.raises(ValueError, match="float32, float64"):
-        plugin.make_model(spec, make_cfg(), SimpleNamespace(dtype="bfloat16"))
+        plugin.make_model(rnn_def, cfg, SimpleNamespace(dtype="bfloat16"))
     with pytest.raises(ValueError, match="unknown device"):
-        plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig(device="tpu"))
+        plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig(device="tpu"))
     with pytest.raises(ValueError, match="threads"):
-        plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig(device="cpu", threads=0))
-    with pytest.raises(ValueError, match="hidden"):
-        plugin.make_model(spec, make_cfg(hidden=0), cpu)
+        plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig(device="cpu", threads=0))
     with pytest.raises(ValueError, match="theta"):
         rnn.loss(torch.zeros(rnn.n_params + 1, dtype=torch.float64), make_batch(np.random.default_rng(0), spec))
 
@@ -272,7 +278,8 @@ def test_make_model_dispatch_and_validation():
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
 def test_cuda_requested_without_cuda_is_a_clear_error(device):
     with pytest.raises(ValueError, match="CUDA is not available") as info:
-        plugin.make_model(ModelSpec(N_IN, N_OUT, "linear"), make_cfg(), plugin.TorchBackendConfig(device=device))
+        cfg = make_cfg()
+        plugin.make_model(Linear(ModelSpec(N_IN, N_OUT, "linear"), cfg), cfg, plugin.TorchBackendConfig(device=device))
     assert "\n" not in str(info.value)
 
 
@@ -289,7 +296,7 @@ def test_missing_torch_gives_install_hint():
         factory = registry.get("backend", "torch").factory
         cfg = SimpleNamespace(kind="rnn", hidden=4)
         try:
-            factory(ModelSpec(2, 1, "linear"), cfg, plugin.TorchBackendConfig())
+            factory(SimpleNamespace(name="rnn_tanh", spec=ModelSpec(2, 1, "linear")), cfg, plugin.TorchBackendConfig())
         except ImportError as exc:
             print("ERR:", exc)
         """
