@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any
 from hfcore.config import BackendConfig, ParallelConfig
 from hfcore.hookspecs import hookimpl
 from hfcore.kit.batches import DTYPES
-from hfcore.types import ModelSpec
+from hfcore.kit.definitions import Linear, TanhRNN
 
 if TYPE_CHECKING:
     from .distributed import TorchDistComm
     from .linear import TorchLinear
     from .rnn import TorchRNN
 
-MODEL_KINDS = ("rnn", "linear")
-"""``ModelConfig.kind`` values this backend builds."""
+MODEL_NAMES = ("rnn_tanh", "linear")
+"""The models this backend has hand-written derivatives for (instances of exactly the kit's classes)."""
 
 MISSING_TORCH = "backend 'torch' needs the torch extra: pip install 'hfcore[torch]'"
 
@@ -45,16 +45,16 @@ class TorchBackendConfig(BackendConfig):
     chunk_size: int | None = None
 
 
-def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> TorchRNN | TorchLinear:
-    """Build the torch model for ``spec``.
+def make_model(definition: Any, model_cfg: Any, backend_cfg: Any) -> TorchRNN | TorchLinear:
+    """Build the torch model of ``definition``.
 
     Parameters
     ----------
-    spec : ModelSpec
-        Sizes and output/loss pair from the task.
+    definition : ModelDefinition
+        :class:`hfcore.kit.definitions.TanhRNN` (:class:`~hfcore_torch.rnn.TorchRNN`) or
+        :class:`hfcore.kit.definitions.Linear` (:class:`~hfcore_torch.linear.TorchLinear`).
     model_cfg : ModelConfig-like
-        ``kind`` selects :class:`~hfcore_torch.rnn.TorchRNN` (``"rnn"``) or
-        :class:`~hfcore_torch.linear.TorchLinear` (``"linear"``).
+        The model's config.
     backend_cfg : BackendConfig-like
         ``dtype``; optional ``device`` (default ``"auto"``), ``threads`` and ``chunk_size``
         (see :class:`TorchBackendConfig`).
@@ -64,16 +64,16 @@ def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> TorchRNN | 
     ImportError
         When torch is not installed.
     ValueError
-        For an unknown kind, dtype or device (CUDA requested but unavailable included),
+        For another model, an unknown dtype or device (CUDA requested but unavailable included),
         a bad thread count or an invalid model config.
     """
     try:
         import torch
     except ImportError as exc:
         raise ImportError(MISSING_TORCH) from exc
-    kind = model_cfg.kind
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"torch backend: unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+    if type(definition) not in (TanhRNN, Linear):
+        raise ValueError(f"backend 'torch' has hand-written derivatives for {', '.join(MODEL_NAMES)} only; "
+                         f"model '{definition.name}' needs backend=autograd")
     dtype = backend_cfg.dtype
     if dtype not in DTYPES:
         raise ValueError(f"torch backend: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
@@ -83,14 +83,18 @@ def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> TorchRNN | 
             raise ValueError(f"torch backend: threads must be >= 1 or null, got {threads!r}")
         torch.set_num_threads(int(threads))
     device = getattr(backend_cfg, "device", "auto")
-    if kind == "rnn":
+    spec = definition.spec
+    if isinstance(definition, TanhRNN):
         from .rnn import TorchRNN
 
         chunk_size = getattr(backend_cfg, "chunk_size", None)
-        return TorchRNN(spec, model_cfg, dtype=dtype, device=device, chunk_size=chunk_size)
-    from .linear import TorchLinear
+        model: Any = TorchRNN(spec, model_cfg, dtype=dtype, device=device, chunk_size=chunk_size)
+    else:
+        from .linear import TorchLinear
 
-    return TorchLinear(spec, model_cfg, dtype=dtype, device=device)
+        model = TorchLinear(spec, model_cfg, dtype=dtype, device=device)
+    model.definition = definition
+    return model
 
 
 @hookimpl
