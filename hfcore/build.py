@@ -77,7 +77,8 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
             raise ConfigError(f"model.output must be one of {OUTPUT_LOSSES} or null, got '{output}'")
         spec = replace(spec, output=output)
     comm = _communicator(cfg, registry)
-    model = _build("backend", registry, cfg.backend.name, spec, cfg.model, cfg.backend)
+    definition = _build("model", registry, cfg.model.name, spec, cfg.model)
+    model = _build("backend", registry, cfg.backend.name, definition, cfg.model, cfg.backend)
     lambda0 = cfg.damping.lambda0
     if lambda0 is None:  # the task's IS11 value, else IS11's general rule 0.01 * outputs
         lambda0 = task.default_lambda0 if isinstance(task, HasDefaultLambda0) else 0.01 * task.spec.n_out
@@ -93,8 +94,9 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
         stop = fields_from(StopRule, cfg.hf)
         if (isinstance(optimizer, HessianFree) and isinstance(model, DeclaresCurvatureSupport)
                 and not model.supports_curvature):
-            raise ValueError(f"model.kind={cfg.model.kind} has no Gauss-Newton product; train it with a "
-                             f"first-order solver (solver=sgd)")
+            raise ValueError(f"model '{cfg.model.name}' has no Gauss-Newton product on backend "
+                             f"'{cfg.backend.name}'; train it with a first-order solver (solver=sgd) or on a "
+                             f"backend that derives it from the forward map (backend=autograd)")
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     _check_batches_fit(cfg, task, optimizer)

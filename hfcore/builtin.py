@@ -1,16 +1,34 @@
-"""The core's own components (CG, SGD baseline, Tikhonov and structural damping, the serial
-communicator), registered through the same hooks as any plugin."""
+"""The core's own components (the tanh RNN, LSTM and affine models, CG, SGD baseline, Tikhonov and
+structural damping, the serial communicator), registered through the same hooks as any plugin."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from hfcore.cg import ConjugateGradient
-from hfcore.config import CGConfig, DampingConfig, ParallelConfig, SGDConfig, fields_from
+from hfcore.config import (
+    CGConfig,
+    DampingConfig,
+    LinearConfig,
+    LSTMConfig,
+    ParallelConfig,
+    RNNConfig,
+    SGDConfig,
+    fields_from,
+)
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hookspecs import hookimpl
+from hfcore.kit.definitions import LSTM, Linear, TanhRNN
 from hfcore.parallel import SerialComm
 from hfcore.sgd import MomentumSGD
+
+
+@hookimpl
+def hfcore_register_models(registry) -> None:
+    """The built-in models: each definition class is its own factory ``(spec, model_cfg)``."""
+    registry.add_model(TanhRNN.name, TanhRNN, RNNConfig())
+    registry.add_model(Linear.name, Linear, LinearConfig())
+    registry.add_model(LSTM.name, LSTM, LSTMConfig())
 
 
 def make_structural(cfg) -> LevenbergMarquardt:

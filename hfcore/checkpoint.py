@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hfcore.kit.definitions import upgrade_saved_config
 from hfcore.state import RunState
 from hfcore.types import Counters
 
@@ -162,4 +163,4 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[RunState, dict]:
         test_error=float(meta["test_error"]),
         solved=bool(meta["solved"]),
     )
-    return state, meta["extra"]
+    return state, upgrade_saved_config(meta["extra"])  # a model named by ``kind`` (before models were components)

@@ -2,7 +2,7 @@
 
 Values live in ``conf/`` YAML; these classes give them types, so a typo or a
 wrong type in an override fails before any work starts. Plugins subclass
-:class:`BackendConfig`, :class:`TaskConfig`, :class:`DampingConfig` or
+:class:`BackendConfig`, :class:`ModelConfig`, :class:`TaskConfig`, :class:`DampingConfig` or
 :class:`SolverConfig` to add their own options.
 """
 
@@ -38,31 +38,65 @@ class BackendConfig:
 
 @dataclass
 class ModelConfig:
-    """The network (M&S 2011 eqs. 1-4) and its initialisation.
+    """Base schema of the ``model`` group: the keys every model has; models subclass it.
 
-    ``kind`` is ``rnn`` (tanh RNN), ``lstm`` (the first-order baseline) or ``linear`` (an affine map applied at
-    every step, used by the exactly-quadratic test task). ``init`` is
-    ``sparse`` (each unit keeps ``num_connections`` incoming weights drawn
-    N(0, init_scale^2 / num_connections), input weights further scaled by
-    ``input_scale``; IS11) or ``dense`` (all weights N(0, init_scale^2/fan_in)).
-    ``normaliser`` divides the summed loss: ``targets`` (number of active
-    targets, IS11) or ``sequences`` (batch size, M&S 2011 sec. 2).
-    ``output`` null uses the task's output/loss pair; ``linear``,
-    ``logistic`` or ``softmax`` overrides it. ``cells_per_block`` is read by
-    ``kind=lstm`` only (memory cells sharing one set of gates, Gers et al. 1999;
-    null: ``min(10, hidden)``).
+    ``name`` is the registered model (``model=<name>``). ``l2`` is the L2 coefficient
+    ``kappa`` of the objective. ``normaliser`` divides the summed loss: ``targets``
+    (number of active targets, IS11) or ``sequences`` (batch size, M&S 2011 sec. 2).
+    ``output`` null uses the task's output/loss pair; ``linear``, ``logistic`` or
+    ``softmax`` overrides it.
     """
 
-    kind: str = "rnn"
-    hidden: int = 100
+    name: str = MISSING
     l2: float = 2e-5
+    normaliser: str = "targets"
+    output: str | None = None
+
+
+@dataclass
+class RNNConfig(ModelConfig):
+    """``model=rnn_tanh``: the paper's tanh RNN (M&S 2011 eqs. 1-4) and its initialisation.
+
+    ``init`` is ``sparse`` (each unit keeps ``num_connections`` incoming weights drawn
+    N(0, init_scale^2 / num_connections), input weights further scaled by
+    ``input_scale``; IS11) or ``dense`` (all weights N(0, init_scale^2/fan_in), input
+    weights scaled by ``input_scale``).
+    """
+
+    name: str = "rnn_tanh"
+    hidden: int = 100
     init: str = "sparse"
     num_connections: int = 15
     init_scale: float = 1.0
     input_scale: float = 0.25
-    normaliser: str = "targets"
-    output: str | None = None
-    cells_per_block: int | None = None
+
+
+@dataclass
+class LinearConfig(ModelConfig):
+    """``model=linear``: an affine map applied at every step, ``W ~ N(0, init_scale^2 / n_in)``.
+
+    With linear outputs the objective is exactly quadratic (the exactly-quadratic test task).
+    """
+
+    name: str = "linear"
+    l2: float = 0.0
+    init_scale: float = 1.0
+
+
+@dataclass
+class LSTMConfig(RNNConfig):
+    """``model=lstm``: the LSTM baseline of M&S 2011 Table 1 (Gers et al. 1999 forget gates).
+
+    ``hidden`` memory cells in blocks of ``cells_per_block`` cells sharing one input, forget
+    and output gate (null: ``min(10, hidden)``); the paper's 30 blocks x 10 cells. Weights
+    as :class:`RNNConfig` (dense by default); forget-gate biases start at +1.
+    """
+
+    name: str = "lstm"
+    hidden: int = 300
+    init: str = "dense"
+    input_scale: float = 1.0
+    cells_per_block: int | None = 10
 
 
 @dataclass

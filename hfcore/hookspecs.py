@@ -24,8 +24,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def hfcore_register_backends(registry):
     """Add backends with ``registry.add_backend(name, factory, config)``.
 
-    ``factory(spec, model_cfg, backend_cfg)`` returns a
-    :class:`hfcore.interfaces.Model` for the task's :class:`hfcore.types.ModelSpec`;
+    ``factory(definition, model_cfg, backend_cfg)`` returns a
+    :class:`hfcore.interfaces.Model` that computes the loss, gradient and Gauss-Newton
+    products of ``definition`` (a :class:`hfcore.models.ModelDefinition`, already built by
+    the selected model's factory from the task's :class:`hfcore.types.ModelSpec`, which is
+    ``definition.spec``). ``model_cfg`` is the model's config (a
+    :class:`hfcore.config.ModelConfig` subclass: the backend reads ``l2`` and
+    ``normaliser``), ``backend_cfg`` the backend's own. The returned model exposes the
+    definition as ``model.definition``. A backend that cannot run ``definition`` raises
+    ``ValueError`` with one line naming the model and the backend.
     ``config`` is an instance of a :class:`hfcore.config.BackendConfig` subclass.
     """
 

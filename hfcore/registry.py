@@ -86,7 +86,7 @@ class Registry:
         self.failures.append(message)
 
     def add_backend(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
-        """Register a backend ``factory(spec, model_cfg, backend_cfg) -> Model``."""
+        """Register a backend ``factory(definition, model_cfg, backend_cfg) -> Model`` (see the hookspec)."""
         self._add("backend", name, factory, config)
 
     def add_model(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:

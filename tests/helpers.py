@@ -14,7 +14,7 @@ _, REGISTRY = load_plugins()
 
 
 def model_cfg(**overrides):
-    base = dict(kind="rnn", hidden=8, l2=2e-5, init="sparse", num_connections=15, init_scale=1.0,
+    base = dict(name="rnn_tanh", hidden=8, l2=2e-5, init="sparse", num_connections=15, init_scale=1.0,
                 input_scale=0.25, normaliser="targets")
     base.update(overrides)
     return SimpleNamespace(**base)
@@ -32,8 +32,14 @@ def make_task(name, **overrides):
     return component.factory(cfg)
 
 
+def definition(spec, cfg):
+    """The registered model ``cfg.name``'s definition for ``spec``."""
+    return REGISTRY.get("model", cfg.name).factory(spec, cfg)
+
+
 def make_model(spec, **overrides):
-    return REGISTRY.get("backend", "numpy").factory(spec, model_cfg(**overrides), backend_cfg())
+    cfg = model_cfg(**overrides)
+    return REGISTRY.get("backend", "numpy").factory(definition(spec, cfg), cfg, backend_cfg())
 
 
 def signal_after_checkpoint(proc: subprocess.Popen, checkpoint: Path, signum: signal.Signals,

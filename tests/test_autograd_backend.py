@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hfcore.config import BackendConfig, ModelConfig
+from hfcore.config import BackendConfig, LinearConfig, RNNConfig
+from hfcore.kit.definitions import Linear, TanhRNN
 from hfcore.registry import load_plugins
 from hfcore.testing.conformance import check_all
 from hfcore.testing.dense import dense_structural
@@ -23,12 +24,16 @@ from tests.test_numpy_backend import N_IN, N_OUT, B, H, T, make_batch, make_cfg,
 pytest.importorskip("autograd", reason="the autograd extra is not installed")
 
 from hfcore_autograd import plugin  # noqa: E402  (after the skip: the models need autograd)
-from hfcore_autograd.linear import AutogradLinear  # noqa: E402
-from hfcore_autograd.rnn import AutogradRNN  # noqa: E402
+from hfcore_autograd._base import AutogradModel  # noqa: E402
 
-MODELS = {"rnn": AutogradRNN, "linear": AutogradLinear}
+DEFINITIONS = {"rnn": TanhRNN, "linear": Linear}
 NUMPY_MODELS = {"rnn": NumpyRNN, "linear": NumpyLinear}
 MISSING_MESSAGE = "backend 'autograd' needs the autograd extra: pip install 'hfcore[autograd]'"
+
+
+def autograd_model(kind: str, spec: ModelSpec, cfg, **kwargs) -> AutogradModel:
+    """The generic autograd model of the built-in definition ``kind``."""
+    return AutogradModel(DEFINITIONS[kind](spec, cfg), cfg, **kwargs)
 
 
 def make_case(kind: str, output: str, normaliser: str, seed: int, dtype=np.float64, chunk_size: int = 1000):
@@ -37,7 +42,7 @@ def make_case(kind: str, output: str, normaliser: str, seed: int, dtype=np.float
     spec = ModelSpec(N_IN, N_OUT, output)
     l2 = 2e-5 if seed % 2 == 0 else 1e-2
     cfg = make_cfg(l2=l2, normaliser=normaliser)
-    model = MODELS[kind](spec, cfg, dtype=dtype, chunk_size=chunk_size)
+    model = autograd_model(kind, spec, cfg, dtype=dtype, chunk_size=chunk_size)
     theta = model.init_params(rng) + 0.3 * rng.standard_normal(model.n_params)
     return spec, cfg, model, model.from_numpy(theta), make_batch(rng, spec)
 
@@ -94,7 +99,7 @@ def test_structural_term_equals_dense_gs_at_real_steps_only():
 
 def test_chunked_matches_unchunked():
     spec, cfg, whole, theta, _ = make_case("rnn", "softmax", "targets", seed=11)
-    chunked = AutogradRNN(spec, cfg, chunk_size=2)
+    chunked = autograd_model("rnn", spec, cfg, chunk_size=2)
     batch = make_batch(np.random.default_rng(12), spec, size=5)
     assert chunked.loss(theta, batch) == pytest.approx(whole.loss(theta, batch), rel=1e-13)
     f1, g1 = whole.loss_and_grad(theta, batch)
@@ -131,8 +136,8 @@ def test_losses_stable_for_huge_preactivations(output):
 @pytest.mark.parametrize("init", ["sparse", "dense"])
 def test_init_and_layout_equal_numpy_backend(kind, init):
     spec = ModelSpec(20, 3, "softmax")
-    cfg = ModelConfig(kind=kind, hidden=18, init=init)
-    ours, ref = MODELS[kind](spec, cfg), NUMPY_MODELS[kind](spec, cfg)
+    cfg = RNNConfig(hidden=18, init=init)
+    ours, ref = autograd_model(kind, spec, cfg), NUMPY_MODELS[kind](spec, cfg)
     assert ours.n_params == ref.n_params
     np.testing.assert_array_equal(ours.init_params(np.random.default_rng(4)), ref.init_params(np.random.default_rng(4)))
 
@@ -141,7 +146,7 @@ def test_init_and_layout_equal_numpy_backend(kind, init):
 @pytest.mark.parametrize("output", OUTPUT_LOSSES)
 def test_float32_stays_float32(kind, output):
     spec, cfg, m64, theta64, batch = make_case(kind, output, "targets", seed=9)
-    m32 = MODELS[kind](spec, cfg, dtype=np.float32)
+    m32 = autograd_model(kind, spec, cfg, dtype=np.float32)
     theta32 = m32.from_numpy(theta64)
     assert theta32.dtype == np.float32
     assert m32.init_params(np.random.default_rng(0)).dtype == np.float32
@@ -161,12 +166,14 @@ def test_float32_stays_float32(kind, output):
 
 def test_bad_inputs_rejected():
     with pytest.raises(ValueError, match="output"):
-        AutogradLinear(ModelSpec(N_IN, N_OUT, "relu"), make_cfg())
+        autograd_model("linear", ModelSpec(N_IN, N_OUT, "relu"), make_cfg())
     with pytest.raises(ValueError, match="dtype"):
-        AutogradRNN(ModelSpec(N_IN, N_OUT, "linear"), make_cfg(), dtype=np.float16)
+        autograd_model("rnn", ModelSpec(N_IN, N_OUT, "linear"), make_cfg(), dtype=np.float16)
     with pytest.raises(ValueError, match="chunk_size"):
-        AutogradRNN(ModelSpec(N_IN, N_OUT, "linear"), make_cfg(), chunk_size=0)
-    model = AutogradRNN(ModelSpec(N_IN, N_OUT, "linear"), make_cfg())
+        autograd_model("rnn", ModelSpec(N_IN, N_OUT, "linear"), make_cfg(), chunk_size=0)
+    with pytest.raises(ValueError, match="normaliser"):
+        autograd_model("rnn", ModelSpec(N_IN, N_OUT, "linear"), dataclasses.replace(make_cfg(), normaliser="x"))
+    model = autograd_model("rnn", ModelSpec(N_IN, N_OUT, "linear"), make_cfg())
     good = make_batch(np.random.default_rng(0), ModelSpec(N_IN, N_OUT, "linear"))
     wrong = make_batch(np.random.default_rng(0), ModelSpec(N_IN + 1, N_OUT, "linear"))
     with pytest.raises(ValueError, match="theta"):
@@ -182,14 +189,14 @@ def test_plugin_make_model_dispatch():
     spec = ModelSpec(N_IN, N_OUT, "softmax")
     cfg = plugin.AutogradBackendConfig()
     assert isinstance(cfg, BackendConfig) and (cfg.name, cfg.dtype, cfg.chunk_size) == ("autograd", "float64", 1000)
-    assert isinstance(plugin.make_model(spec, make_cfg(kind="rnn"), cfg), AutogradRNN)
-    lin = plugin.make_model(spec, make_cfg(kind="linear"), SimpleNamespace(dtype="float32"))
-    assert isinstance(lin, AutogradLinear) and lin.dtype == np.float32
-    assert plugin.make_model(spec, make_cfg(), dataclasses.replace(cfg, chunk_size=7)).chunk_size == 7
-    with pytest.raises(ValueError, match="rnn, linear"):
-        plugin.make_model(spec, make_cfg(kind="lstm"), cfg)
+    rnn = TanhRNN(spec, make_cfg())
+    model = plugin.make_model(rnn, make_cfg(), cfg)
+    assert isinstance(model, AutogradModel) and model.definition is rnn
+    lin = plugin.make_model(Linear(spec, LinearConfig()), LinearConfig(), SimpleNamespace(dtype="float32"))
+    assert isinstance(lin, AutogradModel) and lin.dtype == np.float32
+    assert plugin.make_model(rnn, make_cfg(), dataclasses.replace(cfg, chunk_size=7)).chunk_size == 7
     with pytest.raises(ValueError, match="float32, float64"):
-        plugin.make_model(spec, make_cfg(), SimpleNamespace(dtype="bfloat16"))
+        plugin.make_model(rnn, make_cfg(), SimpleNamespace(dtype="bfloat16"))
 
 
 def test_plugin_registers_backend():
@@ -210,5 +217,5 @@ def test_missing_autograd_gives_install_hint(monkeypatch):
     _, registry = load_plugins(extra_plugins=[("autograd_test", fresh_plugin)], autoload=False)
     component = registry.get("backend", "autograd")
     with pytest.raises(ImportError) as info:
-        component.factory(ModelSpec(N_IN, N_OUT, "linear"), make_cfg(), component.config)
+        component.factory(TanhRNN(ModelSpec(N_IN, N_OUT, "linear"), make_cfg()), make_cfg(), component.config)
     assert str(info.value) == MISSING_MESSAGE

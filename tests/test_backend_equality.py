@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from hfcore.cg import ConjugateGradient
-from hfcore.config import ModelConfig
+from hfcore.config import LinearConfig, RNNConfig
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hf import HFSettings, hf_step
 from hfcore.registry import load_plugins
@@ -52,7 +52,8 @@ def build(name: str, spec: ModelSpec, model_cfg: Any) -> Any:
     else:
         backend_cfg = SimpleNamespace(name=name, dtype="float64")
     try:
-        return component.factory(spec, model_cfg, backend_cfg)
+        return component.factory(REGISTRY.get("model", model_cfg.name).factory(spec, model_cfg), model_cfg,
+                                 backend_cfg)
     except ImportError as exc:
         pytest.skip(f"backend {name!r} unavailable: {exc}")
 
@@ -77,7 +78,8 @@ def rel(got: Any, ref: Any) -> float:
 def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
     rng = np.random.default_rng(17)
     spec = ModelSpec(3, 2, output)
-    cfg = ModelConfig(kind=kind, hidden=4, init="dense", init_scale=1.5, l2=1e-3, normaliser=normaliser)
+    cfg = (RNNConfig(hidden=4, init="dense", init_scale=1.5, l2=1e-3, normaliser=normaliser) if kind == "rnn"
+           else LinearConfig(init_scale=1.5, l2=1e-3, normaliser=normaliser))
     ref, other = build(REFERENCE, spec, cfg), build(backend, spec, cfg)
     # Away from init, so biases and b_init are non-zero; the batch is padded with sparse masks.
     theta = np64(ref, ref.init_params(rng)) + 0.3 * rng.standard_normal(ref.n_params)
@@ -130,7 +132,7 @@ def hf_trajectory(backend: str, solver_name: str, seed: int = 0) -> tuple[list[n
     """Parameters after 0..HF_STEPS iterations and each step's decisions (accepted, step, lambda[, CG])."""
     solver, compare_cg = SOLVERS[solver_name]
     task = addition_task()
-    model = build(backend, task.spec, ModelConfig(hidden=8))
+    model = build(backend, task.spec, RNNConfig(hidden=8))
     damping = LevenbergMarquardt(lambda0=0.01, mu=0.03)
     settings = HFSettings(gradient_batch=60, curvature_batch=20)
     state = initial_state(model, seed=seed, lambda0=damping.lambda0)
@@ -171,6 +173,6 @@ def test_hf_trajectory_matches_numpy(backend, solver_name):
     ],
 )
 def test_every_backend_rejects_bad_rnn_config(backend, overrides, message):
-    cfg = dataclasses.replace(ModelConfig(kind="rnn", hidden=4), **overrides)
+    cfg = dataclasses.replace(RNNConfig(hidden=4), **overrides)
     with pytest.raises(ValueError, match=message):
         build(backend, ModelSpec(3, 2, "linear"), cfg)

@@ -38,8 +38,8 @@ def composed(*overrides: str):
 @pytest.mark.parametrize(
     "overrides, message",
     [(["+foo.bar=1"], "unknown key 'foo': the top level (TrainConfig) has no key 'foo'; its keys are seed, "),
-     (["+model.extra=3"], "unknown key 'model.extra': model (ModelConfig) has no key 'extra'; its keys are kind, "),
-     (["++model.hiddn=16"], "unknown key 'model.hiddn': model (ModelConfig) has no key 'hiddn'; did you mean "
+     (["+model.extra=3"], "unknown key 'model.extra': model (RNNConfig) has no key 'extra'; its keys are name, "),
+     (["++model.hiddn=16"], "unknown key 'model.hiddn': model (RNNConfig) has no key 'hiddn'; did you mean "
                             "'model.hidden'?"),
      (["+task.tolerence=0.1"], "did you mean 'task.tolerance'?"),  # a plugin's own field is a candidate
      (["+hf.log_every=10"], "did you mean 'tracking.log_every'?"),

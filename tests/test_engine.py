@@ -18,7 +18,7 @@ from tests.helpers import make_model, make_task
 
 def quadratic_setup(l2=2e-5):
     task = make_task("quadratic")
-    model = make_model(task.spec, kind="linear", hidden=0, l2=l2, init="dense")
+    model = make_model(task.spec, name="linear", hidden=0, l2=l2, init="dense")
     n = 64
     settings = HFSettings(gradient_batch=n, curvature_batch=n)
     return task, model, settings

@@ -15,13 +15,13 @@ from hfcore.training import initial_state
 from hfcore.types import Batch, ModelSpec
 from hfcore_numpy.losses import output_activation
 from hfcore_numpy.lstm import NumpyLSTM
-from tests.helpers import REGISTRY, backend_cfg, model_cfg
+from tests.helpers import REGISTRY, backend_cfg, definition, model_cfg
 
 N_IN, N_OUT, T, B = 3, 2, 6, 4
 
 
 def _cfg(**kw) -> SimpleNamespace:
-    base = dict(kind="lstm", hidden=4, cells_per_block=2, l2=1e-3, init="dense", num_connections=15,
+    base = dict(name="lstm", hidden=4, cells_per_block=2, l2=1e-3, init="dense", num_connections=15,
                 init_scale=1.5, input_scale=1.0, normaliser="targets")
     base.update(kw)
     return SimpleNamespace(**base)
@@ -112,7 +112,7 @@ def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
 
 def test_curvature_is_refused() -> None:
     model = _model()
-    with pytest.raises(ValueError, match="model.kind=lstm is trained by a first-order solver: use solver=sgd"):
+    with pytest.raises(ValueError, match="model 'lstm' has no Gauss-Newton product on backend 'numpy': use solver=sgd"):
         model.curvature(_theta(model), _batch("linear"))
 
 
@@ -124,9 +124,9 @@ def test_bad_block_size() -> None:
 def test_backend_dispatch_and_sgd_reduces_loss_on_bouncing_balls(tmp_path) -> None:
     comp = REGISTRY.get("task", "bouncing_balls")
     task = comp.factory(replace(comp.config, size="tiny", data_dir=str(tmp_path), T=10, test_size=8))
-    # kind=lstm through the numpy backend; without cells_per_block in the config, blocks of 10 cells
-    model = REGISTRY.get("backend", "numpy").factory(task.spec, model_cfg(kind="lstm", hidden=20, init="dense",
-                                                                           input_scale=1.0), backend_cfg())
+    # model=lstm through the numpy backend; without cells_per_block in the config, blocks of 10 cells
+    cfg = model_cfg(name="lstm", hidden=20, init="dense", input_scale=1.0)
+    model = REGISTRY.get("backend", "numpy").factory(definition(task.spec, cfg), cfg, backend_cfg())
     assert isinstance(model, NumpyLSTM) and model.n_blocks == 2
     sgd = MomentumSGD(learning_rate=0.05, momentum=0.9, clip_norm=10.0, batch_size=8)
     state = initial_state(model, seed=0, lambda0=0.0)

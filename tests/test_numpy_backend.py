@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from hfcore.config import BackendConfig, ModelConfig
+from hfcore.config import BackendConfig, LinearConfig, RNNConfig
+from hfcore.kit.definitions import Linear, TanhRNN
 from hfcore.testing.conformance import (
     check_all,
     check_bind_consistency,
@@ -27,10 +28,10 @@ N_IN, H, N_OUT, T, B = 3, 4, 2, 5, 3
 MODELS = {"rnn": NumpyRNN, "linear": NumpyLinear}
 
 
-def make_cfg(**overrides) -> ModelConfig:
+def make_cfg(**overrides) -> RNNConfig:
     base = dict(hidden=H, init="dense", init_scale=1.5)
     base.update(overrides)
-    return ModelConfig(**base)
+    return RNNConfig(**base)
 
 
 def make_batch(rng: np.random.Generator, spec: ModelSpec, steps: int = T, size: int = B) -> Batch:
@@ -220,7 +221,7 @@ def test_float32_stays_float32(kind, output):
 # --------------------------------------------------------------------------- initialisation
 def test_sparse_init_exact_fan_in_and_input_scale():
     spec = ModelSpec(20, 18, "softmax")
-    cfg = ModelConfig(hidden=40, init="sparse", num_connections=15, input_scale=0.25)
+    cfg = RNNConfig(hidden=40, init="sparse", num_connections=15, input_scale=0.25)
     model = NumpyRNN(spec, cfg)
     p = model.unpack(model.init_params(np.random.default_rng(0)))
     for name in ("W_hx", "W_hh", "W_yh"):
@@ -241,7 +242,7 @@ def test_sparse_init_exact_fan_in_and_input_scale():
 
 
 def test_sparse_init_small_fan_in_is_dense():
-    model = NumpyRNN(ModelSpec(2, 1, "linear"), ModelConfig(hidden=30, init="sparse"))
+    model = NumpyRNN(ModelSpec(2, 1, "linear"), RNNConfig(hidden=30, init="sparse"))
     p = model.unpack(model.init_params(np.random.default_rng(1)))
     assert np.all(np.count_nonzero(p.W_hx, axis=1) == 2)
     assert np.all(np.count_nonzero(p.W_hh, axis=1) == 15)
@@ -250,20 +251,20 @@ def test_sparse_init_small_fan_in_is_dense():
 
 def test_dense_init_scales():
     spec = ModelSpec(50, 60, "linear")
-    model = NumpyRNN(spec, ModelConfig(hidden=80, init="dense", init_scale=2.0, input_scale=0.5))
+    model = NumpyRNN(spec, RNNConfig(hidden=80, init="dense", init_scale=2.0, input_scale=0.5))
     p = model.unpack(model.init_params(np.random.default_rng(2)))
     assert np.std(p.W_hx) == pytest.approx(0.5 * 2.0 / np.sqrt(50), rel=0.05)
     assert np.std(p.W_hh) == pytest.approx(2.0 / np.sqrt(80), rel=0.05)
     assert np.std(p.W_yh) == pytest.approx(2.0 / np.sqrt(80), rel=0.05)
     assert model.n_params == 80 * 50 + 80 * 80 + 60 * 80 + 80 + 60 + 80
-    lin = NumpyLinear(spec, ModelConfig(kind="linear", init_scale=2.0))
+    lin = NumpyLinear(spec, LinearConfig(init_scale=2.0))
     theta = lin.init_params(np.random.default_rng(3))
     assert np.std(theta[: 60 * 50]) == pytest.approx(2.0 / np.sqrt(50), rel=0.05)
     assert not np.any(theta[60 * 50 :])
 
 
 def test_init_is_reproducible():
-    model = NumpyRNN(ModelSpec(3, 2, "softmax"), ModelConfig(hidden=20))
+    model = NumpyRNN(ModelSpec(3, 2, "softmax"), RNNConfig(hidden=20))
     a = model.init_params(np.random.default_rng(5))
     b = model.init_params(np.random.default_rng(5))
     np.testing.assert_array_equal(a, b)
@@ -290,14 +291,23 @@ def test_plugin_make_model_dispatch():
     spec = ModelSpec(N_IN, N_OUT, "softmax")
     cfg = plugin.NumpyBackendConfig()
     assert isinstance(cfg, BackendConfig) and (cfg.name, cfg.dtype) == ("numpy", "float64")
-    assert isinstance(plugin.make_model(spec, make_cfg(kind="rnn"), cfg), NumpyRNN)
-    lin = plugin.make_model(spec, make_cfg(kind="linear"), SimpleNamespace(dtype="float32"))
-    assert isinstance(lin, NumpyLinear) and lin.dtype == np.float32
-    with pytest.raises(ValueError, match="rnn, linear"):
-        plugin.make_model(spec, make_cfg(kind="gru"), cfg)
+    rnn_cfg, lin_cfg = make_cfg(), LinearConfig()
+    rnn, lin_def = TanhRNN(spec, rnn_cfg), Linear(spec, lin_cfg)
+    model = plugin.make_model(rnn, rnn_cfg, cfg)
+    assert isinstance(model, NumpyRNN) and model.definition is rnn
+    lin = plugin.make_model(lin_def, lin_cfg, SimpleNamespace(dtype="float32"))
+    assert isinstance(lin, NumpyLinear) and lin.dtype == np.float32 and lin.definition is lin_def
+
+    class Gru(TanhRNN):  # a subclass may change the forward map: hand-written derivatives would not follow
+        name = "gru"
+
+    message = ("backend 'numpy' has hand-written derivatives for rnn_tanh, linear, lstm only; "
+               "model 'gru' needs backend=autograd or backend=torch")
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        plugin.make_model(Gru(spec, rnn_cfg), rnn_cfg, cfg)
     with pytest.raises(ValueError, match="float32, float64"):
-        plugin.make_model(spec, make_cfg(), SimpleNamespace(dtype="bfloat16"))
-    assert plugin.make_model(spec, make_cfg(), plugin.NumpyBackendConfig(chunk_size=7)).chunk_size == 7
+        plugin.make_model(rnn, rnn_cfg, SimpleNamespace(dtype="bfloat16"))
+    assert plugin.make_model(rnn, rnn_cfg, plugin.NumpyBackendConfig(chunk_size=7)).chunk_size == 7
     with pytest.raises(ValueError, match="chunk_size"):
         NumpyRNN(spec, make_cfg(), chunk_size=0)
 

@@ -101,7 +101,7 @@ def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
     assert sorted(r.data.tags["solver"] for r in children) == ["cg", "sgd"] and parent.info.status == "FINISHED"
     assert {r.data.params["hf.budget_seconds"] for r in children} == {"30.0"}
     assert {r.data.params["hf.budget_clock"] for r in children} == {"cpu"}
-    assert {r.data.params["model.kind"] for r in children} == {"rnn", "lstm"}
+    assert {r.data.params["model.name"] for r in children} == {"rnn_tanh", "lstm"}
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"table1.md", "runs.csv", "predictions"}
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "predictions")} == {
         "predictions/bouncing_balls-hf.png", "predictions/bouncing_balls-lstm.png"}

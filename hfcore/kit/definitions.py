@@ -276,3 +276,29 @@ class LSTM:
         s = (ops.stack(hs).reshape(T * B, H) @ params["W_y"].T + params["b_y"]).reshape(T, B, self.n_out)
         return s, (DampedSignal("cell_inputs", ops.stack(cell_pre), "tanh", 1.0),
                    DampedSignal("gates", ops.stack(gate_pre), "logistic", 1.0))
+
+
+LEGACY_KINDS: dict[str, tuple[str, frozenset[str]]] = {
+    "rnn": ("rnn_tanh", frozenset({"cells_per_block"})),
+    "linear": ("linear", frozenset({"hidden", "init", "num_connections", "input_scale", "cells_per_block"})),
+    "lstm": ("lstm", frozenset()),
+}
+"""``model.kind`` of configs written before models were components -> (model name, keys that model never read)."""
+
+
+def upgrade_saved_config(extra: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's metadata with its config's ``model`` section in today's form.
+
+    Configs written before models were components name the model by ``kind`` (``rnn``,
+    ``linear``, ``lstm``) and carry every model's keys; today's name it by ``name``
+    (``rnn_tanh``, ``linear``, ``lstm``) and carry only that model's keys. The keys a
+    model never read (:data:`LEGACY_KINDS`) are dropped, so a resume compares only the
+    settings that shape the model. Anything else is returned unchanged.
+    """
+    config = extra.get("config")
+    model = config.get("model") if isinstance(config, dict) else None
+    if not isinstance(model, dict) or model.get("kind") not in LEGACY_KINDS:
+        return extra
+    name, unread = LEGACY_KINDS[model["kind"]]
+    upgraded = {"name": name} | {k: v for k, v in model.items() if k != "kind" and k not in unread}
+    return extra | {"config": config | {"model": upgraded}}

@@ -1,5 +1,6 @@
 """Three autograd primitives with derivatives chosen for the HF inner loop.
 
+The backend's :class:`~hfcore.models.Ops` (:class:`AutogradOps`) are built on them.
 Every Gauss-Newton product sweeps the recorded tapes twice (:class:`~hfcore_autograd._base.AutogradCurvature`),
 so the cost of each primitive's vjp is paid on every CG iteration:
 
@@ -20,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from ._deps import SparseObject, defvjp, defvjp_argnum, primitive, vspace
+from ._deps import SparseObject, anp, defvjp, defvjp_argnum, primitive, vspace
 
-__all__ = ["stack_steps", "take_step", "tanh"]
+__all__ = ["AutogradOps", "stack_steps", "take_step", "tanh"]
 
 
 @primitive
@@ -72,3 +73,27 @@ def _stack_steps_vjp(argnum: int, ans: np.ndarray, args: tuple, kwargs: dict) ->
 
 
 defvjp_argnum(stack_steps, _stack_steps_vjp)
+
+
+class AutogradOps:
+    """:class:`hfcore.models.Ops` for forward maps traced by autograd (plain arrays work too).
+
+    ``tanh`` and ``stack`` along axis 0 are the primitives above; ``sigmoid`` is
+    ``(1 + tanh(a / 2)) / 2``, which never overflows and reuses :func:`tanh`'s cheap vjp.
+    """
+
+    @staticmethod
+    def tanh(a: Any) -> Any:
+        return tanh(a)
+
+    @staticmethod
+    def sigmoid(a: Any) -> Any:
+        return 0.5 * (1.0 + tanh(0.5 * a))
+
+    @staticmethod
+    def stack(arrays: Any, axis: int = 0) -> Any:
+        return stack_steps(*arrays) if axis == 0 else anp.stack(list(arrays), axis=axis)
+
+    @staticmethod
+    def concatenate(arrays: Any, axis: int = 0) -> Any:
+        return anp.concatenate(list(arrays), axis=axis)

@@ -13,10 +13,6 @@ from typing import Any
 from hfcore.config import BackendConfig
 from hfcore.hookspecs import hookimpl
 from hfcore.kit.batches import DTYPES
-from hfcore.types import ModelSpec
-
-MODEL_KINDS = ("rnn", "linear")
-"""Values of ``ModelConfig.kind`` this backend builds."""
 
 
 @dataclass
@@ -33,43 +29,37 @@ class AutogradBackendConfig(BackendConfig):
     chunk_size: int = 1000
 
 
-def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> Any:
-    """Build the autograd model for ``spec``.
+def make_model(definition: Any, model_cfg: Any, backend_cfg: Any) -> Any:
+    """The autograd model of ``definition``: loss, gradient and Gauss-Newton products from its forward map.
 
     Parameters
     ----------
-    spec : ModelSpec
-        Sizes and output/loss pair from the task.
+    definition : ModelDefinition
+        Any model definition (built-in or a plugin's).
     model_cfg : ModelConfig-like
-        ``kind`` selects :class:`~hfcore_autograd.rnn.AutogradRNN` (``"rnn"``) or
-        :class:`~hfcore_autograd.linear.AutogradLinear` (``"linear"``).
+        The model's config: ``l2`` and ``normaliser`` are read here.
     backend_cfg : BackendConfig-like
         ``dtype`` is ``"float64"`` or ``"float32"``; optional ``chunk_size`` (default 1000).
 
     Returns
     -------
-    AutogradRNN or AutogradLinear
+    AutogradModel
 
     Raises
     ------
     ImportError
         When autograd is not installed (the message names the extra to install).
     ValueError
-        For an unknown kind or dtype, or an invalid model config.
+        For an unknown dtype or an invalid model config.
     """
     # Imported here, not at module level, so the plugin loads without the optional dependency.
-    from .linear import AutogradLinear
-    from .rnn import AutogradRNN
+    from ._base import AutogradModel
 
-    kind = model_cfg.kind
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"autograd backend: unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
     dtype = backend_cfg.dtype
     if dtype not in DTYPES:
         raise ValueError(f"autograd backend: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
     chunk_size = int(getattr(backend_cfg, "chunk_size", 1000))
-    cls = AutogradRNN if kind == "rnn" else AutogradLinear
-    return cls(spec, model_cfg, dtype=dtype, chunk_size=chunk_size)
+    return AutogradModel(definition, model_cfg, dtype=dtype, chunk_size=chunk_size)
 
 
 @hookimpl

@@ -300,7 +300,8 @@ class NumpyLSTM:
         ValueError
             Always.
         """
-        raise ValueError("model.kind=lstm is trained by a first-order solver: use solver=sgd")
+        raise ValueError("model 'lstm' has no Gauss-Newton product on backend 'numpy': use solver=sgd or "
+                         "backend=autograd")
 
     def to_numpy(self, v: np.ndarray) -> np.ndarray:
         """A NumPy copy of ``v``."""

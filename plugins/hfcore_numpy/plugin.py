@@ -8,14 +8,14 @@ from typing import Any
 from hfcore.config import BackendConfig
 from hfcore.hookspecs import hookimpl
 from hfcore.kit.batches import DTYPES
-from hfcore.types import ModelSpec
+from hfcore.kit.definitions import LSTM, Linear, TanhRNN
 
 from .linear import NumpyLinear
 from .lstm import NumpyLSTM
 from .rnn import NumpyRNN
 
-MODEL_KINDS = {"rnn": NumpyRNN, "linear": NumpyLinear, "lstm": NumpyLSTM}
-"""``ModelConfig.kind`` -> model class."""
+HAND_WRITTEN = {TanhRNN: NumpyRNN, Linear: NumpyLinear, LSTM: NumpyLSTM}
+"""Definition class -> the NumPy model with its hand-written derivatives."""
 
 
 @dataclass
@@ -32,35 +32,37 @@ class NumpyBackendConfig(BackendConfig):
     chunk_size: int = 1000
 
 
-def make_model(spec: ModelSpec, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLSTM | NumpyLinear:
-    """Build the NumPy model for ``spec``.
+def make_model(definition: Any, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLSTM | NumpyLinear:
+    """The NumPy model of a built-in ``definition``, with hand-written derivatives.
 
     Parameters
     ----------
-    spec : ModelSpec
-        Sizes and output/loss pair from the task.
+    definition : ModelDefinition
+        An instance of exactly one of the kit's classes (:data:`HAND_WRITTEN`): a subclass
+        may change the forward map, which hand-written derivatives would not follow.
     model_cfg : ModelConfig-like
-        ``kind`` selects :class:`NumpyRNN` (``"rnn"``), :class:`NumpyLSTM` (``"lstm"``) or
-        :class:`NumpyLinear` (``"linear"``).
+        The model's config (``l2``, ``normaliser``; the definition read the rest).
     backend_cfg : BackendConfig-like
         ``dtype`` is ``"float64"`` or ``"float32"``; optional ``chunk_size`` (default 1000).
 
     Raises
     ------
     ValueError
-        For an unknown kind or dtype, or an invalid model config.
+        For any other model (one line naming it and the backends that derive it), an unknown
+        dtype, or an invalid model config.
     """
-    kind = model_cfg.kind
-    if kind not in MODEL_KINDS:
-        known = ", ".join(MODEL_KINDS)
-        raise ValueError(f"numpy backend: unknown model kind {kind!r}; expected one of {known}")
+    cls = HAND_WRITTEN.get(type(definition))
+    if cls is None:
+        names = ", ".join(d.name for d in HAND_WRITTEN)
+        raise ValueError(f"backend 'numpy' has hand-written derivatives for {names} only; model "
+                         f"'{definition.name}' needs backend=autograd or backend=torch")
     dtype = backend_cfg.dtype
     if dtype not in DTYPES:
         raise ValueError(f"numpy backend: unsupported dtype {dtype!r}; expected one of {', '.join(DTYPES)}")
-    if kind in ("rnn", "lstm"):  # lstm: the first-order baseline (hfcore_numpy.lstm)
-        chunk_size = int(getattr(backend_cfg, "chunk_size", 1000))
-        return MODEL_KINDS[kind](spec, model_cfg, dtype=dtype, chunk_size=chunk_size)
-    return NumpyLinear(spec, model_cfg, dtype=dtype)
+    if cls is NumpyLinear:
+        return NumpyLinear(definition.spec, model_cfg, dtype=dtype, definition=definition)
+    chunk_size = int(getattr(backend_cfg, "chunk_size", 1000))
+    return cls(definition.spec, model_cfg, dtype=dtype, chunk_size=chunk_size, definition=definition)
 
 
 @hookimpl
