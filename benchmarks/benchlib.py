@@ -156,10 +156,10 @@ def make_batch(s: Size, dtype: str, seed: int = 0) -> Batch:
 
 
 def model_config(s: Size, **overrides: Any) -> Any:
-    """``hfcore.config.ModelConfig`` for size ``s`` (IS11 sparse init by default)."""
-    from hfcore.config import ModelConfig
+    """``hfcore.config.RNNConfig`` (``model=rnn_tanh``) for size ``s`` (IS11 sparse init by default)."""
+    from hfcore.config import RNNConfig
 
-    return ModelConfig(hidden=s.hidden, **overrides)
+    return RNNConfig(hidden=s.hidden, **overrides)
 
 
 def build_model(registry: Any, backend: str, s: Size, dtype: str, torch_device: str = "cpu",
@@ -179,7 +179,9 @@ def build_model(registry: Any, backend: str, s: Size, dtype: str, torch_device: 
         from types import SimpleNamespace
 
         backend_cfg = SimpleNamespace(name=backend, **changes)
-    return component.factory(s.spec, model_config(s, **model_overrides), backend_cfg)
+    model_cfg = model_config(s, **model_overrides)
+    definition = registry.get("model", model_cfg.name).factory(s.spec, model_cfg)
+    return component.factory(definition, model_cfg, backend_cfg)
 
 
 class FixedBatchTask:

@@ -173,9 +173,33 @@ def load_plugins(
         autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
     pm = _make_manager()
     registry = Registry()
-    from hfcore import builtin  # the core's own solver and dampings, registered like any plugin
+    plugins, builtin_names = _plugin_sources(autoload, extra_plugins)
+    labels = {name: label for name, label, _ in plugins}
+    registry._labels = labels
+    registry._builtin = builtin_names
+    registry._strict = strict
 
-    plugins: list[tuple[str, str, Callable[[], object]]] = [("hfcore", "'hfcore' (built in)", lambda: builtin)]
+    def failed(message: str, exc: BaseException) -> None:
+        message += "; its components are unavailable"
+        if strict:
+            raise PluginError(message) from exc
+        registry.failures.append(message)
+
+    _register_modules(pm, plugins, failed)
+    _drop_unknown_hooks(pm, labels, failed)
+    _run_register_hooks(pm, registry, labels, strict, failed)
+    return pm, registry
+
+
+_Source = tuple[str, str, Callable[[], object]]
+"""A plugin to load: its name, the label its messages use, and how to load its module."""
+
+
+def _plugin_sources(autoload: bool, extra_plugins: list[tuple[str, object]] | None) -> tuple[list[_Source], set[str]]:
+    """The plugins in load order (the core, the built-in distribution's, third parties', extras) and the built-ins."""
+    from hfcore import builtin  # the core's own models, solvers and dampings, registered like any plugin
+
+    plugins: list[_Source] = [("hfcore", "'hfcore' (built in)", lambda: builtin)]
     builtin_names = {"hfcore"}
     if autoload:
         third_party = []
@@ -190,17 +214,12 @@ def load_plugins(
         plugins.extend(third_party)  # after the built-ins, so a built-in is the first claimant of its names
     for name, obj in extra_plugins or []:
         plugins.append((name, f"'{name}'", lambda obj=obj: obj))
-    labels = {name: label for name, label, _ in plugins}
-    registry._labels = labels
-    registry._builtin = builtin_names
-    registry._strict = strict
+    return plugins, builtin_names
 
-    def failed(message: str, exc: BaseException) -> None:
-        message += "; its components are unavailable"
-        if strict:
-            raise PluginError(message) from exc
-        registry.failures.append(message)
 
+def _register_modules(pm: pluggy.PluginManager, plugins: list[_Source],
+                      failed: Callable[[str, BaseException], None]) -> None:
+    """Import each plugin and register it with pluggy; a failure is the plugin's own."""
     for name, label, load in plugins:
         try:
             module = load()
@@ -211,18 +230,31 @@ def load_plugins(
             pm.register(module, name=name)
         except (pluggy.PluginValidationError, ValueError) as exc:
             failed(f"plugin {label} is invalid: {_one_line(exc)}", exc)
-    while True:  # drop every plugin with an unknown hook, not just the first
+
+
+def _drop_unknown_hooks(pm: pluggy.PluginManager, labels: dict[str, str],
+                        failed: Callable[[str, BaseException], None]) -> None:
+    """Unregister every plugin that implements a hook hfcore does not declare (not just the first)."""
+    while True:
         try:
             pm.check_pending()
-            break
+            return
         except pluggy.PluginValidationError as exc:
             bad = pm.get_name(exc.plugin) or repr(exc.plugin)
             failed(f"plugin {labels.get(bad, repr(bad))} implements an unknown hook: {' '.join(str(exc).split())}",
                    exc)
             pm.unregister(exc.plugin)
 
-    for hook_name in ("hfcore_register_backends", "hfcore_register_models", "hfcore_register_tasks",
-                      "hfcore_register_dampings", "hfcore_register_solvers", "hfcore_register_communicators"):
+
+REGISTER_HOOKS = ("hfcore_register_backends", "hfcore_register_models", "hfcore_register_tasks",
+                  "hfcore_register_dampings", "hfcore_register_solvers", "hfcore_register_communicators")
+"""The registration hooks, in the order they are called."""
+
+
+def _run_register_hooks(pm: pluggy.PluginManager, registry: Registry, labels: dict[str, str], strict: bool,
+                        failed: Callable[[str, BaseException], None]) -> None:
+    """Call every plugin's registration hooks, attributing each component (and each failure) to its plugin."""
+    for hook_name in REGISTER_HOOKS:
         hook = getattr(pm.hook, hook_name)
         for impl in hook.get_hookimpls():  # registration order, so the first claimant keeps a name
             registry._current_plugin = impl.plugin_name
@@ -234,4 +266,3 @@ def load_plugins(
                 label = labels.get(impl.plugin_name, f"'{impl.plugin_name}'")
                 failed(f"plugin {label} failed in {hook_name}: {_one_line(exc)}", exc)
     registry._current_plugin = "<direct>"
-    return pm, registry

@@ -18,7 +18,7 @@ from hfcore.testing.conformance import (
     check_loss_and_predict,
     check_symmetric_psd,
 )
-from hfcore.testing.dense import dense_jacobians, dense_structural
+from hfcore.testing.dense import dense_structural, signal_jacobians
 from hfcore.types import OUTPUT_LOSSES, Batch, ModelSpec
 from hfcore_numpy import plugin
 from hfcore_numpy.linear import NumpyLinear
@@ -157,7 +157,7 @@ def test_chunked_rnn_matches_unchunked():
 def test_structural_term_is_nontrivial_and_skips_padding():
     spec, cfg, model, theta, batch = make_case("rnn", "softmax", "targets", seed=5)
     assert (batch.lengths < T).any()
-    jac = dense_jacobians(model, theta, batch)
+    jac = signal_jacobians(model, theta, batch)
     gs = dense_structural(model, theta, batch, jacobians=jac)
     assert np.linalg.norm(gs) > 1e-2
     # The same matrix counted over padding steps too is measurably different, so check_gv would notice.

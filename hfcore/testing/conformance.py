@@ -4,7 +4,11 @@ Run them against a tiny float64 instance of a backend (say I=3, H=4, O=2, T=5,
 B=3) on a batch with sparse masks and padding. Each check raises
 ``AssertionError`` with a readable message on failure and otherwise returns
 the error it measured. Only the Model protocol (plus ``to_numpy`` /
-``from_numpy``) and NumPy are used.
+``from_numpy`` and ``definition``, the model's :class:`~hfcore.models.ModelDefinition`)
+and NumPy are used: the structural term is checked against the damped signals the
+definition declares (:func:`check_gv`), and the declaration itself against its forward
+map (:func:`check_signals`), so a model that reports ``tanh(t)`` where it means ``t``
+fails either way.
 
 Examples
 --------
@@ -18,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from hfcore.interfaces import SupportsLossAndPredict
+from hfcore.kit.layout import ParamLayout
+from hfcore.models import UNITS, NumpyOps
 from hfcore.testing.dense import dense_gauss_newton, dense_jacobians, dense_structural
 from hfcore.types import Batch, ModelSpec
 
@@ -26,6 +32,7 @@ __all__ = [
     "check_bind_consistency",
     "check_gradient",
     "check_gv",
+    "check_signals",
     "check_symmetric_psd",
     "gv_matrix",
     "relative_error",
@@ -118,8 +125,9 @@ def check_gv(
     """Compare ``curvature(theta, batch).gv`` with dense finite-difference matrices.
 
     For each ``w`` in ``structural_weights`` the full matrix of ``gv(., w)`` must
-    match ``G_f + kappa I + w G_S`` (:func:`~hfcore.testing.dense.dense_gauss_newton`,
-    :func:`~hfcore.testing.dense.dense_structural`). For ``w != 0`` the structural
+    match ``G_f + kappa I + w G_S`` (:func:`~hfcore.testing.dense.dense_gauss_newton`;
+    :func:`~hfcore.testing.dense.dense_structural`, built from the damped signals that
+    ``model.definition`` declares). For ``w != 0`` the structural
     part alone, ``gv(., w) - gv(., 0)``, must also match ``w G_S`` (it may be small
     next to ``G_f`` and would otherwise hide inside the tolerance).
 
@@ -150,7 +158,7 @@ def check_gv(
     jac = dense_jacobians(model, theta, batch, eps)
     n_params = jac[0].shape[1]
     g_dense = dense_gauss_newton(model, theta, batch, spec, l2, normaliser, eps, jacobians=jac)
-    gs_dense = dense_structural(model, theta, batch, normaliser, eps, jacobians=jac)
+    gs_dense = dense_structural(model, theta, batch, normaliser, eps)
     curv = model.curvature(theta, batch)
     worst = 0.0
     base = gv_matrix(model, curv, n_params, 0.0)
@@ -269,6 +277,64 @@ def check_bind_consistency(
     return worst
 
 
+class RecordingOps(NumpyOps):
+    """:class:`~hfcore.models.NumpyOps` that keep a copy of every argument passed to ``tanh`` and ``sigmoid``."""
+
+    def __init__(self) -> None:
+        self.arguments: dict[str, list[np.ndarray]] = {"tanh": [], "sigmoid": []}
+
+    def tanh(self, a: Any) -> Any:
+        self.arguments["tanh"].append(np.array(a, dtype=np.float64))
+        return np.tanh(a)
+
+    def sigmoid(self, a: Any) -> Any:
+        self.arguments["sigmoid"].append(np.array(a, dtype=np.float64))
+        return NumpyOps.sigmoid(a)
+
+
+def check_signals(model: Any, theta: Any, batch: Batch) -> int:
+    """Check the damped signals ``model.definition`` declares against its own forward map.
+
+    The forward map is run with NumPy ops that record their arguments. Each declared signal
+    must have a known unit, a weight >= 0 and shape (T, B, k); a ``tanh`` (``logistic``) signal's
+    pre-activation must be what the map passed to ``ops.tanh`` (``ops.sigmoid``): every one of
+    its values must be among those arguments, exactly. A signal that is the unit's *output*
+    (``tanh(t)`` reported for ``t``), or declared with the wrong unit, fails. (Values are
+    compared as a set: a signal whose steps are reordered is not caught here.)
+
+    Parameters
+    ----------
+    model, theta, batch
+        As in :func:`check_gv`.
+
+    Returns
+    -------
+    int
+        The number of signals checked.
+    """
+    definition = model.definition
+    th = _np(model, theta)
+    x = np.asarray(batch.inputs, dtype=np.float64)
+    ops = RecordingOps()
+    _, signals = definition.forward(ParamLayout(definition.blocks()).unpack(th), x, ops)
+    for g in signals:
+        a = np.asarray(g.preactivation, dtype=np.float64)
+        assert g.unit in UNITS, f"damped signal {g.name!r}: unknown unit {g.unit!r}; expected one of {UNITS}"
+        assert float(g.weight) >= 0.0, f"damped signal {g.name!r}: weight {g.weight} < 0"
+        assert a.ndim == 3 and a.shape[:2] == x.shape[:2], (
+            f"damped signal {g.name!r} has shape {a.shape}, expected (T, B, k) = {x.shape[:2]} + (k,)")
+        if g.unit == "identity":
+            continue
+        op = "tanh" if g.unit == "tanh" else "sigmoid"
+        passed = ops.arguments[op]
+        seen = np.concatenate([p.ravel() for p in passed]) if passed else np.empty(0)
+        missing = int(np.count_nonzero(~np.isin(a, seen)))
+        assert missing == 0, (
+            f"damped signal {g.name!r} declares unit {g.unit!r}, but {missing} of its {a.size} values were never "
+            f"passed to ops.{op} by the forward map (a unit's output reported as its pre-activation?)")
+    return len(signals)
+
+
 def check_loss_and_predict(model: Any, theta: Any, batch: Batch, rtol: float = 1e-12) -> float:
     """Check a model's optional ``loss_and_predict`` against ``loss`` and ``predict``.
 
@@ -308,6 +374,7 @@ def check_all(
 ) -> dict[str, Any]:
     """Run every check; return their measured errors by name."""
     return {
+        "signals": check_signals(model, theta, batch),
         "gradient": check_gradient(model, theta, batch, rtol=grad_rtol),
         "gv": check_gv(model, theta, batch, spec, l2, normaliser, (0.0, structural_weight), rtol=gv_rtol),
         "symmetric_psd": check_symmetric_psd(model, theta, batch, 0.0),

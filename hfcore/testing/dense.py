@@ -1,18 +1,22 @@
 """Dense reference matrices for any :class:`hfcore.interfaces.Model`, by finite differences.
 
-Everything here is built from :meth:`Model.preactivations` and the model's
+``G_f`` is built from :meth:`Model.preactivations` and the model's
 ``to_numpy`` / ``from_numpy`` only, with an output-Hessian table written
-independently of any backend, so a backend's analytic Gv can be checked
-against it. Intended for tiny float64 models (cost: ``2 * n_params`` forward
+independently of any backend; ``G_S`` from the damped signals the model's
+definition declares, its forward map run with NumPy. A backend's analytic Gv
+is checked against them. Intended for tiny float64 models (cost: ``2 * n_params`` forward
 passes).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
+from hfcore.kit.layout import ParamLayout
+from hfcore.models import DampedSignal, NumpyOps, unit_curvature
 from hfcore.types import Batch, ModelSpec
 
 __all__ = [
@@ -21,6 +25,7 @@ __all__ = [
     "dense_structural",
     "normaliser_value",
     "output_hessians",
+    "signal_jacobians",
 ]
 
 
@@ -141,32 +146,89 @@ def dense_gauss_newton(
     return g + l2 * np.eye(n_params)
 
 
+def _definition_forward(definition: Any, theta: np.ndarray, x: np.ndarray, ops: Any) -> tuple[Any, Any]:
+    return definition.forward(ParamLayout(definition.blocks()).unpack(theta), x, ops)
+
+
+def signal_jacobians(
+    model: Any, theta: Any, batch: Batch, eps: float = 1e-5
+) -> list[tuple[DampedSignal, np.ndarray]]:
+    """Each declared damped signal at ``theta`` and the Jacobian of its pre-activation, by central differences.
+
+    The signals come from ``model.definition``'s forward map run with :class:`~hfcore.models.NumpyOps`
+    on float64 (not from the backend), so a backend's structural term is checked against the
+    model's own declaration.
+
+    Parameters
+    ----------
+    model : Model
+        A built model exposing ``definition`` (a :class:`~hfcore.models.ModelDefinition`).
+    theta : Vector
+        Point of evaluation (backend vector type).
+    batch : Batch
+        Data.
+    eps : float
+        Step of the central differences.
+
+    Returns
+    -------
+    list of (DampedSignal, ndarray)
+        Per signal: the signal with a float64 NumPy pre-activation (T, B, k), and its Jacobian,
+        shape (T*B*k, P), rows in C order.
+    """
+    definition = model.definition
+    th = np.asarray(model.to_numpy(theta), dtype=np.float64).ravel()
+    x = np.asarray(batch.inputs, dtype=np.float64)
+    _, signals = _definition_forward(definition, th, x, NumpyOps)
+    jacobians = [np.empty((np.size(g.preactivation), th.size)) for g in signals]
+    for j in range(th.size):
+        plus, minus = th.copy(), th.copy()
+        plus[j] += eps
+        minus[j] -= eps
+        _, sp = _definition_forward(definition, plus, x, NumpyOps)
+        _, sm = _definition_forward(definition, minus, x, NumpyOps)
+        for jac, a, b in zip(jacobians, sp, sm, strict=True):
+            jac[:, j] = (np.asarray(a.preactivation) - np.asarray(b.preactivation)).ravel() / (2 * eps)
+    return [(replace(g, preactivation=np.asarray(g.preactivation, dtype=np.float64)), jac)
+            for g, jac in zip(signals, jacobians, strict=True)]
+
+
 def dense_structural(
     model: Any,
     theta: Any,
     batch: Batch,
     normaliser: str = "targets",
     eps: float = 1e-5,
-    jacobians: tuple[np.ndarray, np.ndarray] | None = None,
+    jacobians: list[tuple[DampedSignal, np.ndarray]] | None = None,
 ) -> np.ndarray:
-    """Dense ``G_S = sum_{i,b} valid J_t' diag(1 - h^2) J_t / N`` with ``h = tanh(t)``.
+    """Dense ``G_S = sum_k w_k sum_{i,b} valid J_k' diag(D_k''(a_k)) J_k / N`` over the declared signals.
 
-    The structural-damping matrix of M&S 2011 eq. 10 for tanh units with the
-    matching loss (notes sec. 3), counted only at real (non-padding) steps.
-    Zero for models without hidden units.
+    The structural-damping matrix of M&S 2011 eq. 10 generalised to the damped signals a model
+    declares (:class:`~hfcore.models.DampedSignal`): signal ``k`` with pre-activation ``a_k``, unit
+    curvature ``D_k''`` (:func:`~hfcore.models.unit_curvature`: ``1 - tanh(a)^2`` for the tanh RNN's
+    one signal, notes sec. 3) and weight ``w_k``, counted only at real (non-padding) steps. Zero
+    for a model without damped signals.
+
+    Parameters
+    ----------
+    model, theta, batch
+        As in :func:`signal_jacobians`.
+    normaliser : {"targets", "sequences"}
+        How the model divides the loss.
+    eps : float
+        Finite-difference step.
+    jacobians : list, optional
+        :func:`signal_jacobians`' result, to avoid recomputing it.
 
     Returns
     -------
     ndarray, shape (P, P)
     """
-    jt = dense_jacobians(model, theta, batch, eps)[1] if jacobians is None else jacobians[1]
-    _, t = model.preactivations(theta, batch)
-    t = np.asarray(t, dtype=np.float64)
-    T, B, H = t.shape
-    n_params = jt.shape[1]
-    if H == 0:
-        return np.zeros((n_params, n_params))
-    valid = np.asarray(batch.valid_steps(), np.float64)
-    w = (1.0 - np.tanh(t) ** 2) * valid[..., None]
-    jtr = jt.reshape(T * B * H, n_params)
-    return (jtr.T * w.ravel()) @ jtr / normaliser_value(batch, normaliser)
+    signals = signal_jacobians(model, theta, batch, eps) if jacobians is None else jacobians
+    n_params = np.asarray(model.to_numpy(theta)).size
+    valid = np.asarray(batch.valid_steps(), np.float64)[..., None]
+    gs = np.zeros((n_params, n_params))
+    for signal, jac in signals:
+        d = valid * unit_curvature(signal.unit, signal.preactivation, NumpyOps)
+        gs += signal.weight * ((jac.T * np.broadcast_to(d, signal.preactivation.shape).ravel()) @ jac)
+    return gs / normaliser_value(batch, normaliser)
