@@ -1,9 +1,9 @@
 """The GRU against hfcore's conformance kit, on every installed backend that derives models.
 
-The kit is ``hfcore.testing.conformance.check_all`` (gradient and Gauss-Newton products against
-dense finite-difference matrices, symmetry, bind consistency) plus
-``hfcore.testing.definitions.check_definition`` (the declaration itself). It must pass on the GRU and
-fail on each of three injected bugs:
+The kit is ``hfcore.testing.conformance.check_all`` (the declared signals against the forward map,
+gradient and Gauss-Newton products against dense finite-difference matrices with G_S from the declared
+signals, symmetry, bind consistency) plus ``hfcore.testing.definitions.check_init_rules``. It must pass
+on the GRU and fail on each of three injected bugs:
 
 1. ``ReportsCandidateOutput``: the candidate's signal is ``tanh(a_c)``, not its pre-activation ``a_c``;
 2. ``CandidateDeclaredLogistic``: the candidate's signal declared with unit ``logistic`` (it feeds a tanh);
@@ -20,7 +20,7 @@ from hfcore_example.gru import GRU, GRUConfig
 from hfcore.kit.layout import ParamLayout
 from hfcore.registry import load_plugins
 from hfcore.testing.conformance import check_all
-from hfcore.testing.definitions import check_definition
+from hfcore.testing.definitions import check_init_rules
 from hfcore.types import Batch, ModelSpec
 
 SPEC = ModelSpec(n_in=2, n_out=2, output="softmax")
@@ -56,7 +56,7 @@ def kit(definition, backend="autograd"):
     theta = ParamLayout(definition.blocks()).init_params(rng)
     theta = theta + 0.3 * rng.standard_normal(theta.size)
     batch = tiny_batch()
-    check_definition(definition, theta, np.asarray(batch.inputs, np.float64))
+    check_init_rules(definition)
     model = backend_model(backend, definition)
     return check_all(model, model.from_numpy(theta), batch, SPEC, CFG.l2, CFG.normaliser)
 
@@ -100,13 +100,31 @@ class InitIgnoresRng(GRU):
 
 
 @pytest.mark.parametrize(("bug", "message"), [
-    (ReportsCandidateOutput, "signal 'candidate' .* is not what the forward map passes to ops.tanh"),
-    (CandidateDeclaredLogistic, "signal 'candidate' .* is not what the forward map passes to ops.sigmoid"),
+    (ReportsCandidateOutput, "signal 'candidate' declares unit 'tanh', but .* never passed to ops.tanh"),
+    (CandidateDeclaredLogistic, "signal 'candidate' declares unit 'logistic', but .* never passed to ops.sigmoid"),
     (InitIgnoresRng, "block 'W_zh': init rule gave different values from the same generator state"),
 ])
 def test_kit_fails_on_injected_bugs(bug, message):
     with pytest.raises(AssertionError, match=message):
         kit(bug(SPEC, CFG))
+
+
+@dataclasses.dataclass(frozen=True)
+class FixedSeedNormal:
+    """An init rule with its own fixed seed: reproducible, but the same for every run seed."""
+
+    def __call__(self, rng, shape):
+        return np.random.default_rng(0).standard_normal(shape)
+
+
+def test_init_check_catches_a_rule_with_its_own_seed_and_passes_constants():
+    class OwnSeed(GRU):
+        def blocks(self):
+            return [dataclasses.replace(b, init=FixedSeedNormal()) if b.name == "W_cx" else b for b in super().blocks()]
+
+    with pytest.raises(AssertionError, match="block 'W_cx': init rule draws the same values from every generator"):
+        check_init_rules(OwnSeed(SPEC, CFG))
+    assert check_init_rules(GRU(SPEC, CFG)) == 11  # b_z (Constant) and the Zeros biases pass
 
 
 def test_config_is_validated_in_one_line():
