@@ -49,9 +49,12 @@ CUDA = torch.cuda.is_available()
 
 
 def torch_model(kind, spec, cfg, dtype="float64", device="cpu", chunk_size=None):
-    if kind == "rnn":
-        return TorchRNN(spec, cfg, dtype=dtype, device=device, chunk_size=chunk_size)
-    return TorchLinear(spec, cfg, dtype=dtype, device=device)
+    """The hand-written torch model of ``kind``, built by the plugin's factory (so it carries its definition)."""
+    definition = TanhRNN(spec, cfg) if kind == "rnn" else Linear(spec, cfg)
+    model = plugin.make_model(definition, cfg, plugin.TorchBackendConfig(dtype=dtype, device=device,
+                                                                         chunk_size=chunk_size))
+    assert isinstance(model, TorchRNN if kind == "rnn" else TorchLinear)
+    return model
 
 
 def make_pair(kind, output, normaliser, seed, device="cpu", dtype="float64", chunk_size=None, size=B):

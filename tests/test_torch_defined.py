@@ -1,8 +1,8 @@
 """The torch backend's generic model (:mod:`hfcore_torch.defined`): any definition, derivatives by torch.func.
 
 * On a small gated definition declaring a tanh and a logistic signal: the gradient against central
-  differences, and the dense matrix of ``gv`` against ``J_s' H J_s`` + ``w G_S`` built here from the
-  declared signals (units, weights, padding, normaliser), in float64.
+  differences, and the dense matrix of ``gv`` against ``J_s' H J_s`` + ``w G_S`` (the kit's dense matrices,
+  G_S from the declared signals: units, weights, padding, normaliser), in float64.
 * Bound products are pure, chunking changes nothing, float32 stays float32.
 """
 
@@ -20,7 +20,7 @@ torch = pytest.importorskip("torch", reason="needs the torch extra: pip install 
 
 from hfcore.config import ModelConfig  # noqa: E402
 from hfcore.kit.init import Constant, DenseNormal, Zeros  # noqa: E402
-from hfcore.models import DampedSignal, NumpyOps, Ops, ParamBlock, unit_curvature  # noqa: E402
+from hfcore.models import DampedSignal, Ops, ParamBlock  # noqa: E402
 from hfcore.testing.conformance import (  # noqa: E402
     check_bind_consistency,
     check_gradient,
@@ -28,7 +28,7 @@ from hfcore.testing.conformance import (  # noqa: E402
     gv_matrix,
     relative_error,
 )
-from hfcore.testing.dense import dense_gauss_newton, dense_jacobians, normaliser_value  # noqa: E402
+from hfcore.testing.dense import dense_gauss_newton, dense_jacobians, dense_structural  # noqa: E402
 from hfcore.types import OUTPUT_LOSSES, ModelSpec  # noqa: E402
 from hfcore_torch.defined import TorchDefinedModel, TorchOps  # noqa: E402
 from tests.test_numpy_backend import make_batch  # noqa: E402
@@ -77,17 +77,6 @@ def make_case(output: str, normaliser: str, seed: int, dtype: str = "float64", c
     return spec, cfg, model, theta, make_batch(rng, spec, steps=5, size=3)
 
 
-def dense_structural_from_signals(model: TorchDefinedModel, theta: np.ndarray, batch: Any, jt: np.ndarray,
-                                  normaliser: str) -> np.ndarray:
-    """``sum_k w_k J_k' diag(valid D_k''(a_k)) J_k / N``, the signals' values taken from a NumPy forward pass."""
-    views = model.layout.unpack(np.asarray(theta, np.float64))
-    _, signals = model.definition.forward(views, np.asarray(batch.inputs, np.float64), NumpyOps())
-    valid = np.asarray(batch.valid_steps(), np.float64)[..., None]
-    diag = np.concatenate([s.weight * valid * unit_curvature(s.unit, s.preactivation, NumpyOps())
-                           for s in signals], axis=-1)
-    return (jt.T * diag.ravel()) @ jt / normaliser_value(batch, normaliser)
-
-
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
 @pytest.mark.parametrize("output", OUTPUT_LOSSES)
 def test_gradient_and_gv_equal_dense_matrices(output, normaliser):
@@ -97,7 +86,7 @@ def test_gradient_and_gv_equal_dense_matrices(output, normaliser):
     jac = dense_jacobians(model, th, batch)
     assert jac[1].shape[0] == 5 * 3 * 2 * 3  # both signals: T * B * (hidden + hidden)
     gf = dense_gauss_newton(model, th, batch, spec, cfg.l2, normaliser, jacobians=jac)
-    gs = dense_structural_from_signals(model, theta, batch, jac[1], normaliser)
+    gs = dense_structural(model, th, batch, normaliser)  # G_S from the declared signals (units, weights)
     curv = model.curvature(th, batch)
     base = gv_matrix(model, curv, model.n_params, 0.0)
     with_s = gv_matrix(model, curv, model.n_params, 0.7)
