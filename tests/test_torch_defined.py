@@ -198,3 +198,31 @@ def test_generic_rnn_equals_autograd_generic_and_numpy(output, normaliser):
         curv = model.curvature(th, batch)
         for w in (0.0, 0.7):
             assert relative_error(model.to_numpy(curv.gv(model.from_numpy(v), w)), curv_ref.gv(v, w)) < 1e-10
+
+
+def test_generic_lstm_equals_autograd_generic():
+    """The built-in LSTM has no hand-written torch class: the factory gives the generic model, which equals
+    the autograd backend's generic model (loss, gradient, Gv with G_S over its two signals) to 1e-10."""
+    from hfcore.config import LSTMConfig
+    from hfcore.kit.definitions import LSTM
+    from hfcore.registry import load_plugins
+    from hfcore_torch import plugin
+
+    rng = np.random.default_rng(12)
+    spec = ModelSpec(3, 2, "softmax")
+    cfg = LSTMConfig(hidden=4, cells_per_block=2, l2=1e-3)
+    definition = LSTM(spec, cfg)
+    model = plugin.make_model(definition, cfg, plugin.TorchBackendConfig(device="cpu"))
+    assert isinstance(model, TorchDefinedModel)
+    try:
+        ref = load_plugins()[1].get("backend", "autograd").factory(definition, cfg, SimpleNamespace(dtype="float64"))
+    except ImportError as exc:
+        pytest.skip(f"backend 'autograd' unavailable: {exc}")
+    theta = ref.to_numpy(ref.init_params(rng)) + 0.3 * rng.standard_normal(ref.n_params)
+    batch = make_batch(rng, spec)
+    v = rng.standard_normal(ref.n_params)
+    f_ref, g_ref = ref.loss_and_grad(theta, batch)
+    f, g = model.loss_and_grad(model.from_numpy(theta), batch)
+    assert f == pytest.approx(f_ref, rel=1e-10) and relative_error(model.to_numpy(g), g_ref) < 1e-10
+    got = model.curvature(model.from_numpy(theta), batch).gv(model.from_numpy(v), 0.7)
+    assert relative_error(model.to_numpy(got), ref.curvature(theta, batch).gv(v, 0.7)) < 1e-10
