@@ -239,9 +239,11 @@ class TorchDefinedCurvature:
 
     def _linearise(self, data: TensorBatch) -> _Linearisation:
         m = self.model
+        declared: list[DampedSignal] = []  # units and weights, kept from the one traced forward pass
 
         def pre(th: torch.Tensor) -> tuple[torch.Tensor, ...]:
             s, signals = m.net(th, data.x)
+            declared[:] = signals
             return (s, *(sig.preactivation for sig in signals))
 
         outs, vjp_fn = vjp(pre, self.theta)
@@ -253,10 +255,9 @@ class TorchDefinedCurvature:
             return vjp_of_vjp((v,))[0]
 
         with torch.no_grad():
-            _, signals = m.net(self.theta, data.x)  # units and weights (values equal outs[1:])
             structural = tuple(
                 (float(sig.weight) * data.valid) * unit_curvature(sig.unit, a.detach(), OPS)
-                for sig, a in zip(signals, outs[1:], strict=True)
+                for sig, a in zip(declared, outs[1:], strict=True)
             )
         zeros = tuple(torch.zeros_like(a) for a in outs[1:])
         return _Linearisation(jvp_fn, vjp_fn, OutputCurvature(m.output, outs[0].detach(), data.mask),
