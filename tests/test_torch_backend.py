@@ -20,9 +20,10 @@ pytestmark = pytest.mark.extra("torch")
 torch = pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
 
 from hfcore.cg import ConjugateGradient  # noqa: E402
-from hfcore.config import BackendConfig  # noqa: E402
+from hfcore.config import BackendConfig, LinearConfig, LSTMConfig  # noqa: E402
 from hfcore.damping import LevenbergMarquardt  # noqa: E402
 from hfcore.hf import HFSettings, hf_step  # noqa: E402
+from hfcore.kit.definitions import LSTM, Linear, TanhRNN  # noqa: E402
 from hfcore.testing.conformance import (  # noqa: E402
     check_all,
     check_bind_consistency,
@@ -189,7 +190,7 @@ def test_vectors_stay_tensors_through_hf_step():
     task = make_task("addition", T=10, test_size=50)
     cfg = SimpleNamespace(kind="rnn", hidden=6, l2=2e-5, init="sparse", num_connections=15, init_scale=1.0,
                           input_scale=0.25, normaliser="targets")
-    model = plugin.make_model(task.spec, cfg, plugin.TorchBackendConfig(device="cpu"))
+    model = plugin.make_model(TanhRNN(task.spec, cfg), cfg, plugin.TorchBackendConfig(device="cpu"))
     ref = NumpyRNN(task.spec, cfg)
     settings = HFSettings(gradient_batch=40, curvature_batch=20)
     damping, solver = LevenbergMarquardt(lambda0=0.01, mu=0.03), ConjugateGradient(max_iters=15)
@@ -243,27 +244,33 @@ def test_plugin_registers_backend_with_config():
     assert (cfg.name, cfg.dtype, cfg.device, cfg.threads) == ("torch", "float64", "auto", None)
 
 
+def built(spec, **overrides):
+    """The tanh RNN's definition and config, as ``build_run`` hands them to a backend factory."""
+    cfg = make_cfg(**overrides)
+    return TanhRNN(spec, cfg), cfg
+
+
 def test_make_model_dispatch_and_validation():
     spec = ModelSpec(N_IN, N_OUT, "softmax")
     cpu = plugin.TorchBackendConfig(device="cpu", threads=1)
-    rnn = plugin.make_model(spec, make_cfg(kind="rnn"), cpu)
+    rnn = plugin.make_model(*built(spec), cpu)
     assert isinstance(rnn, TorchRNN) and rnn.device.type == "cpu" and rnn.chunk_size == 1000
     assert torch.get_num_threads() == 1
-    lin = plugin.make_model(spec, make_cfg(kind="linear"), SimpleNamespace(dtype="float32"))
+    lin = plugin.make_model(Linear(spec, LinearConfig()), LinearConfig(), SimpleNamespace(dtype="float32"))
     assert isinstance(lin, TorchLinear) and lin.dtype == torch.float32
-    assert plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig(device="cpu", chunk_size=7)).chunk_size == 7
-    auto = plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig())
+    assert plugin.make_model(*built(spec), plugin.TorchBackendConfig(device="cpu", chunk_size=7)).chunk_size == 7
+    auto = plugin.make_model(*built(spec), plugin.TorchBackendConfig())
     assert auto.device.type == ("cuda" if CUDA else "cpu")
-    with pytest.raises(ValueError, match="rnn, linear"):
-        plugin.make_model(spec, make_cfg(kind="lstm"), cpu)
+    with pytest.raises(ValueError, match="rnn_tanh, linear only; model 'lstm' needs backend=autograd"):
+        plugin.make_model(LSTM(spec, LSTMConfig(hidden=4, cells_per_block=2)), LSTMConfig(), cpu)
     with pytest.raises(ValueError, match="float32, float64"):
-        plugin.make_model(spec, make_cfg(), SimpleNamespace(dtype="bfloat16"))
+        plugin.make_model(*built(spec), SimpleNamespace(dtype="bfloat16"))
     with pytest.raises(ValueError, match="unknown device"):
-        plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig(device="tpu"))
+        plugin.make_model(*built(spec), plugin.TorchBackendConfig(device="tpu"))
     with pytest.raises(ValueError, match="threads"):
-        plugin.make_model(spec, make_cfg(), plugin.TorchBackendConfig(device="cpu", threads=0))
+        plugin.make_model(*built(spec), plugin.TorchBackendConfig(device="cpu", threads=0))
     with pytest.raises(ValueError, match="hidden"):
-        plugin.make_model(spec, make_cfg(hidden=0), cpu)
+        plugin.make_model(*built(spec, hidden=0), cpu)
     with pytest.raises(ValueError, match="theta"):
         rnn.loss(torch.zeros(rnn.n_params + 1, dtype=torch.float64), make_batch(np.random.default_rng(0), spec))
 
@@ -272,7 +279,7 @@ def test_make_model_dispatch_and_validation():
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
 def test_cuda_requested_without_cuda_is_a_clear_error(device):
     with pytest.raises(ValueError, match="CUDA is not available") as info:
-        plugin.make_model(ModelSpec(N_IN, N_OUT, "linear"), make_cfg(), plugin.TorchBackendConfig(device=device))
+        plugin.make_model(*built(ModelSpec(N_IN, N_OUT, "linear")), plugin.TorchBackendConfig(device=device))
     assert "\n" not in str(info.value)
 
 
