@@ -234,7 +234,8 @@ def test_no_plugin_imports_another_plugins_modules():
 
 
 def test_backend_kit_is_light():
-    code = ("import sys, hfcore.kit.batches, hfcore.kit.losses, hfcore.kit.layout, hfcore.kit.tasks; "
+    code = ("import sys, hfcore.kit.batches, hfcore.kit.losses, hfcore.kit.layout, hfcore.kit.tasks, "
+            "hfcore.kit.definitions, hfcore.models; "
             "heavy = [m for m in ('torch', 'autograd', 'mlflow', 'hydra', 'omegaconf', 'matplotlib', 'hfcore_numpy', "
             "'hfcore_tasks') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

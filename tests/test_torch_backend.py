@@ -20,7 +20,7 @@ pytestmark = pytest.mark.extra("torch")
 torch = pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
 
 from hfcore.cg import ConjugateGradient  # noqa: E402
-from hfcore.config import BackendConfig  # noqa: E402
+from hfcore.config import BackendConfig, LinearConfig, LSTMConfig  # noqa: E402
 from hfcore.damping import LevenbergMarquardt  # noqa: E402
 from hfcore.hf import HFSettings, hf_step  # noqa: E402
 from hfcore.kit.definitions import LSTM, Linear, TanhRNN  # noqa: E402
@@ -248,31 +248,39 @@ def test_plugin_registers_backend_with_config():
     assert (cfg.name, cfg.dtype, cfg.device, cfg.threads) == ("torch", "float64", "auto", None)
 
 
+def built(spec, **overrides):
+    """The tanh RNN's definition and config, as ``build_run`` hands them to a backend factory."""
+    cfg = make_cfg(**overrides)
+    return TanhRNN(spec, cfg), cfg
+
+
 def test_make_model_dispatch_and_validation():
     spec = ModelSpec(N_IN, N_OUT, "softmax")
     cpu = plugin.TorchBackendConfig(device="cpu", threads=1)
-    rnn_def, cfg = TanhRNN(spec, make_cfg()), make_cfg()
+    rnn_def, cfg = built(spec)
     rnn = plugin.make_model(rnn_def, cfg, cpu)
     assert isinstance(rnn, TorchRNN) and rnn.device.type == "cpu" and rnn.chunk_size == 1000
     assert rnn.definition is rnn_def
     assert torch.get_num_threads() == 1
-    lin = plugin.make_model(Linear(spec, cfg), cfg, SimpleNamespace(dtype="float32"))
+    lin = plugin.make_model(Linear(spec, LinearConfig()), LinearConfig(), SimpleNamespace(dtype="float32"))
     assert isinstance(lin, TorchLinear) and lin.dtype == torch.float32
-    chunked = plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig(device="cpu", chunk_size=7))
-    assert chunked.chunk_size == 7
-    auto = plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig())
+    assert plugin.make_model(*built(spec), plugin.TorchBackendConfig(device="cpu", chunk_size=7)).chunk_size == 7
+    auto = plugin.make_model(*built(spec), plugin.TorchBackendConfig())
     assert auto.device.type == ("cuda" if CUDA else "cpu")
     # Any other definition (here the built-in LSTM, which has no hand-written torch class) gets the generic model.
-    lstm_def = LSTM(spec, cfg)
-    lstm = plugin.make_model(lstm_def, cfg, plugin.TorchBackendConfig(device="cpu", chunk_size=5, dtype="float32"))
+    lstm_cfg = LSTMConfig(hidden=4, cells_per_block=2)
+    lstm_def = LSTM(spec, lstm_cfg)
+    lstm = plugin.make_model(lstm_def, lstm_cfg, plugin.TorchBackendConfig(device="cpu", chunk_size=5, dtype="float32"))
     assert isinstance(lstm, TorchDefinedModel) and lstm.definition is lstm_def
     assert (lstm.chunk_size, lstm.dtype) == (5, torch.float32)
     with pytest.raises(ValueError, match="float32, float64"):
-        plugin.make_model(rnn_def, cfg, SimpleNamespace(dtype="bfloat16"))
+        plugin.make_model(*built(spec), SimpleNamespace(dtype="bfloat16"))
     with pytest.raises(ValueError, match="unknown device"):
-        plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig(device="tpu"))
+        plugin.make_model(*built(spec), plugin.TorchBackendConfig(device="tpu"))
     with pytest.raises(ValueError, match="threads"):
-        plugin.make_model(rnn_def, cfg, plugin.TorchBackendConfig(device="cpu", threads=0))
+        plugin.make_model(*built(spec), plugin.TorchBackendConfig(device="cpu", threads=0))
+    with pytest.raises(ValueError, match="hidden"):
+        plugin.make_model(*built(spec, hidden=0), cpu)
     with pytest.raises(ValueError, match="theta"):
         rnn.loss(torch.zeros(rnn.n_params + 1, dtype=torch.float64), make_batch(np.random.default_rng(0), spec))
 
@@ -281,8 +289,7 @@ def test_make_model_dispatch_and_validation():
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
 def test_cuda_requested_without_cuda_is_a_clear_error(device):
     with pytest.raises(ValueError, match="CUDA is not available") as info:
-        cfg = make_cfg()
-        plugin.make_model(Linear(ModelSpec(N_IN, N_OUT, "linear"), cfg), cfg, plugin.TorchBackendConfig(device=device))
+        plugin.make_model(*built(ModelSpec(N_IN, N_OUT, "linear")), plugin.TorchBackendConfig(device=device))
     assert "\n" not in str(info.value)
 
 

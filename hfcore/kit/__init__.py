@@ -17,6 +17,15 @@ Modules
     The matched output/loss pairs: :func:`~hfcore.kit.losses.check_output`,
     :func:`~hfcore.kit.losses.output_activation`, :func:`~hfcore.kit.losses.evaluate`
     and the output curvature :class:`~hfcore.kit.losses.OutputCurvature`.
+:mod:`hfcore.kit.init`
+    Initialisation rules of parameter blocks (:class:`~hfcore.kit.init.SparseNormal`,
+    :class:`~hfcore.kit.init.DenseNormal`, :class:`~hfcore.kit.init.Zeros`, ...).
+:mod:`hfcore.kit.layout`
+    :class:`~hfcore.kit.layout.ParamLayout`, the flat layout of a definition's blocks,
+    and the built-in models' layouts for hand-written backends.
+:mod:`hfcore.kit.definitions`
+    The built-in models ``rnn_tanh``, ``linear`` and ``lstm`` as definitions
+    (:class:`hfcore.models.ModelDefinition`).
 :mod:`hfcore.kit.tasks`
     Task-side helpers: one-line config validators (``check_*``), the zero-one
     error reduction and :class:`~hfcore.kit.tasks.SequenceTask`, a base class

@@ -67,8 +67,8 @@ class AutogradModel:
 
     Notes
     -----
-    For the tanh RNN the recorded graph is the hand-written one's: a Python loop over steps,
-    each recording a few nodes, with ``x_i W_hx'`` taken on the data slice ``x[i]``. A bound
+    For the tanh RNN the forward map is a Python loop over steps, each recording a few nodes,
+    with ``x_i W_hx'`` taken on the data slice ``x[i]`` (data is never traced). A bound
     :meth:`curvature` keeps both autograd tapes, about ``6 * T * B * H`` numbers per chunk for
     the RNN (measured; the NumPy backend keeps 3).
     """

@@ -61,6 +61,7 @@ class TorchLinear(TorchModelBase):
         self.np_dtype = resolve_dtype(dtype)
         self.dtype = TORCH_DTYPES[self.np_dtype.name]
         self._reference = LinearLayout(spec, cfg, dtype=self.np_dtype)  # validation and init
+        self.definition = self._reference.definition  # the model this class has hand-written derivatives for
         self.device = resolve_device(device)
         # Sizes and settings are the layout's (one derivation for every backend).
         for name in ("spec", "output", "n_in", "n_hidden", "n_out", "l2", "normaliser", "n_params"):

@@ -95,6 +95,7 @@ class TorchRNN(TorchModelBase):
         self.dtype = TORCH_DTYPES[self.np_dtype.name]
         # The kit's layout validates spec/cfg and owns the initialisation (shared by every backend).
         self._reference = RNNLayout(spec, cfg, dtype=self.np_dtype)
+        self.definition = self._reference.definition  # the model this class has hand-written derivatives for
         self.device = resolve_device(device)
         if chunk_size is not None and int(chunk_size) < 1:
             raise ValueError(f"chunk_size must be >= 1 or None, got {chunk_size!r}")
