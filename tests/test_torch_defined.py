@@ -134,6 +134,9 @@ def test_init_is_the_layouts_draws_and_ops_are_the_protocol():
     drawn = model.to_numpy(model.init_params(np.random.default_rng(5)))
     np.testing.assert_array_equal(drawn, model.layout.init_params(np.random.default_rng(5)))
     assert isinstance(TorchOps(), Ops)
+    t = torch.arange(model.n_params, dtype=torch.float32)
+    copy = model.from_numpy(t)  # a tensor is accepted (copied, model dtype) without NumPy's copy= warning
+    assert copy.dtype == torch.float64 and copy.data_ptr() != t.data_ptr() and torch.equal(copy, t.double())
 
 
 def test_bad_settings_are_one_line_errors():

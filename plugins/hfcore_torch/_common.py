@@ -140,7 +140,9 @@ class TorchModelBase:
         return np.array(v, dtype=self.np_dtype, copy=True)
 
     def from_numpy(self, v: np.ndarray) -> torch.Tensor:
-        """``v`` as a new tensor of the model dtype on the model device."""
+        """``v`` as a new tensor of the model dtype on the model device (a tensor ``v`` is copied too)."""
+        if isinstance(v, torch.Tensor):  # e.g. init_params(rng) + noise: NumPy cannot take a tensor's copy= keyword
+            return v.detach().to(device=self.device, dtype=self.dtype).clone(memory_format=torch.contiguous_format)
         a = np.array(v, dtype=self.np_dtype, copy=True, order="C")
         return torch.from_numpy(a).to(self.device)
 
