@@ -129,6 +129,7 @@ def test_chunking_and_float32():
         assert relative_error(g, results[0][1]) < tol and relative_error(gv, results[0][2]) < tol
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")
 def test_init_is_the_layouts_draws_and_ops_are_the_protocol():
     _, _, model, _, _ = make_case("linear", "targets", seed=0)
     drawn = model.to_numpy(model.init_params(np.random.default_rng(5)))
