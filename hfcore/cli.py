@@ -56,14 +56,16 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
     """The checkpoint's state, checked against this run's settings, and the MLflow run that wrote it."""
     from omegaconf import OmegaConf
 
-    state, extra = load_state(path, parts.model)
-    saved = extra.get("config", {})
-    for section in ("model", "task"):  # the backend may change (same parameter layout), these may not
-        current = OmegaConf.to_container(cfg[section], resolve=True)
-        if section in saved and saved[section] != current:
-            keys = sorted(k for k in set(current) | set(saved[section]) if current.get(k) != saved[section].get(k))
-            raise CheckpointError(f"checkpoint {path} was written with different {section} settings "
-                                  f"({', '.join(f'{section}.{k}' for k in keys)}); resume with the same ones")
+    def same_settings(extra: dict) -> None:
+        saved = extra.get("config", {})
+        for section in ("model", "task"):  # the backend may change (same parameter layout), these may not
+            current = OmegaConf.to_container(cfg[section], resolve=True)
+            if section in saved and saved[section] != current:
+                keys = sorted(k for k in set(current) | set(saved[section]) if current.get(k) != saved[section].get(k))
+                raise CheckpointError(f"checkpoint {path} was written with different {section} settings "
+                                      f"({', '.join(f'{section}.{k}' for k in keys)}); resume with the same ones")
+
+    state, extra = load_state(path, parts.model, same_settings)
     return state, extra.get("mlflow_run_id")
 
 

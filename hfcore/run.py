@@ -131,8 +131,12 @@ class Checkpointer:
             self.save(last)
 
 
-def load_state(path: str | os.PathLike, model: Model) -> tuple[RunState, dict]:
+def load_state(path: str | os.PathLike, model: Model,
+               check: Callable[[dict], None] | None = None) -> tuple[RunState, dict]:
     """The state saved in checkpoint ``path``, its vectors in ``model``'s arrays, and the checkpoint's metadata.
+
+    ``check`` is called with the metadata first (e.g. to compare the config the checkpoint was written
+    with, which names the setting that differs better than a parameter count can).
 
     Raises
     ------
@@ -140,6 +144,8 @@ def load_state(path: str | os.PathLike, model: Model) -> tuple[RunState, dict]:
         If the file is unreadable or holds another number of parameters than ``model``.
     """
     state, extra = load_checkpoint(path)
+    if check is not None:
+        check(extra)
     expected = model.n_params
     if state.theta.shape != (expected,):
         raise CheckpointError(f"checkpoint {path} holds {state.theta.size} parameters but this model has {expected}")
