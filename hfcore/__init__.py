@@ -3,12 +3,14 @@
 Martens & Sutskever (2011), "Learning Recurrent Neural Networks with
 Hessian-Free Optimization", ICML. The core is backend-agnostic: models,
 tasks and backends arrive as plugins (see :mod:`hfcore.hookspecs`).
+``import hfcore`` imports no backend, Hydra, OmegaConf or MLflow.
 """
 
 from hfcore.cg import ConjugateGradient, save_schedule
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hf import HessianFree, HFSettings, hf_step
 from hfcore.interfaces import CurvatureProduct, Damping, Model, Optimizer, Solver, Task
+from hfcore.run import Run, RunResult
 from hfcore.sgd import MomentumSGD
 from hfcore.state import RunState
 from hfcore.training import StopRule, initial_state, train
@@ -18,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch", "CGResult", "ConjugateGradient", "Counters", "CurvatureProduct", "Damping", "HessianFree",
-    "HFSettings", "LevenbergMarquardt", "Model", "MomentumSGD", "Optimizer", "ModelSpec", "RunState", "Solver",
-    "StepInfo", "StopRule", "Task", "hf_step", "initial_state", "save_schedule", "train", "__version__",
+    "HFSettings", "LevenbergMarquardt", "Model", "MomentumSGD", "Optimizer", "ModelSpec", "Run", "RunResult",
+    "RunState", "Solver", "StepInfo", "StopRule", "Task", "hf_step", "initial_state", "save_schedule", "train",
+    "__version__",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
-from omegaconf import MISSING
+MISSING = "???"  # what OmegaConf reads as a missing value (omegaconf.MISSING), without importing it
 
 T = TypeVar("T")
 

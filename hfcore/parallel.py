@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,20 +43,6 @@ class RankFailure(RuntimeError):
 
 class StopRequested(KeyboardInterrupt):
     """A signal (Ctrl-C, SIGTERM) reached some rank; every rank stops at the same exchange."""
-
-
-_stop_signal: int | None = None
-
-
-def request_stop(signum: int, frame: Any = None) -> None:
-    """Signal handler for multi-rank runs: stop at the next exchange instead of raising mid-collective.
-
-    Raising at once would leave this rank out of the exchange the others wait in, and they could never
-    react (a rank blocked inside MPI runs no Python signal handler). Instead the request rides on the next
-    exchange, and every rank raises :class:`StopRequested` together.
-    """
-    global _stop_signal
-    _stop_signal = signum
 
 
 class SerialComm:
@@ -173,7 +157,17 @@ class ShardedModel:
         self.comm = comm
         self.shards = shards
         self.normaliser = normaliser
+        self.stop_signal: int | None = None  # set by request_stop; every rank raises at the next exchange
         self._width: int | None = None
+
+    def request_stop(self, signum: int, frame: Any = None) -> None:
+        """Signal handler for multi-rank runs: stop at the next exchange instead of raising mid-collective.
+
+        Raising at once would leave this rank out of the exchange the others wait in, and they could never
+        react (a rank blocked inside MPI runs no Python signal handler). Instead the request rides on the
+        next exchange, and every rank raises :class:`StopRequested` together.
+        """
+        self.stop_signal = signum
 
     def __getattr__(self, name: str) -> Any:  # backend extras (supports_curvature, dtype, ...)
         return getattr(self.model, name)
@@ -209,7 +203,7 @@ class ShardedModel:
         except Exception as exc:  # re-raised below, after the other ranks have been told
             error = exc
             rows[:, width] = _FAILED
-        if error is None and _stop_signal is not None:
+        if error is None and self.stop_signal is not None:
             rows[:, width] = _STOP
         gathered = self.comm.allgather_rows(rows, counts)
         if error is not None:
@@ -323,47 +317,3 @@ class ShardedModel:
     def from_numpy(self, v: np.ndarray) -> Vector:
         """As the wrapped model."""
         return self.model.from_numpy(v)
-
-
-def exit_code(exc: BaseException) -> int:
-    """The process exit status an exception stands for (SystemExit's own, 130 for Ctrl-C, else 1)."""
-    if isinstance(exc, SystemExit):
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if isinstance(exc, KeyboardInterrupt):
-        return 130
-    return 1
-
-
-@contextmanager
-def abort_on_error(comm: Communicator, program: str = "hf-train") -> Iterator[None]:
-    """End every rank when this one fails, with a message naming the rank.
-
-    Without this, the other ranks of a multi-rank job would wait forever in their
-    next collective. A single-process run re-raises as usual.
-    """
-    try:
-        yield
-    except BaseException as exc:
-        code = exit_code(exc)
-        if comm.size == 1 or code == 0:
-            raise
-        if not isinstance(exc, (SystemExit, KeyboardInterrupt, RankFailure)):
-            traceback.print_exc()
-        what = "stopped by a signal" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, SystemExit):
-            what = f"exited with status {code}"
-        if isinstance(exc, RankFailure) or getattr(exc, "hfcore_shared", False):
-            # Every rank raised in the same collective. Wait until rank 0 has closed its MLflow run and saved
-            # its checkpoint: a rank that exits first can make the launcher kill rank 0 mid-cleanup.
-            try:
-                comm.barrier()
-            except Exception:  # a broken link must not hide the real error
-                pass
-            if isinstance(exc, RankFailure | StopRequested):
-                if comm.rank == 0:
-                    print(f"{program}: error: {exc}; all {comm.size} ranks stopped", file=sys.stderr)
-            else:
-                print(f"{program}: error: rank {comm.rank} of {comm.size} {what}", file=sys.stderr)
-            raise SystemExit(code) from None
-        print(f"{program}: error: rank {comm.rank} of {comm.size} {what}; ending all ranks", file=sys.stderr)
-        comm.abort(code)

@@ -91,13 +91,15 @@ def process_died(tags: dict[str, str], host: str | None = None) -> bool:
 
 
 class Tracker(Protocol):
-    """What the CLI needs from a run logger."""
+    """What a run (:class:`hfcore.run.Run`) needs from a run logger."""
 
     run_id: str | None
+    continued: bool  # whether start() continued an earlier run (a resumed training)
 
     def start(self, params: dict[str, Any], tags: dict[str, str], continue_run: str | None = None,
               at_step: int = 0) -> None: ...
     def earlier_history(self, keys: tuple[str, ...]) -> list[dict[str, float]]: ...
+    def describe(self) -> list[str]: ...
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None: ...
     def flush(self) -> None: ...
     def log_text(self, text: str, artifact_file: str) -> None: ...
@@ -117,6 +119,9 @@ class NullTracker:
         pass
 
     def earlier_history(self, keys: tuple[str, ...]) -> list[dict[str, float]]:
+        return []
+
+    def describe(self) -> list[str]:
         return []
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
@@ -521,6 +526,10 @@ class MlflowTracker:
     def ui_links(self) -> list[str]:
         """Log lines with the MLflow UI's links to this run (:func:`ui_links`)."""
         return ui_links(self.uri, self.client.get_run(self.run_id).info.experiment_id, self.run_id)
+
+    def describe(self) -> list[str]:
+        """Log lines that say where the run is logged: its id, name and store, and the UI's links."""
+        return [f"MLflow run {self.run_id} ({self.run_name}) in {self.uri}", *self.ui_links()]
 
     def log_text(self, text: str, artifact_file: str) -> None:
         self.client.log_text(self.run_id, text, artifact_file)

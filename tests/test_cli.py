@@ -158,8 +158,8 @@ real_train = training.train
 def exploding_train(*args, **kwargs):
     raise {exc}
 training.train = exploding_train
-import hfcore.cli
-hfcore.cli.train = exploding_train
+import hfcore.run
+hfcore.run.train = exploding_train
 """
 
 

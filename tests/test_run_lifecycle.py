@@ -133,13 +133,13 @@ def test_unwritable_reports_the_reason_and_leaves_nothing(tmp_path):
 
 
 FAILING_SAVE = """
-import hfcore.cli
-real_save = hfcore.cli.save_checkpoint
+import hfcore.run
+real_save = hfcore.run.save_checkpoint
 def save_checkpoint(path, state, *args, **kwargs):
     if state.iteration >= {fail_from}:
         raise OSError(28, 'No space left on device')
     return real_save(path, state, *args, **kwargs)
-hfcore.cli.save_checkpoint = save_checkpoint
+hfcore.run.save_checkpoint = save_checkpoint
 """
 
 
@@ -174,14 +174,14 @@ def test_a_failing_store_does_not_cost_the_checkpoint(tmp_path):
 
 KILL_AT = """
 import os, signal
-import hfcore.cli, hfcore.tracking
+import hfcore.run, hfcore.tracking
 hfcore.tracking.FLUSH_SECONDS = {flush_seconds}
-real_on_step = hfcore.cli.Checkpointer.on_step
+real_on_step = hfcore.run.Checkpointer.on_step
 def on_step(self, state, info, metrics):
     real_on_step(self, state, info, metrics)
     if state.iteration == {kill_at}:
         os.kill(os.getpid(), signal.SIGKILL)
-hfcore.cli.Checkpointer.on_step = on_step
+hfcore.run.Checkpointer.on_step = on_step
 """
 
 
@@ -229,13 +229,13 @@ def test_heartbeat_is_set_at_start_and_at_every_flush(tmp_path, monkeypatch):
 
 CTRL_C_THRICE = """
 import os, signal
-import hfcore.cli, hfcore.reporting
-real_on_step = hfcore.cli.Checkpointer.on_step
+import hfcore.run, hfcore.reporting
+real_on_step = hfcore.run.Checkpointer.on_step
 def on_step(self, state, info, metrics):
     real_on_step(self, state, info, metrics)
     if state.iteration == 3:
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C ...
-hfcore.cli.Checkpointer.on_step = on_step
+hfcore.run.Checkpointer.on_step = on_step
 real_curve = hfcore.reporting.learning_curve
 def learning_curve(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGINT)  # ... pressed twice more while the run saves its results
