@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from hfcore.build import ConfigError, RunComponents, build_run
+from hfcore.build import ConfigError, RunComponents, build_run, solver_tag
 from hfcore.checkpoint import CheckpointError, check_overwrite, load_checkpoint, save_checkpoint
-from hfcore.hf import HessianFree
 from hfcore.interfaces import PlotsPredictions
 from hfcore.parallel import ShardedModel, abort_on_error, request_stop
 from hfcore.registry import DISABLE_AUTOLOAD_ENV, Registry, UnknownComponentError, load_plugins
@@ -97,9 +96,7 @@ class Checkpointer:
             try:
                 check_overwrite(self.path, self.extra.get("mlflow_run_id"),
                                 self.extra.get("config", {}).get("seed"), self.resumed_from)
-                model = self.parts.model
-                save_checkpoint(self.path, state, model.to_numpy(state.theta), model.to_numpy(state.warm_start),
-                                self.extra)
+                save_checkpoint(self.path, state, self.extra, to_numpy=self.parts.model.to_numpy)
             except Exception:
                 self.failed = True
                 raise
@@ -179,8 +176,7 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
         raise CheckpointError(
             f"checkpoint {path} holds {state.theta.size} parameters but this model has {expected}"
         )
-    model = parts.model
-    state = state.evolve(theta=model.from_numpy(state.theta), warm_start=model.from_numpy(state.warm_start))
+    state = state.map_vectors(parts.model.from_numpy)
     return state, extra.get("mlflow_run_id")
 
 
@@ -243,14 +239,14 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     ckpt_dir = _checkpoint_dir(cfg, output_dir)
     config_yaml = OmegaConf.to_yaml(cfg)
     if state is None:
-        state = initial_state(parts.model, cfg.seed, parts.lambda0)
+        state = initial_state(parts.model, cfg.seed, parts.optimizer)
     else:
         log.info("resuming from %s at iteration %d", cfg.checkpoint.resume, state.iteration)
 
     choices = HydraConfig.get().runtime.choices
     tags = {
         "backend": cfg.backend.name, "task": cfg.task.name, "T": str(cfg.task.T), "seed": str(cfg.seed),
-        "damping": cfg.damping.name, "solver": cfg.solver.name, "git_sha": _git_sha(),
+        "damping": cfg.damping.name, "solver": solver_tag(cfg), "optimizer": cfg.optimizer.name, "git_sha": _git_sha(),
         "experiment": str(choices.get("experiment") or "none"),
         "parallel": comm.name, "ranks": str(comm.size),
     }
@@ -259,7 +255,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     if cfg.tracking.parent_run_id:
         tags["mlflow.parentRunId"] = cfg.tracking.parent_run_id
     tags.update({str(k): str(v) for k, v in cfg.tracking.tags.items()})
-    method = cfg.damping.name if isinstance(parts.optimizer, HessianFree) else cfg.solver.name
+    method = cfg.damping.name if cfg.optimizer.name == "hf" else cfg.optimizer.name
     if cfg.tracking.enabled and root:
         uri = cfg.tracking.uri or default_tracking_uri()
         run_name = cfg.tracking.run_name or default_run_name(cfg, method)
@@ -288,7 +284,7 @@ def _train(cfg: Any, parts: RunComponents, state: RunState | None, previous_run:
     try:
         params = flatten(OmegaConf.to_container(cfg, resolve=True))
         params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
-        params["damping.lambda_start"] = state.lam  # differs from lambda0 when resuming
+        params["damping.lambda_start"] = state.optimizer.scalars().get("lam", parts.lambda0)  # HF's, when resuming
         params["parallel.ranks"] = comm.size
         tracker.start(params, tags, continue_run=previous_run, at_step=state.iteration)
         config_name = f"config-resumed-at-{state.iteration}.yaml" if tracker.continued else "config.yaml"

@@ -104,12 +104,14 @@ def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice
     """
     from mlflow.tracking import MlflowClient
 
+    from hfcore.build import solver_tag
+
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
     tags = {"sweep": sweep, "experiment": choice, "task": config.task.name, "T": config.task.T,
-            "seed": config.seed, "damping": config.damping.name, "solver": config.solver.name}
+            "seed": config.seed, "damping": config.damping.name, "solver": solver_tag(config)}
     query = " and ".join([f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"])
     identity = run_identity(config)
     for run in client.search_runs([exp.experiment_id], filter_string=query, order_by=["start_time DESC"]):
