@@ -1,11 +1,10 @@
 """Checkpoints: round trip, atomic writes, corruption detected with a clear error."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-from pathlib import Path
 
 from hfcore import checkpoint
 from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint

@@ -77,11 +77,12 @@ def test_grids_make_exactly_the_profiles_runs(profile):
 def test_a_grid_job_gets_the_preset_and_its_damping():
     """A swept damping=tikhonov wins over the preset's structural default; the grid's batches over the preset's."""
     cfg = job_config("figure3_quick", ["experiment=ms2011_temporal_order", "task.T=50", "damping=tikhonov", "seed=1"])
-    assert (cfg.task.name, cfg.task.T, cfg.damping.name, cfg.seed, cfg.solver.name) == (
-        "temporal_order", 50, "tikhonov", 1, "cg")
+    assert (cfg.task.name, cfg.task.T, cfg.damping.name, cfg.seed, cfg.optimizer.name) == (
+        "temporal_order", 50, "tikhonov", 1, "hf")
     assert (cfg.hf.gradient_batch, cfg.hf.curvature_batch, cfg.task.test_size) == (2000, 500, 2000)
     sgd = job_config("figure3_quick_sgd", ["experiment=ms2011_addition", "task.T=30", "seed=0"])
-    assert (sgd.solver.name, sgd.solver.batch_size, sgd.hf.eval_every, sgd.tracking.log_every) == ("sgd", 100, 200, 20)
+    assert (sgd.optimizer.name, sgd.optimizer.batch_size, sgd.hf.eval_every, sgd.tracking.log_every) == (
+        "sgd", 100, 200, 20)
 
 
 def store_runs(tmp_path: Path):

@@ -2,7 +2,7 @@
 
 The baseline of M&S 2011 Table 1 (algorithm notes sec. 10): memory blocks of
 several cells that share one input, one forget and one output gate, trained
-by a first-order solver (``solver=sgd``). It has no Gauss-Newton product;
+by a first-order solver (``optimizer=sgd``). It has no Gauss-Newton product;
 :meth:`NumpyLSTM.curvature` raises.
 
 All arrays are time-major ``(T, B, dim)``. Products that do not go through the
@@ -117,7 +117,7 @@ class NumpyLSTM:
     """
 
     supports_curvature = False
-    """No Gauss-Newton product: the LSTM is the first-order baseline (``solver=sgd``)."""
+    """No Gauss-Newton product: the LSTM is the first-order baseline (``optimizer=sgd``)."""
 
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000) -> None:
         validate_common(spec, cfg)
@@ -342,7 +342,7 @@ class NumpyLSTM:
         ValueError
             Always.
         """
-        raise ValueError("model.kind=lstm is trained by a first-order solver: use solver=sgd")
+        raise ValueError("model.kind=lstm is trained by a first-order optimizer: use optimizer=sgd")
 
     def to_numpy(self, v: np.ndarray) -> np.ndarray:
         """A NumPy copy of ``v``."""
