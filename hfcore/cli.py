@@ -171,6 +171,9 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
             keys = sorted(k for k in set(current) | set(saved[section]) if current.get(k) != saved[section].get(k))
             raise CheckpointError(f"checkpoint {path} was written with different {section} settings "
                                   f"({', '.join(f'{section}.{k}' for k in keys)}); resume with the same ones")
+    if state.optimizer.name != cfg.optimizer.name:  # each optimiser reads only its own state
+        raise CheckpointError(f"checkpoint {path} holds the state of optimizer={state.optimizer.name}; resume it "
+                              f"with optimizer={state.optimizer.name}, not optimizer={cfg.optimizer.name}")
     expected = parts.model.n_params
     if state.theta.shape != (expected,):
         raise CheckpointError(

@@ -354,3 +354,12 @@ def test_batches_larger_than_the_task_can_sample_are_refused_before_work(tmp_pat
     assert out.returncode == 2
     assert "task quadratic can sample at most 64 sequences per batch; hf.gradient_batch=10000" in out.stderr
     assert not list(tmp_path.glob("outputs/*/*/checkpoints"))
+
+
+def test_resume_with_another_optimizer_is_refused(tmp_path):
+    first = hf_train(tmp_path, *TINY, "tracking=none", "hf.max_iterations=1", "checkpoint.dir=part")
+    assert first.returncode == 0, first.stderr
+    out = hf_train(tmp_path, *TINY, "tracking=none", "optimizer=sgd", "hf.max_iterations=2",
+                   f"checkpoint.resume={tmp_path / 'part' / 'state.npz'}")
+    assert out.returncode == 2 and out.stderr.strip().endswith(
+        "holds the state of optimizer=hf; resume it with optimizer=hf, not optimizer=sgd")

@@ -204,3 +204,16 @@ def test_skip_works_in_the_joblib_launchers_workers(tmp_path):
     assert job_logs(tmp_path).count("skipped: run ") == 2
     _, runs = store_runs(tmp_path)
     assert len(runs) == 2
+
+
+def test_runs_logged_before_the_optimizer_group_keep_their_identity():
+    """A finished run of the old layout (solver=sgd, solver.warm_start_decay) matches today's config keys."""
+    from hfcore.hydra_callbacks import params_today
+
+    sgd, unlogged = params_today({"solver.name": "sgd", "solver.batch_size": "100", "hf.eval_every": "200"})
+    assert sgd == {"optimizer.name": "sgd", "optimizer.batch_size": "100", "hf.eval_every": "200"}
+    assert "solver.max_iters".startswith(unlogged) and "hf.warm_start_decay".startswith(unlogged)
+    hf, unlogged = params_today({"solver.name": "cg", "solver.warm_start_decay": "0.95"})
+    assert hf == {"solver.name": "cg", "optimizer.name": "hf", "hf.warm_start_decay": "0.95"} and unlogged == ()
+    today = {"optimizer.name": "sgd", "optimizer.batch_size": "100"}
+    assert params_today(today) == (today, ())

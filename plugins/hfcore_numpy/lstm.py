@@ -2,7 +2,7 @@
 
 The baseline of M&S 2011 Table 1 (algorithm notes sec. 10): memory blocks of
 several cells that share one input, one forget and one output gate, trained
-by a first-order solver (``optimizer=sgd``). It has no Gauss-Newton product;
+by a first-order optimizer (``optimizer=sgd``). It has no Gauss-Newton product;
 :meth:`NumpyLSTM.curvature` raises.
 
 All arrays are time-major ``(T, B, dim)``. Products that do not go through the
