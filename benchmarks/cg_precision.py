@@ -63,7 +63,7 @@ def subproblem(T: int, checkpoint: Path | None, seed: int, overrides: list[str])
     if checkpoint is not None:
         state, _ = load_checkpoint(checkpoint)
     else:
-        state = initial_state(parts64.model, seed, parts64.lambda0)
+        state = initial_state(parts64.model, seed, parts64.optimizer)
     rng = state.data_generator()
     gradient_batch = parts64.task.sample(rng, int(cfg.hf.gradient_batch))
     curvature_batch = gradient_batch.subset(0, int(cfg.hf.curvature_batch))
@@ -76,8 +76,8 @@ def subproblem(T: int, checkpoint: Path | None, seed: int, overrides: list[str])
         "grads": grads,
         "curvatures": curvatures,
         "theta": theta,
-        "lam": float(state.lam),
-        "weight": parts64.optimizer.damping.structural_weight(float(state.lam)),
+        "lam": float(state.optimizer.lam),
+        "weight": parts64.optimizer.damping.structural_weight(float(state.optimizer.lam)),
         "gradient_batch": gradient_batch,
         "curvature_batch": curvature_batch,
         "iteration": state.iteration,

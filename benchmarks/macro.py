@@ -152,7 +152,7 @@ def peer_child(result: Path, T: int, seed: int, profile: str, budget: float, bat
     net = hf.RNNet([spec_in, cfg.model.hidden, spec_out],
                    layers=[hf.nl.Linear(), hf.nl.Tanh(), hf.nl.Linear()],
                    loss_type=hf.loss_funcs.SquaredError(), dtype=dtype, rng=np.random.RandomState(seed))
-    state = initial_state(model, seed, parts.lambda0)
+    state = initial_state(model, seed, parts.optimizer)
     size = Size("addition", cfg.model.hidden, batch_size, T, spec_in, spec_out, "linear")
     net.W = ours_to_peer(net, model.to_numpy(state.theta), size, dtype)
     optimizer = hf.opt.HessianFree(CG_iter=cg_iters, init_damping=parts.lambda0, plotting=False)

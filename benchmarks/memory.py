@@ -83,10 +83,12 @@ def hwm_rss() -> float:
 def child(backend: str, size: str, dtype: str, op: str, torch_device: str) -> dict[str, Any]:
     """Run one measurement in this (fresh) process and return its figures."""
     from hfcore.cg import ConjugateGradient
+    from hfcore.config import CGConfig, HFConfig, TikhonovConfig
     from hfcore.damping import LevenbergMarquardt
-    from hfcore.hf import HFSettings, hf_step
+    from hfcore.hf import HessianFree, HFState
     from hfcore.registry import load_plugins
     from hfcore.state import RunState
+    from hfcore.training import advance
 
     s = SIZES[size]
     head = {"backend": backend, "size": size, "dtype": dtype, "op": op}
@@ -110,11 +112,12 @@ def child(backend: str, size: str, dtype: str, op: str, torch_device: str) -> di
             curv.gv(v)
             curv.gv(v)
         elif op == "hf_step":
-            state = RunState(iteration=0, theta=theta, lam=1.0, warm_start=theta * 0.0,
+            state = RunState(iteration=0, theta=theta, optimizer=HFState(lam=1.0, warm_start=theta * 0.0),
                              data_rng=np.random.default_rng(0).bit_generator.state)
-            hf_step(state, model, FixedBatchTask(s.spec, batch), LevenbergMarquardt(lambda0=1.0),
-                    ConjugateGradient(max_iters=2, progress_tol=1e-300, residual_tol=0.0),
-                    HFSettings(gradient_batch=s.batch, curvature_batch=s.batch))
+            hf = HessianFree(LevenbergMarquardt(TikhonovConfig(lambda0=1.0)),
+                             ConjugateGradient(CGConfig(max_iters=2, progress_tol=1e-300, residual_tol=0.0)),
+                             HFConfig(gradient_batch=s.batch, curvature_batch=s.batch))
+            advance(state, model, FixedBatchTask(s.spec, batch), hf)
         else:
             raise SystemExit(f"unknown op {op!r}")
     return {**head, "rss_model": rss_model, "rss_data": rss_data, "peak_before_op": peak_before,

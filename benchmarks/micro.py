@@ -228,8 +228,9 @@ class BackendCase:
     def __init__(self, registry: Any, backend: str, s: Size, dtype: str, batch: Any, theta64: np.ndarray,
                  v64: np.ndarray, torch_device: str) -> None:
         from hfcore.cg import ConjugateGradient
+        from hfcore.config import CGConfig, HFConfig, TikhonovConfig
         from hfcore.damping import LevenbergMarquardt
-        from hfcore.hf import HFSettings
+        from hfcore.hf import HessianFree, HFState
         from hfcore.state import RunState
 
         self.model = build_model(registry, backend, s, dtype, torch_device)
@@ -237,15 +238,15 @@ class BackendCase:
         self.theta = self.model.from_numpy(theta64)
         self.v = self.model.from_numpy(v64)
         self.task = FixedBatchTask(s.spec, batch)
-        self.damping = LevenbergMarquardt(lambda0=LAMBDA)
+        self.damping = LevenbergMarquardt(TikhonovConfig(lambda0=LAMBDA))
         # min_iters = max_iters and progress_tol=1e-300 keep Martens' progress test from firing (in float32 at
         # tiny sizes phi stalls at rounding level, which that test reads as "no progress") and residual_tol=0
         # disables the residual stop, so CG spends exactly HF_CG_STEPS products at every size and dtype.
-        self.solver = ConjugateGradient(max_iters=HF_CG_STEPS, min_iters=HF_CG_STEPS, progress_tol=1e-300,
-                                        residual_tol=0.0)
-        self.one_step = ConjugateGradient(max_iters=1, progress_tol=1e-300, residual_tol=0.0)
-        self.settings = HFSettings(gradient_batch=s.batch, curvature_batch=s.batch)
-        self.state = RunState(iteration=0, theta=self.theta, lam=LAMBDA, warm_start=self.theta * 0.0,
+        self.solver = ConjugateGradient(CGConfig(max_iters=HF_CG_STEPS, min_iters=HF_CG_STEPS, progress_tol=1e-300,
+                                                 residual_tol=0.0))
+        self.one_step = ConjugateGradient(CGConfig(max_iters=1, progress_tol=1e-300, residual_tol=0.0))
+        self.hf = HessianFree(self.damping, self.solver, HFConfig(gradient_batch=s.batch, curvature_batch=s.batch))
+        self.state = RunState(iteration=0, theta=self.theta, optimizer=HFState(lam=LAMBDA, warm_start=self.theta * 0.0),
                               data_rng=np.random.default_rng(0).bit_generator.state)
         self.sync: Callable[[], None] | None = None
         if backend == "torch" and str(getattr(self.model, "device", "cpu")).startswith("cuda"):
@@ -322,8 +323,8 @@ def available_backends(registry: Any, wanted: list[str] | None) -> tuple[list[st
 
 def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     """Run every repeat and return the raw results (environment, samples, HF details, checks)."""
-    from hfcore.hf import hf_step
     from hfcore.registry import load_plugins
+    from hfcore.training import advance as hf_step
 
     _, registry = load_plugins()
     backends, skipped = available_backends(registry, args.backends)
@@ -438,7 +439,7 @@ def _run_backend(case: BackendCase, ops: list[str], hf_step: Callable[..., Any])
         curv = None  # free the bound forward pass before the HF step binds its own
     if "hf" in ops:
         t, (new_state, info) = timed(
-            lambda: hf_step(case.state, m, case.task, case.damping, case.solver, case.settings), sync)
+            lambda: hf_step(case.state, m, case.task, case.hf), sync)
         times["hf"] = t
         c = info.counters
         out["hf_info"] = {"gv_products": c.gv_products, "forward_evals": c.forward_evals,
@@ -697,7 +698,7 @@ def render_markdown(results: dict[str, Any], title: str = "hfcore micro-benchmar
         out.append(md_table(["size", "dtype", "backend", "Gv products", "gradients", "forward passes",
                              "CG iterations", "CG stop", "step accepted"], rows))
         out.append("")
-        solver = opts.get("hf_solver", "ConjugateGradient(max_iters=20, progress_tol=1e-300, residual_tol=0)")
+        solver = opts.get("hf_solver", "ConjugateGradient(CGConfig(max_iters=20, progress_tol=1e-300, residual_tol=0))")
         out.append(f"`hf_step` with `{solver}`, "
                    f"`LevenbergMarquardt(lambda0={LAMBDA})` (no structural damping), gradient batch = curvature "
                    "batch = B, zero warm start (so CG's first residual needs no product).")

@@ -154,8 +154,9 @@ class PeerCase:
 
     def __init__(self, hf: Any, registry: Any, s: Size, dtype: str, w64: np.ndarray | None, seed: int) -> None:
         from hfcore.cg import ConjugateGradient
+        from hfcore.config import CGConfig, HFConfig, TikhonovConfig
         from hfcore.damping import LevenbergMarquardt
-        from hfcore.hf import HFSettings
+        from hfcore.hf import HessianFree, HFState
         from hfcore.state import RunState
 
         np_dtype = np.dtype(dtype).type
@@ -184,11 +185,11 @@ class PeerCase:
         self.model = build_model(registry, "numpy", s, dtype, l2=0.0, normaliser="sequences")
         self.theta = self.model.from_numpy(self.theta64)
         self.task = FixedBatchTask(s.spec, batch)
-        self.damping = LevenbergMarquardt(lambda0=LAMBDA)
-        self.solver = ConjugateGradient(max_iters=CG_STEPS, min_iters=CG_STEPS, progress_tol=1e-300,
-                                        residual_tol=0.0)
-        self.settings = HFSettings(gradient_batch=s.batch, curvature_batch=s.batch)
-        self.state = RunState(iteration=0, theta=self.theta, lam=LAMBDA, warm_start=self.theta * 0.0,
+        self.damping = LevenbergMarquardt(TikhonovConfig(lambda0=LAMBDA))
+        self.solver = ConjugateGradient(CGConfig(max_iters=CG_STEPS, min_iters=CG_STEPS, progress_tol=1e-300,
+                                                 residual_tol=0.0))
+        self.hf = HessianFree(self.damping, self.solver, HFConfig(gradient_batch=s.batch, curvature_batch=s.batch))
+        self.state = RunState(iteration=0, theta=self.theta, optimizer=HFState(lam=LAMBDA, warm_start=self.theta * 0.0),
                               data_rng=np.random.default_rng(0).bit_generator.state)
 
     def reset_optimizer(self) -> None:
@@ -235,8 +236,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, hf: Any) -> dict[str, Any]:
     """Equality checks, then interleaved timing; returns the raw results."""
-    from hfcore.hf import hf_step
     from hfcore.registry import load_plugins
+    from hfcore.training import advance as hf_step
 
     _, registry = load_plugins()
     sizes = [s for s in resolve_sizes(args.sizes) if s.output == "linear"]
@@ -314,7 +315,7 @@ def _time_once(case: PeerCase, s: Size, hf_step: Callable[..., Any]) -> tuple[di
     times[("ours", "gv")], _ = timed(lambda: curv.gv(v))
     curv = None  # free the bound forward pass before the HF step binds its own
     times[("ours", "hf")], (new_state, info) = timed(
-        lambda: hf_step(case.state, model, case.task, case.damping, case.solver, case.settings))
+        lambda: hf_step(case.state, model, case.task, case.hf))
     counts.update(ours_gv=info.counters.gv_products, ours_forward=info.counters.forward_evals,
                   ours_cg=info.cg_iterations, ours_step_norm=info.delta_norm, ours_accepted=info.accepted)
     del new_state

@@ -96,11 +96,13 @@ def worker(args: argparse.Namespace) -> None:
     from threadpoolctl import threadpool_limits
 
     from hfcore.cg import ConjugateGradient
+    from hfcore.config import CGConfig, HFConfig, TikhonovConfig
     from hfcore.damping import LevenbergMarquardt
-    from hfcore.hf import HFSettings, hf_step
+    from hfcore.hf import HessianFree, HFState
     from hfcore.parallel import ShardedModel
     from hfcore.registry import load_plugins
     from hfcore.state import RunState
+    from hfcore.training import advance
 
     threadpool_limits(1, user_api="blas")
     comm = TimedComm(make_comm(args.comm))
@@ -115,17 +117,17 @@ def worker(args: argparse.Namespace) -> None:
     theta = model.init_params(np.random.default_rng(0))
     task = FixedBatchTask(size.spec, batch)
     # Exactly CG_STEPS products: no progress or residual test may stop CG early.
-    solver = ConjugateGradient(max_iters=CG_STEPS, min_iters=CG_STEPS, residual_tol=0.0)
-    settings = HFSettings(gradient_batch=size.batch, curvature_batch=size.batch)
-    damping = LevenbergMarquardt(lambda0=1.0)
+    solver = ConjugateGradient(CGConfig(max_iters=CG_STEPS, min_iters=CG_STEPS, residual_tol=0.0))
+    damping = LevenbergMarquardt(TikhonovConfig(lambda0=1.0))
+    hf = HessianFree(damping, solver, HFConfig(gradient_batch=size.batch, curvature_batch=size.batch))
     times, comm_seconds, gvs = [], [], []
     for i in range(1 + args.iters):
-        state = RunState(iteration=0, theta=theta, lam=1.0, warm_start=theta * 0.0,
+        state = RunState(iteration=0, theta=theta, optimizer=HFState(lam=1.0, warm_start=theta * 0.0),
                          data_rng=np.random.default_rng(1).bit_generator.state)
         comm.barrier()
         comm.seconds = 0.0
         start = time.perf_counter()
-        _, info = hf_step(state, model, task, damping, solver, settings)
+        _, info = advance(state, model, task, hf)
         comm.barrier()
         if i > 0:  # the first iteration warms caches and allocators
             times.append(time.perf_counter() - start)

@@ -8,11 +8,11 @@ tasks and backends arrive as plugins (see :mod:`hfcore.hookspecs`).
 
 from hfcore.cg import ConjugateGradient, save_schedule
 from hfcore.damping import LevenbergMarquardt
-from hfcore.hf import HessianFree, HFSettings, hf_step
+from hfcore.hf import HessianFree, HFState, hf_step
 from hfcore.interfaces import CurvatureProduct, Damping, Model, Optimizer, Solver, Task
 from hfcore.run import Run, RunResult
-from hfcore.sgd import MomentumSGD
-from hfcore.state import RunState
+from hfcore.sgd import MomentumSGD, SGDState
+from hfcore.state import OptimizerState, RunState
 from hfcore.training import StopRule, initial_state, train
 from hfcore.types import Batch, CGResult, Counters, ModelSpec, StepInfo
 
@@ -20,7 +20,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Batch", "CGResult", "ConjugateGradient", "Counters", "CurvatureProduct", "Damping", "HessianFree",
-    "HFSettings", "LevenbergMarquardt", "Model", "MomentumSGD", "Optimizer", "ModelSpec", "Run", "RunResult",
-    "RunState", "Solver", "StepInfo", "StopRule", "Task", "hf_step", "initial_state", "save_schedule", "train",
+    "HFState", "LevenbergMarquardt", "Model", "MomentumSGD", "Optimizer", "OptimizerState", "ModelSpec", "Run",
+    "RunResult", "RunState", "SGDState", "Solver", "StepInfo", "StopRule", "Task", "hf_step", "initial_state",
+    "save_schedule", "train",
     "__version__",
 ]

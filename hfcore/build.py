@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, TypeVar
 
-from hfcore.config import fields_from
-from hfcore.hf import HessianFree, HFSettings
+from hfcore.config import HFOptimizerConfig, StopConfig
 from hfcore.interfaces import (
     Communicator,
+    Damping,
     DeclaresCurvatureSupport,
     HasDefaultLambda0,
     HasMaxSample,
@@ -21,6 +21,8 @@ from hfcore.registry import Registry
 from hfcore.training import StopRule
 from hfcore.types import OUTPUT_LOSSES
 
+T = TypeVar("T")
+
 
 class ConfigError(ValueError):
     """A config value that types cannot catch (negative T, unknown loss, ...)."""
@@ -28,7 +30,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class RunComponents:
-    """Everything a run needs, built and validated before any work starts."""
+    """Everything a run needs, built and validated before any work starts.
+
+    ``lambda0`` is the damping's initial lambda with a null ``damping.lambda0`` resolved (logged as
+    ``damping.lambda0_effective``), whatever the optimiser.
+    """
 
     model: Model
     task: Task
@@ -38,18 +44,99 @@ class RunComponents:
     comm: Communicator = field(default_factory=SerialComm)
 
 
+def schema_instance(schema: type[T], node: Any) -> T:
+    """An instance of the dataclass ``schema`` holding ``node``'s values.
+
+    ``node`` is a composed config node (attribute access) or already a ``schema`` instance; keys it
+    lacks keep the schema's defaults (a checkpoint's config written before a key existed), keys the
+    schema lacks are not read (hf-train refuses them before this, :mod:`hfcore.config_check`).
+    """
+    if isinstance(node, schema):
+        return node
+    return schema(**{f.name: getattr(node, f.name) for f in fields(schema) if hasattr(node, f.name)})
+
+
 def _build(kind: str, registry: Registry, name: str, *args: Any) -> Any:
     component = registry.get(kind, name)
     try:
         return component.factory(*args)
+    except ConfigError:  # from a component this one builds (HF's damping), already worded
+        raise
     except (ValueError, TypeError, ImportError) as exc:
         label = f"{kind} '{name}'"
         message = str(exc)  # a plugin's own message may already name the component
         raise ConfigError(message if message.startswith(label) else f"{label}: {message}") from None
 
 
+def _typed(kind: str, registry: Registry, node: Any) -> Any:
+    """``node`` as an instance of the schema its component registered (as it is, for a component without one)."""
+    config = registry.get(kind, node.name).config
+    return node if config is None else schema_instance(type(config), node)
+
+
+def resolve_lambda0(cfg: Any, task: Task) -> float:
+    """``damping.lambda0``, or when it is null the task's IS11 value, else IS11's general rule 0.01 * outputs."""
+    lambda0 = cfg.damping.lambda0
+    if lambda0 is None:
+        lambda0 = task.default_lambda0 if isinstance(task, HasDefaultLambda0) else 0.01 * task.spec.n_out
+    return float(lambda0)
+
+
+def _optimizer_node(cfg: Any) -> Any:
+    """The ``optimizer`` node; for a config written before that group existed (a checkpoint's), the old
+    ``solver=sgd`` node (same keys) or HF."""
+    node = getattr(cfg, "optimizer", None)
+    if node is not None:
+        return node
+    return cfg.solver if cfg.solver.name == "sgd" else HFOptimizerConfig()
+
+
+def solver_tag(cfg: Any) -> str:
+    """The run's ``solver`` tag: HF's linear solver (``cg``), or the optimiser's name for any other optimiser.
+
+    SGD runs were tagged ``solver=sgd`` before the ``optimizer`` group existed; sweeps and summaries
+    find them by that tag, so it keeps its meaning.
+    """
+    name = _optimizer_node(cfg).name
+    return cfg.solver.name if name == "hf" else name
+
+
+@dataclass(frozen=True)
+class OptimizerContext:
+    """What an optimiser's factory may build from the rest of the run's config.
+
+    Parameters
+    ----------
+    cfg : TrainConfig-like
+        The composed run config.
+    registry : Registry
+        Where the components are looked up.
+    task : Task
+        The run's task (for a null ``damping.lambda0``).
+    """
+
+    cfg: Any
+    registry: Registry
+    task: Task
+
+    def schema(self, group: str, schema: type[T]) -> T:
+        """The top-level node ``group`` (e.g. ``hf``) as an instance of ``schema``."""
+        return schema_instance(schema, getattr(self.cfg, group))
+
+    def component(self, kind: str) -> Any:
+        """The component of group ``kind`` (e.g. ``solver``) that the config selects, built from its schema."""
+        node = getattr(self.cfg, kind)
+        return _build(kind, self.registry, node.name, _typed(kind, self.registry, node))
+
+    def damping(self) -> Damping:
+        """The damping the config selects, with a null ``damping.lambda0`` resolved (:func:`resolve_lambda0`)."""
+        node = _typed("damping", self.registry, self.cfg.damping)
+        node = replace(node, lambda0=resolve_lambda0(self.cfg, self.task)) if is_dataclass(node) else node
+        return _build("damping", self.registry, self.cfg.damping.name, node)
+
+
 def build_run(cfg: Any, registry: Registry) -> RunComponents:
-    """Build model, task, damping, solver and loop settings from ``cfg``.
+    """Build model, task, optimiser (with HF's damping and solver) and stop rule from ``cfg``.
 
     Parameters
     ----------
@@ -79,31 +166,22 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
     comm = _communicator(cfg, registry)
     definition = _build("model", registry, cfg.model.name, spec, cfg.model)
     model = _build("backend", registry, cfg.backend.name, definition, cfg.model, cfg.backend)
-    lambda0 = cfg.damping.lambda0
-    if lambda0 is None:  # the task's IS11 value, else IS11's general rule 0.01 * outputs
-        lambda0 = task.default_lambda0 if isinstance(task, HasDefaultLambda0) else 0.01 * task.spec.n_out
-    damping_cfg = _with(cfg.damping, lambda0=lambda0)
-    damping = _build("damping", registry, cfg.damping.name, damping_cfg)
-    solver = _build("solver", registry, cfg.solver.name, cfg.solver)
+    node = _optimizer_node(cfg)
+    optimizer = _build("optimizer", registry, node.name, _typed("optimizer", registry, node),
+                       OptimizerContext(cfg, registry, task))
     try:
-        if isinstance(solver, Optimizer):  # a complete optimiser (e.g. the SGD baseline) replaces HF
-            optimizer = solver
-        else:
-            decay = getattr(cfg.solver, "warm_start_decay", 0.95)
-            optimizer = HessianFree(damping, solver, fields_from(HFSettings, cfg.hf, warm_start_decay=decay))
-        stop = fields_from(StopRule, cfg.hf)
-        if (isinstance(optimizer, HessianFree) and isinstance(model, DeclaresCurvatureSupport)
-                and not model.supports_curvature):
-            raise ValueError(f"model '{cfg.model.name}' has no Gauss-Newton product on backend "
-                             f"'{cfg.backend.name}'; train it with a first-order solver (solver=sgd) or on a "
-                             f"backend that derives it from the forward map (backend=autograd)")
+        stop = StopRule(schema_instance(StopConfig, cfg.hf))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    if optimizer.needs_curvature and isinstance(model, DeclaresCurvatureSupport) and not model.supports_curvature:
+        raise ConfigError(f"model '{cfg.model.name}' has no Gauss-Newton product on backend "
+                          f"'{cfg.backend.name}'; train it with a first-order optimizer (optimizer=sgd) or on a "
+                          f"backend that derives it from the forward map (backend=autograd)")
     _check_batches_fit(cfg, task, optimizer)
     if cfg.checkpoint.every < 1:
         raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")
     model = _sharded(cfg, model, comm)
-    return RunComponents(model, task, optimizer, stop, float(lambda0), comm)
+    return RunComponents(model, task, optimizer, stop, resolve_lambda0(cfg, task), comm)
 
 
 def _check_batches_fit(cfg: Any, task: Task, optimizer: Optimizer) -> None:
@@ -111,13 +189,7 @@ def _check_batches_fit(cfg: Any, task: Task, optimizer: Optimizer) -> None:
     limit = task.max_sample if isinstance(task, HasMaxSample) else None
     if limit is None:
         return
-    if isinstance(optimizer, HessianFree):
-        sizes = {"hf.gradient_batch": optimizer.settings.gradient_batch}
-        if "fresh" in (optimizer.settings.backtrack_data, optimizer.settings.line_search_data):
-            sizes["hf.fresh_batch"] = optimizer.settings.fresh_batch
-    else:
-        sizes = {"solver.batch_size": getattr(optimizer, "batch_size", 0)}
-    too_big = {k: v for k, v in sizes.items() if v > limit}
+    too_big = {k: v for k, v in optimizer.batch_sizes().items() if v > limit}
     if too_big:
         settings = ", ".join(f"{k}={v}" for k, v in too_big.items())
         raise ConfigError(f"task {cfg.task.name} can sample at most {limit} sequences per batch; "
@@ -147,19 +219,3 @@ def _sharded(cfg: Any, model: Model, comm: Communicator) -> Model:
     if shards == 1:
         return model
     return ShardedModel(model, comm, shards, getattr(cfg.model, "normaliser", "targets"))
-
-
-class _Overlay:
-    """Attribute view of a config with a few values replaced."""
-
-    def __init__(self, base: Any, changes: dict[str, Any]) -> None:
-        self._base, self._changes = base, changes
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._changes:
-            return self._changes[name]
-        return getattr(self._base, name)
-
-
-def _with(cfg: Any, **changes: Any) -> Any:
-    return _Overlay(cfg, changes)

@@ -1,22 +1,25 @@
-"""The core's own components (the tanh RNN, LSTM and affine models, CG, SGD baseline, Tikhonov and
-structural damping, the serial communicator), registered through the same hooks as any plugin."""
+"""The core's own components (the tanh RNN, LSTM and affine models, HF and the SGD baseline, CG,
+Tikhonov and structural damping, the serial communicator), registered through the same hooks as any plugin."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 from hfcore.cg import ConjugateGradient
 from hfcore.config import (
     CGConfig,
     DampingConfig,
+    HFConfig,
+    HFOptimizerConfig,
     LinearConfig,
     LSTMConfig,
     ParallelConfig,
     RNNConfig,
     SGDConfig,
-    fields_from,
+    TikhonovConfig,
 )
 from hfcore.damping import LevenbergMarquardt
+from hfcore.hf import HessianFree
 from hfcore.hookspecs import hookimpl
 from hfcore.kit.definitions import LSTM, Linear, TanhRNN
 from hfcore.parallel import SerialComm
@@ -31,37 +34,37 @@ def hfcore_register_models(registry) -> None:
     registry.add_model(LSTM.name, LSTM, LSTMConfig())
 
 
-def make_structural(cfg) -> LevenbergMarquardt:
+def make_structural(cfg: DampingConfig) -> LevenbergMarquardt:
     """Tikhonov + structural damping (M&S 2011 sec. 3.2), ``mu`` from the config.
 
     ``lambda0 = None`` is resolved to the task's default before this is called.
     """
-    return fields_from(LevenbergMarquardt, cfg)
+    return LevenbergMarquardt(cfg)
 
 
-def make_tikhonov(cfg) -> LevenbergMarquardt:
+def make_tikhonov(cfg: DampingConfig) -> LevenbergMarquardt:
     """Plain Tikhonov damping with LM adaptation (no structural term)."""
     if cfg.mu != 0:
         raise ValueError(f"has no structural term but damping.mu={cfg.mu}; use damping=structural for mu > 0")
-    return fields_from(LevenbergMarquardt, cfg)
+    return LevenbergMarquardt(cfg)
 
 
-def make_cg(cfg) -> ConjugateGradient:
+def make_cg(cfg: CGConfig) -> ConjugateGradient:
     """Martens' CG from a :class:`~hfcore.config.CGConfig`."""
-    return fields_from(ConjugateGradient, cfg)
+    return ConjugateGradient(cfg)
 
 
-def make_sgd(cfg) -> MomentumSGD:
+def make_hf(cfg: HFOptimizerConfig, context: Any) -> HessianFree:
+    """Hessian-free from the ``damping``, ``solver`` and ``hf`` groups.
+
+    ``context`` is the :class:`hfcore.build.OptimizerContext` that builds them.
+    """
+    return HessianFree(context.damping(), context.component("solver"), context.schema("hf", HFConfig))
+
+
+def make_sgd(cfg: SGDConfig, context: Any) -> MomentumSGD:
     """The first-order baseline from a :class:`~hfcore.config.SGDConfig`."""
-    return fields_from(MomentumSGD, cfg)
-
-
-@dataclass
-class TikhonovConfig(DampingConfig):
-    """Plain Tikhonov damping (structural weight 0)."""
-
-    name: str = "tikhonov"
-    mu: float = 0.0
+    return MomentumSGD(cfg)
 
 
 @hookimpl
@@ -73,7 +76,12 @@ def hfcore_register_dampings(registry) -> None:
 @hookimpl
 def hfcore_register_solvers(registry) -> None:
     registry.add_solver("cg", make_cg, CGConfig())
-    registry.add_solver("sgd", make_sgd, SGDConfig())
+
+
+@hookimpl
+def hfcore_register_optimizers(registry) -> None:
+    registry.add_optimizer("hf", make_hf, HFOptimizerConfig())
+    registry.add_optimizer("sgd", make_sgd, SGDConfig())
 
 
 def make_serial(cfg) -> SerialComm:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
+from hfcore.config import CGConfig
 from hfcore.types import CGResult, Vector
 
 
@@ -44,24 +45,37 @@ def save_schedule(max_iters: int, first: int = 5, ratio: float = 1.3) -> list[in
         j += 1
 
 
+class _Saved:
+    """The iterates kept for backtracking, with their CG iteration numbers and ``phi`` values."""
+
+    def __init__(self) -> None:
+        self.iterates: list[Vector] = []
+        self.indices: list[int] = []
+        self.phis: list[float] = []
+
+    def add(self, x: Vector, i: int, phi: float) -> None:
+        if self.indices and self.indices[-1] == i:
+            return
+        self.iterates.append(x)
+        self.indices.append(i)
+        self.phis.append(phi)
+
+    def result(self, x: Vector, phis: list[float], i: int, reason: str) -> CGResult:
+        return CGResult(x, tuple(self.iterates), tuple(self.indices), tuple(self.phis), tuple(phis), i, reason)
+
+
 @dataclass(frozen=True)
 class ConjugateGradient:
     """Martens' CG (the ``Solver`` interface).
 
     Parameters
     ----------
-    max_iters : int
-        Hard cap on iterations (default 250, M10).
-    min_iters : int
-        The progress test is not applied before this many iterations.
-    progress_tol : float
-        ``epsilon`` of the progress test (5e-4).
-    residual_tol : float
-        Stop when ``||r|| <`` this (IS11's guard).
-    save_first : int
-        Saved-iterate schedule: ``first`` of :func:`save_schedule`.
-    save_ratio : float
-        Saved-iterate schedule: ``ratio`` of :func:`save_schedule`.
+    config : CGConfig
+        Its settings (:class:`hfcore.config.CGConfig`, where the defaults live; a copy is kept):
+        ``max_iters`` hard cap on iterations (250, M10); ``min_iters`` before which the progress
+        test is not applied; ``progress_tol`` the progress test's ``epsilon`` (5e-4);
+        ``residual_tol``: stop when ``||r||`` is below it (IS11's guard); ``save_first`` and
+        ``save_ratio``: the saved-iterate schedule of :func:`save_schedule`.
 
     Notes
     -----
@@ -75,20 +89,24 @@ class ConjugateGradient:
     iterates saved so far are returned and the step is never taken along it.
     """
 
-    max_iters: int = 250
-    min_iters: int = 1
-    progress_tol: float = 5e-4
-    residual_tol: float = 1e-10
-    save_first: int = 5
-    save_ratio: float = 1.3
+    config: CGConfig = field(default_factory=CGConfig)
 
     def __post_init__(self) -> None:
-        if self.max_iters < 1:
-            raise ValueError(f"solver.max_iters must be >= 1, got {self.max_iters}")
-        if self.progress_tol <= 0:
-            raise ValueError(f"solver.progress_tol must be > 0, got {self.progress_tol}")
-        if self.save_first < 1 or self.save_ratio <= 1:
+        c = replace(self.config)  # our own copy: a schema instance is mutable
+        object.__setattr__(self, "config", c)
+        if c.max_iters < 1:
+            raise ValueError(f"solver.max_iters must be >= 1, got {c.max_iters}")
+        if c.progress_tol <= 0:
+            raise ValueError(f"solver.progress_tol must be > 0, got {c.progress_tol}")
+        if c.save_first < 1 or c.save_ratio <= 1:
             raise ValueError("solver.save_first must be >= 1 and solver.save_ratio > 1")
+
+    def _progress_stop(self, phis: list[float], i: int) -> bool:
+        """Martens' relative-progress test at iteration ``i`` (see the class notes)."""
+        k = max(10, math.ceil(0.1 * i))
+        phi = phis[i]
+        return (i > k and i >= self.config.min_iters and phis[i - k] < 0
+                and (phi - phis[i - k]) / phi < k * self.config.progress_tol)
 
     def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector | None) -> CGResult:
         """Minimise ``0.5 x'Ax - b'x`` from ``x0``.
@@ -107,7 +125,8 @@ class ConjugateGradient:
         -------
         CGResult
         """
-        schedule = set(save_schedule(self.max_iters, self.save_first, self.save_ratio))
+        c = self.config
+        schedule = set(save_schedule(c.max_iters, c.save_first, c.save_ratio))
         if x0 is None:
             x0 = b * 0.0
             r = -b
@@ -116,58 +135,42 @@ class ConjugateGradient:
         x = x0
         phi = float(0.5 * ((r - b) @ x))
         phis = [phi]
-        iterates: list[Vector] = []
-        indices: list[int] = []
-        it_phis: list[float] = []
-
-        def save(i: int) -> None:
-            if indices and indices[-1] == i:
-                return
-            iterates.append(x)
-            indices.append(i)
-            it_phis.append(phis[-1])
-
+        saved = _Saved()
         p = -r
         rr = float(r @ r)
         reason = "max_iters"
         i = 0
         if not math.isfinite(phi) or not math.isfinite(rr):
             return CGResult(x, (x,), (0,), (phi,), tuple(phis), 0, "nonfinite")
-        while i < self.max_iters:
-            if math.sqrt(rr) < self.residual_tol:
+        while i < c.max_iters:
+            if math.sqrt(rr) < c.residual_tol:
                 reason = "residual"
                 break
             Ap = matvec(p)
             pAp = float(p @ Ap)
-            if not math.isfinite(pAp):
-                reason = "nonfinite"
-                break
-            if pAp <= 0:
-                reason = "negative_curvature"
+            if not math.isfinite(pAp) or pAp <= 0:
+                reason = "nonfinite" if not math.isfinite(pAp) else "negative_curvature"
                 break
             alpha = rr / pAp
             x = x + alpha * p
             r = r + alpha * Ap
             rr_new = float(r @ r)
             i += 1
-            phi = float(0.5 * ((r - b) @ x))
-            phis.append(phi)
-            if not math.isfinite(phi) or not math.isfinite(rr_new):
+            phis.append(float(0.5 * ((r - b) @ x)))
+            if not math.isfinite(phis[-1]) or not math.isfinite(rr_new):
                 reason = "nonfinite"
                 break
             if i in schedule:
-                save(i)
-            k = max(10, math.ceil(0.1 * i))
-            if (i > k and i >= self.min_iters and phis[i - k] < 0
-                    and (phi - phis[i - k]) / phi < k * self.progress_tol):
+                saved.add(x, i, phis[-1])
+            if self._progress_stop(phis, i):
                 reason = "progress"
                 break
             p = -r + (rr_new / rr) * p
             rr = rr_new
         if reason == "nonfinite":
             # The last update produced NaN/Inf: fall back to the last finite state.
-            if not iterates:
+            if not saved.iterates:
                 return CGResult(x0, (x0,), (0,), (phis[0],), tuple(phis), i, reason)
-            return CGResult(iterates[-1], tuple(iterates), tuple(indices), tuple(it_phis), tuple(phis), i, reason)
-        save(i)
-        return CGResult(x, tuple(iterates), tuple(indices), tuple(it_phis), tuple(phis), i, reason)
+            return saved.result(saved.iterates[-1], phis, i, reason)
+        saved.add(x, i, phis[-1])
+        return saved.result(x, phis, i, reason)

@@ -8,30 +8,38 @@ import json
 import os
 import secrets
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from hfcore.hf import HFState
 from hfcore.kit.definitions import upgrade_saved_config
-from hfcore.state import RunState
-from hfcore.types import Counters
+from hfcore.sgd import SGDState
+from hfcore.state import OptimizerState, RunState
+from hfcore.types import Counters, Vector
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the optimiser's state stored generically (its name, vectors and scalars). 1: HF's ``lam`` and
+``warm_start`` (SGD's velocity in ``warm_start``), converted on load."""
+
+ARRAY_PREFIX = "optimizer."
+"""The optimiser's vectors are stored as ``optimizer.<field>`` beside ``theta``."""
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the run."""
 
 
-def _digest(theta: np.ndarray, warm: np.ndarray, meta: str) -> str:
+def _digest(arrays: list[np.ndarray], meta: str) -> str:
     h = hashlib.sha256()
-    for part in (theta.tobytes(), warm.tobytes(), meta.encode()):
+    for part in [a.tobytes() for a in arrays] + [meta.encode()]:
         h.update(part)
     return h.hexdigest()
 
 
-def save_checkpoint(path: str | os.PathLike, state: RunState, theta: np.ndarray, warm_start: np.ndarray,
-                    extra: dict | None = None) -> Path:
+def save_checkpoint(path: str | os.PathLike, state: RunState, extra: dict | None = None, *,
+                    to_numpy: Callable[[Vector], np.ndarray] = np.asarray) -> Path:
     """Write ``state`` to ``path`` atomically (temp file + rename).
 
     Parameters
@@ -39,12 +47,12 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, theta: np.ndarray,
     path : path-like
         Target ``.npz`` file; parent directories are created.
     state : RunState
-        The state to save (its ``theta``/``warm_start`` are passed separately
-        as host NumPy arrays, so GPU backends convert once).
-    theta, warm_start : ndarray
-        Host copies of ``state.theta`` and ``state.warm_start``.
+        The state to save: ``theta``, the optimiser's state (its name, vectors and scalars) and the
+        loop's data stream, counters and clocks.
     extra : dict, optional
         JSON-serialisable metadata stored beside the state (e.g. the config).
+    to_numpy : callable, optional
+        Turns a vector into a host NumPy array (a GPU backend's ``Model.to_numpy``).
 
     Returns
     -------
@@ -53,10 +61,11 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, theta: np.ndarray,
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    opt = state.optimizer
     meta = json.dumps({
         "format": FORMAT_VERSION,
         "iteration": state.iteration,
-        "lam": state.lam,
+        "optimizer": {"name": opt.name, "scalars": opt.scalars()},
         "data_rng": state.data_rng,
         "counters": {k: getattr(state.counters, k) for k in Counters.__dataclass_fields__},
         "elapsed": state.elapsed,
@@ -65,11 +74,10 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, theta: np.ndarray,
         "solved": state.solved,
         "extra": extra or {},
     })
-    theta = np.ascontiguousarray(theta)
-    warm_start = np.ascontiguousarray(warm_start)
+    arrays = {"theta": np.ascontiguousarray(to_numpy(state.theta))}
+    arrays.update({ARRAY_PREFIX + k: np.ascontiguousarray(to_numpy(v)) for k, v in sorted(opt.arrays().items())})
     buffer = io.BytesIO()
-    np.savez(buffer, theta=theta, warm_start=warm_start, meta=np.array(meta),
-             digest=np.array(_digest(theta, warm_start, meta)))
+    np.savez(buffer, **arrays, meta=np.array(meta), digest=np.array(_digest(list(arrays.values()), meta)))
     # Not tempfile.mkstemp: its files are mode 0600 whatever the umask; a checkpoint is as readable as the
     # user's other files (0644 under the usual umask 022).
     tmp = path.parent / f"{path.name}.{secrets.token_hex(6)}.tmp"
@@ -124,38 +132,60 @@ def check_overwrite(path: str | os.PathLike, run_id: str | None, seed: int | Non
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[RunState, dict]:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+    """Read a checkpoint written by :func:`save_checkpoint`, or by hfcore before format 2.
 
     Returns
     -------
     (RunState, dict)
-        The state with NumPy ``theta``/``warm_start`` (convert with the
-        backend's ``from_numpy``) and the ``extra`` metadata.
+        The state with NumPy vectors (convert with ``state.map_vectors(model.from_numpy)``) and
+        the ``extra`` metadata. A format-1 checkpoint is converted: its ``lam`` and ``warm_start``
+        become :class:`~hfcore.hf.HFState`, or for a ``solver=sgd`` run its ``warm_start``
+        becomes :class:`~hfcore.sgd.SGDState`'s velocity, bit for bit.
 
     Raises
     ------
     CheckpointError
-        If the file is missing, truncated, corrupt or of another format.
+        If the file is missing, truncated, corrupt, of another format, or holds the state of an
+        optimiser that no loaded module defines.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            theta, warm = data["theta"], data["warm_start"]
+            arrays = {k: data[k] for k in data.files if k not in ("meta", "digest")}
             meta_text, digest = str(data["meta"]), str(data["digest"])
+            theta = arrays.pop("theta")
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or not an hfcore checkpoint ({exc})") from None
-    if _digest(theta, warm, meta_text) != digest:
+    try:  # read before the digest is checked, for the format; a damaged text fails the digest below
+        meta = json.loads(meta_text)
+    except ValueError:
+        meta = {}
+    meta = meta if isinstance(meta, dict) else {}
+    if meta.get("format") == 1:
+        ordered = [theta, arrays.get("warm_start", np.zeros(0))]  # format 1: theta, warm_start, meta
+    else:
+        ordered = [theta] + [arrays[k] for k in sorted(arrays)]
+    if _digest(ordered, meta_text) != digest:
         raise CheckpointError(f"checkpoint {path} is corrupt: checksum mismatch")
-    meta = json.loads(meta_text)
-    if meta.get("format") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} has format {meta.get('format')}, expected {FORMAT_VERSION}")
+    if meta.get("format") == 1:
+        optimizer = _from_format_1(meta, arrays["warm_start"])
+    elif meta.get("format") == FORMAT_VERSION:
+        name = meta["optimizer"]["name"]
+        vectors = {k[len(ARRAY_PREFIX):]: v for k, v in arrays.items() if k.startswith(ARRAY_PREFIX)}
+        try:
+            optimizer = OptimizerState.restore(name, vectors, meta["optimizer"]["scalars"])
+        except KeyError:
+            raise CheckpointError(f"checkpoint {path} holds the state of optimizer '{name}', which no loaded "
+                                  "plugin defines") from None
+    else:
+        raise CheckpointError(f"checkpoint {path} has format {meta.get('format')}, expected {FORMAT_VERSION} "
+                              "(or 1, converted on load)")
     state = RunState(
         iteration=int(meta["iteration"]),
         theta=theta,
-        lam=float(meta["lam"]),
-        warm_start=warm,
+        optimizer=optimizer,
         data_rng=meta["data_rng"],
         counters=Counters(**meta["counters"]),
         elapsed=float(meta["elapsed"]),
@@ -164,3 +194,12 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[RunState, dict]:
         solved=bool(meta["solved"]),
     )
     return state, upgrade_saved_config(meta["extra"])  # a model named by ``kind`` (before models were components)
+
+
+def _from_format_1(meta: dict, warm_start: np.ndarray) -> OptimizerState:
+    """The optimiser state of a format-1 checkpoint: SGD kept its velocity in ``warm_start``, HF its warm start
+    (the run's ``solver`` said which); ``lam`` was HF's lambda (SGD carried lambda0 there, unused)."""
+    solver = meta.get("extra", {}).get("config", {}).get("solver", {}).get("name")
+    if solver == "sgd":
+        return SGDState(velocity=warm_start)
+    return HFState(lam=float(meta["lam"]), warm_start=warm_start)

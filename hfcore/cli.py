@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hfcore.build import ConfigError, RunComponents, build_run
+from hfcore.build import ConfigError, RunComponents, build_run, solver_tag
 from hfcore.checkpoint import CheckpointError, check_overwrite
-from hfcore.hf import HessianFree
 from hfcore.registry import DISABLE_AUTOLOAD_ENV, Registry, UnknownComponentError, load_plugins
 from hfcore.run import Run, RunInterrupted, abort_on_error, load_state
 from hfcore.rundir import discard_if_unused, register_resolvers, unwritable
@@ -66,6 +65,9 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
                                       f"({', '.join(f'{section}.{k}' for k in keys)}); resume with the same ones")
 
     state, extra = load_state(path, parts.model, same_settings)
+    if state.optimizer.name != cfg.optimizer.name:  # each optimiser reads only its own state
+        raise CheckpointError(f"checkpoint {path} holds the state of optimizer={state.optimizer.name}; resume it "
+                              f"with optimizer={state.optimizer.name}, not optimizer={cfg.optimizer.name}")
     return state, extra.get("mlflow_run_id")
 
 
@@ -126,7 +128,7 @@ def _make_run(cfg: Any, parts: RunComponents) -> Run:
     from hfcore.run_naming import default_run_name
     from hfcore.tracking import MlflowTracker, NullTracker, flatten
 
-    method = cfg.damping.name if isinstance(parts.optimizer, HessianFree) else cfg.solver.name
+    method = cfg.damping.name if cfg.optimizer.name == "hf" else cfg.optimizer.name
     tracker: Any = NullTracker()
     if cfg.tracking.enabled and parts.comm.rank == 0:
         tracker = MlflowTracker(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment,
@@ -151,7 +153,7 @@ def _tags(cfg: Any, parts: RunComponents) -> dict[str, str]:
     choices = HydraConfig.get().runtime.choices
     tags = {
         "backend": cfg.backend.name, "task": cfg.task.name, "T": str(cfg.task.T), "seed": str(cfg.seed),
-        "damping": cfg.damping.name, "solver": cfg.solver.name, "git_sha": _git_sha(),
+        "damping": cfg.damping.name, "solver": solver_tag(cfg), "optimizer": cfg.optimizer.name, "git_sha": _git_sha(),
         "experiment": str(choices.get("experiment") or "none"),
         "parallel": parts.comm.name, "ranks": str(parts.comm.size),
     }

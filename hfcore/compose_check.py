@@ -65,6 +65,8 @@ def _describe(exc: Exception, overrides: list[str], registry: Registry) -> str:
         group, _, option = missing.rpartition("/")
         options = [ln.strip() for ln in text.split("Available options in", 1)[-1].splitlines()[1:]
                    if ln.startswith("\t") and "=" not in ln]
+        if (group, option) == ("solver", "sgd"):  # SGD was a solver before the optimizer group existed
+            return "solver=sgd is now optimizer=sgd (its options are optimizer.<key>, e.g. optimizer.learning_rate)"
         if group and options:
             return f"no {group} '{option}'; the options are {', '.join(options)}"
         return _first_line(text)

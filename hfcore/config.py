@@ -1,31 +1,17 @@
 """Structured-config schemas (Hydra/OmegaConf dataclasses).
 
-Values live in ``conf/`` YAML; these classes give them types, so a typo or a
-wrong type in an override fails before any work starts. Plugins subclass
-:class:`BackendConfig`, :class:`ModelConfig`, :class:`TaskConfig`, :class:`DampingConfig` or
-:class:`SolverConfig` to add their own options.
+Each component's schema is the one home of its defaults: the runtime objects (CG, damping, HF,
+SGD, the stop rule) are built from an instance of it, and ``conf/`` presets only override. A typo
+or a wrong type in an override fails before any work starts. Plugins subclass
+:class:`BackendConfig`, :class:`ModelConfig`, :class:`TaskConfig`, :class:`DampingConfig`, :class:`SolverConfig` or
+:class:`OptimizerConfig` to add their own options. OmegaConf is not imported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
 
 MISSING = "???"  # what OmegaConf reads as a missing value (omegaconf.MISSING), without importing it
-
-T = TypeVar("T")
-
-
-def fields_from(cls: type[T], node: Any, **overrides: Any) -> T:
-    """Build dataclass ``cls`` from the same-named attributes of a config node.
-
-    Fields the node lacks keep their defaults; ``overrides`` win over both.
-    This keeps runtime objects (CG, damping, loop settings) free of Hydra
-    while the config schemas stay the single place users edit.
-    """
-    values = {f.name: getattr(node, f.name) for f in fields(cls) if hasattr(node, f.name)}
-    values.update(overrides)
-    return cls(**values)
 
 
 @dataclass
@@ -132,33 +118,54 @@ class DampingConfig:
 
 
 @dataclass
-class SolverConfig:
-    """Base schema of the ``solver`` group.
+class TikhonovConfig(DampingConfig):
+    """``damping=tikhonov``: plain Tikhonov damping (structural weight 0)."""
 
-    A solver is either the linear solver inside HF (``cg``) or a complete
-    first-order optimiser that replaces HF (``sgd``); plugins subclass this.
-    """
+    name: str = "tikhonov"
+    mu: float = 0.0
+
+
+@dataclass
+class SolverConfig:
+    """Base schema of the ``solver`` group: the linear solver inside each HF iteration; plugins subclass this."""
 
     name: str = MISSING
 
 
 @dataclass
 class CGConfig(SolverConfig):
-    """Linear CG as in Martens (2010), run inside each HF iteration."""
+    """Linear CG as in Martens (2010), run inside each HF iteration (:class:`hfcore.cg.ConjugateGradient`).
+
+    ``save_first`` and ``save_ratio`` give the saved-iterate schedule ``ceil(first * ratio**j)``.
+    """
 
     name: str = "cg"
     max_iters: int = 250
     min_iters: int = 1
     progress_tol: float = 5e-4
     residual_tol: float = 1e-10
-    warm_start_decay: float = 0.95
     save_first: int = 5
     save_ratio: float = 1.3
 
 
 @dataclass
-class SGDConfig(SolverConfig):
-    """First-order baseline: SGD with momentum and gradient-norm clipping (Pascanu et al. 2013).
+class OptimizerConfig:
+    """Base schema of the ``optimizer`` group (``hf``, ``sgd``, a plugin's); plugins subclass this."""
+
+    name: str = MISSING
+
+
+@dataclass
+class HFOptimizerConfig(OptimizerConfig):
+    """``optimizer=hf``: Hessian-free. Its options are groups of their own: ``hf`` (the outer loop,
+    :class:`HFConfig`), ``damping`` and ``solver`` (the linear solver, ``cg``)."""
+
+    name: str = "hf"
+
+
+@dataclass
+class SGDConfig(OptimizerConfig):
+    """``optimizer=sgd``: SGD with momentum and gradient-norm clipping (Pascanu et al. 2013).
 
     ``clip_norm`` 0 disables clipping. Each iteration draws ``batch_size``
     fresh sequences; compute is counted in the same paper units as HF.
@@ -172,18 +179,37 @@ class SGDConfig(SolverConfig):
 
 
 @dataclass
-class HFConfig:
-    """The outer HF loop: data roles, backtracking, line search, budgets.
+class StopConfig:
+    """When a run ends, whatever its optimiser (:class:`hfcore.training.StopRule`); keys of the ``hf`` group.
 
-    ``budget_seconds`` (null: no limit) ends a run once its training wall time
-    (``RunState.elapsed``: iterations plus test evaluations) reaches it; it
-    applies to every optimiser, so HF and a first-order baseline can be given
-    equal budgets. ``budget_clock`` picks what is counted: ``wall`` (the
-    default) or ``cpu``, the CPU seconds of the process (``RunState.cpu_seconds``),
-    which load from other jobs on a shared machine does not eat into. CPU time
-    does not count GPU work, so keep ``wall`` for CUDA runs.
     ``max_iterations`` null (the default: no cap) lets a run end only on success or at
     ``budget_minibatches``, MS11 Fig. 3's failure rule; set it for short trials.
+    ``budget_seconds`` (null: no limit) ends a run once its training time (iterations plus test
+    evaluations, across resumes) reaches it, so HF and a first-order baseline can be given equal
+    budgets. ``budget_clock`` picks what is counted: ``wall`` (the default) or ``cpu``, the CPU
+    seconds of the process (``RunState.cpu_seconds``), which load from other jobs on a shared
+    machine does not eat into. CPU time does not count GPU work, so keep ``wall`` for CUDA runs.
+    ``eval_every``: test-set evaluations every that many iterations (and at the end).
+    """
+
+    max_iterations: int | None = None
+    budget_minibatches: float = 50000.0
+    budget_seconds: float | None = None
+    budget_clock: str = "wall"
+    eval_every: int = 1
+    stop_on_success: bool = True
+
+
+@dataclass
+class HFConfig(StopConfig):
+    """The ``hf`` group: the stop rule (:class:`StopConfig`) and the outer HF loop (:class:`hfcore.hf.HessianFree`).
+
+    Data roles (M&S 2011 sec. 3; algorithm notes sec. 5): the gradient on ``gradient_batch``
+    sequences, the curvature on its first ``curvature_batch``; backtracking over the saved CG
+    iterates (``walkback``, M10, or ``argmin``) and the Armijo line search on the ``gradient``
+    batch, the ``curvature`` batch or a ``fresh`` one of ``fresh_batch`` sequences. ``rho_damped``
+    measures the reduction ratio against the damped quadratic (IS11). Each CG solve starts from
+    ``warm_start_decay`` times the previous solve's final iterate (M10c, IS11).
     """
 
     gradient_batch: int = 10000
@@ -196,12 +222,7 @@ class HFConfig:
     armijo_c: float = 1e-2
     line_search_shrink: float = 0.8
     line_search_tries: int = 60
-    max_iterations: int | None = None
-    budget_minibatches: float = 50000.0
-    budget_seconds: float | None = None
-    budget_clock: str = "wall"
-    eval_every: int = 1
-    stop_on_success: bool = True
+    warm_start_decay: float = 0.95
 
 
 @dataclass
@@ -268,6 +289,7 @@ class TrainConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     damping: DampingConfig = field(default_factory=DampingConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     hf: HFConfig = field(default_factory=HFConfig)
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

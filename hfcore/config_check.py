@@ -29,7 +29,7 @@ def check_config(cfg: DictConfig, registry: Registry | None = None) -> None:
         The composed config, as Hydra hands it to the run (structured nodes keep their schema).
     registry : Registry, optional
         Used to say which option of a config group declares a key the chosen option lacks
-        (``solver.max_iters`` belongs to ``solver=cg``, not to ``solver=sgd``).
+        (``optimizer.learning_rate`` belongs to ``optimizer=sgd``, not to ``optimizer=hf``).
 
     Raises
     ------

@@ -8,7 +8,9 @@ M&S 2011 sec. 3.2: the damped quadratic is
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from hfcore.config import DampingConfig
 
 
 @dataclass(frozen=True)
@@ -17,55 +19,49 @@ class LevenbergMarquardt:
 
     Parameters
     ----------
-    lambda0 : float
-        Initial lambda (> 0).
-    mu : float
-        Structural-damping weight relative to lambda (0 for plain Tikhonov).
-    hessian_scale : float
-        ``c_D``: scale of ``(D o e)'' = c_D (1 - h^2)``; 0.25 reproduces IS11.
-    rho_low : float
-        ``rho < rho_low`` (or NaN) raises lambda by ``boost`` (Martens 2010: 1/4, 3/2).
-    rho_high : float
-        ``rho > rho_high`` lowers lambda by ``drop`` (Martens 2010: 3/4, 2/3).
-    boost : float
-        Factor (> 1) on lambda after a poor step.
-    drop : float
-        Factor (in (0, 1)) on lambda after a good step.
-    min_lambda : float
-        Floor, so lambda never underflows to 0.
+    config : DampingConfig
+        Its settings (:class:`hfcore.config.DampingConfig`, where the defaults live; a copy is
+        kept), with ``lambda0`` resolved to a number: ``lambda0 > 0``; ``mu`` the structural
+        weight relative to lambda (0 for plain Tikhonov, :class:`hfcore.config.TikhonovConfig`);
+        ``hessian_scale`` ``c_D`` in ``(D o e)'' = c_D (1 - h^2)`` (0.25 reproduces IS11);
+        ``rho < rho_low`` (or NaN) raises lambda by ``boost`` (> 1), ``rho > rho_high`` lowers it
+        by ``drop`` (in (0, 1)) (Martens 2010: 1/4, 3/2 and 3/4, 2/3); ``min_lambda`` is its floor.
     """
 
-    lambda0: float
-    mu: float = 0.0
-    hessian_scale: float = 0.25
-    rho_low: float = 0.25
-    rho_high: float = 0.75
-    boost: float = 1.5
-    drop: float = 2.0 / 3.0
-    min_lambda: float = 1e-12
+    config: DampingConfig
 
     def __post_init__(self) -> None:
+        c = replace(self.config)  # our own copy: a schema instance is mutable
+        object.__setattr__(self, "config", c)
+        lambda0 = c.lambda0
         checks = [
-            (self.lambda0 > 0 and math.isfinite(self.lambda0), f"damping.lambda0 must be > 0, got {self.lambda0}"),
-            (self.mu >= 0, f"damping.mu must be >= 0, got {self.mu}"),
-            (self.hessian_scale >= 0, f"damping.hessian_scale must be >= 0, got {self.hessian_scale}"),
-            (self.rho_low <= self.rho_high, "damping.rho_low must be <= damping.rho_high"),
-            (self.boost > 1, f"damping.boost must be > 1, got {self.boost}"),
-            (0 < self.drop < 1, f"damping.drop must be in (0, 1), got {self.drop}"),
-            (self.min_lambda > 0, f"damping.min_lambda must be > 0, got {self.min_lambda}"),
+            (lambda0 is not None and lambda0 > 0 and math.isfinite(lambda0),
+             f"damping.lambda0 must be > 0, got {lambda0}"),
+            (c.mu >= 0, f"damping.mu must be >= 0, got {c.mu}"),
+            (c.hessian_scale >= 0, f"damping.hessian_scale must be >= 0, got {c.hessian_scale}"),
+            (c.rho_low <= c.rho_high, "damping.rho_low must be <= damping.rho_high"),
+            (c.boost > 1, f"damping.boost must be > 1, got {c.boost}"),
+            (0 < c.drop < 1, f"damping.drop must be in (0, 1), got {c.drop}"),
+            (c.min_lambda > 0, f"damping.min_lambda must be > 0, got {c.min_lambda}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
 
+    @property
+    def lambda0(self) -> float:
+        """The initial lambda."""
+        return float(self.config.lambda0)
+
     def structural_weight(self, lam: float) -> float:
         """``lambda * mu * c_D``: the coefficient of ``G_S`` in the Gv product."""
-        return lam * self.mu * self.hessian_scale
+        return lam * self.config.mu * self.config.hessian_scale
 
     def update(self, lam: float, rho: float) -> float:
         """Levenberg-Marquardt: raise on poor (or NaN) rho, lower on good rho."""
-        if math.isnan(rho) or rho < self.rho_low:
-            return lam * self.boost
-        if rho > self.rho_high:
-            return max(lam * self.drop, self.min_lambda)
+        c = self.config
+        if math.isnan(rho) or rho < c.rho_low:
+            return lam * c.boost
+        if rho > c.rho_high:
+            return max(lam * c.drop, c.min_lambda)
         return lam

@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
-from hfcore.interfaces import Damping, HasExtraMetrics, Model, Solver, Task, loss_and_predict
-from hfcore.state import RunState
-from hfcore.types import Batch, CGResult, StepInfo, Vector
+import numpy as np
+
+from hfcore.config import HFConfig
+from hfcore.interfaces import CurvatureProduct, Damping, HasExtraMetrics, Model, Solver, Task, loss_and_predict
+from hfcore.state import OptimizerState
+from hfcore.types import Batch, CGResult, Counters, StepInfo, Vector
 
 log = logging.getLogger(__name__)
 
@@ -23,47 +27,88 @@ BACKTRACK_RULES = ("walkback", "argmin")
 
 
 @dataclass(frozen=True)
-class HFSettings:
-    """The outer-loop options (see :class:`hfcore.config.HFConfig`)."""
+class HFState(OptimizerState):
+    """Hessian-free's own state.
 
-    gradient_batch: int = 10000
-    curvature_batch: int = 1000
-    backtrack_data: str = "gradient"
-    line_search_data: str = "gradient"
-    fresh_batch: int = 1000
-    backtrack_rule: str = "walkback"
-    rho_damped: bool = True
-    armijo_c: float = 1e-2
-    line_search_shrink: float = 0.8
-    line_search_tries: int = 60
-    warm_start_decay: float = 0.95
+    Parameters
+    ----------
+    lam : float
+        Current Tikhonov lambda.
+    warm_start : Vector
+        Last CG solution (un-backtracked), decayed before the next solve; zero after a rejected step.
+    """
+
+    name: ClassVar[str] = "hf"
+    lam: float
+    warm_start: Vector
+
+
+def _check_config(c: HFConfig) -> None:
+    """Refuse, in one message, every bad HF loop setting (the stop rule checks its own)."""
+    problems = []
+    if c.gradient_batch < 1:
+        problems.append(f"hf.gradient_batch must be >= 1, got {c.gradient_batch}")
+    if not 1 <= c.curvature_batch <= c.gradient_batch:
+        problems.append(f"hf.curvature_batch must be in [1, hf.gradient_batch={c.gradient_batch}] "
+                        f"(it is a subset of the gradient batch), got {c.curvature_batch}")
+    for name in ("backtrack_data", "line_search_data"):
+        if getattr(c, name) not in DATA_SOURCES:
+            problems.append(f"hf.{name} must be one of {DATA_SOURCES}, got '{getattr(c, name)}'")
+    if c.backtrack_rule not in BACKTRACK_RULES:
+        problems.append(f"hf.backtrack_rule must be one of {BACKTRACK_RULES}, got '{c.backtrack_rule}'")
+    if c.fresh_batch < 1:
+        problems.append(f"hf.fresh_batch must be >= 1, got {c.fresh_batch}")
+    if not 0 < c.line_search_shrink < 1:
+        problems.append(f"hf.line_search_shrink must be in (0, 1), got {c.line_search_shrink}")
+    if c.line_search_tries < 1:
+        problems.append(f"hf.line_search_tries must be >= 1, got {c.line_search_tries}")
+    if not 0 <= c.armijo_c < 1:
+        problems.append(f"hf.armijo_c must be in [0, 1), got {c.armijo_c}")
+    if not 0 <= c.warm_start_decay <= 1:
+        problems.append(f"hf.warm_start_decay must be in [0, 1], got {c.warm_start_decay}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class HessianFree:
+    """The HF optimiser: :func:`hf_step` with a fixed damping, linear solver and loop settings.
+
+    Parameters
+    ----------
+    damping : Damping
+        Its initial lambda starts :meth:`init`'s state; it updates lambda after each step.
+    solver : Solver
+        The linear solver (:class:`hfcore.cg.ConjugateGradient`).
+    config : HFConfig
+        The loop settings (:class:`hfcore.config.HFConfig`, where the defaults live; a copy is kept).
+    """
+
+    damping: Damping
+    solver: Solver
+    config: HFConfig = field(default_factory=HFConfig)
+    needs_curvature: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.gradient_batch < 1:
-            problems.append(f"hf.gradient_batch must be >= 1, got {self.gradient_batch}")
-        if not 1 <= self.curvature_batch <= self.gradient_batch:
-            problems.append(
-                f"hf.curvature_batch must be in [1, hf.gradient_batch={self.gradient_batch}] "
-                f"(it is a subset of the gradient batch), got {self.curvature_batch}"
-            )
-        for name in ("backtrack_data", "line_search_data"):
-            if getattr(self, name) not in DATA_SOURCES:
-                problems.append(f"hf.{name} must be one of {DATA_SOURCES}, got '{getattr(self, name)}'")
-        if self.backtrack_rule not in BACKTRACK_RULES:
-            problems.append(f"hf.backtrack_rule must be one of {BACKTRACK_RULES}, got '{self.backtrack_rule}'")
-        if self.fresh_batch < 1:
-            problems.append(f"hf.fresh_batch must be >= 1, got {self.fresh_batch}")
-        if not 0 < self.line_search_shrink < 1:
-            problems.append(f"hf.line_search_shrink must be in (0, 1), got {self.line_search_shrink}")
-        if self.line_search_tries < 1:
-            problems.append(f"hf.line_search_tries must be >= 1, got {self.line_search_tries}")
-        if not 0 <= self.armijo_c < 1:
-            problems.append(f"hf.armijo_c must be in [0, 1), got {self.armijo_c}")
-        if not 0 <= self.warm_start_decay <= 1:
-            problems.append(f"solver.warm_start_decay must be in [0, 1], got {self.warm_start_decay}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        object.__setattr__(self, "config", replace(self.config))  # our own copy: a schema instance is mutable
+        _check_config(self.config)
+
+    def init(self, theta: Vector) -> HFState:
+        """The state before the first iteration: lambda0 and a zero warm start."""
+        return HFState(lam=float(self.damping.lambda0), warm_start=theta * 0.0)
+
+    def step(self, state: HFState, theta: Vector, model: Model, task: Task, rng: np.random.Generator,
+             iteration: int) -> tuple[Vector, HFState, StepInfo]:
+        """One HF iteration (see :func:`hf_step`)."""
+        return hf_step(self, state, theta, model, task, rng, iteration)
+
+    def batch_sizes(self) -> dict[str, int]:
+        """The largest batches one iteration samples, by config key."""
+        c = self.config
+        sizes = {"hf.gradient_batch": c.gradient_batch}
+        if "fresh" in (c.backtrack_data, c.line_search_data):
+            sizes["hf.fresh_batch"] = c.fresh_batch
+        return sizes
 
 
 class _Meter:
@@ -73,6 +118,7 @@ class _Meter:
         self.model = model
         self.forward = 0
         self.forward_sequences = 0
+        self.gv = 0
 
     def loss(self, theta: Vector, batch: Batch) -> float:
         self.forward += 1
@@ -86,6 +132,53 @@ def _finite(x: float) -> bool:
 
 def _all_finite(v: Vector) -> bool:
     return math.isfinite(float(v @ v))
+
+
+@dataclass(frozen=True)
+class _Batches:
+    """The data of one iteration: gradient, curvature (its head), backtracking and line-search batches."""
+
+    grad: Batch
+    curv: Batch
+    backtrack: Batch
+    line_search: Batch
+
+
+def _draw_batches(task: Task, rng: np.random.Generator, c: HFConfig) -> _Batches:
+    """Draw the iteration's batches, in the order that fixes the data stream (gradient, then fresh ones)."""
+    grad = task.sample(rng, c.gradient_batch)
+    curv = grad.subset(0, c.curvature_batch)
+
+    def data_for(source: str) -> Batch:
+        if source == "gradient":
+            return grad
+        if source == "curvature":
+            return curv
+        return task.sample(rng, c.fresh_batch)
+
+    backtrack = data_for(c.backtrack_data)
+    line_search = backtrack if c.line_search_data == c.backtrack_data else data_for(c.line_search_data)
+    return _Batches(grad, curv, backtrack, line_search)
+
+
+def _solve(hf: HessianFree, state: HFState, theta: Vector, grad: Vector, model: Model, batch: Batch,
+           meter: _Meter) -> tuple[CGResult, CurvatureProduct | None]:
+    """CG on the damped quadratic; the curvature product is returned only when an undamped rho needs it."""
+    curvature = model.curvature(theta, batch)
+    lam = state.lam
+    weight = hf.damping.structural_weight(lam)
+
+    def matvec(v: Vector) -> Vector:
+        meter.gv += 1
+        return curvature.gv(v, weight) + lam * v
+
+    # A zero warm start (first iteration, or after a rejected step) needs no product for CG's first residual.
+    warm = state.warm_start
+    x0 = None if float(warm @ warm) == 0.0 else warm * hf.config.warm_start_decay
+    result = hf.solver.solve(matvec, -grad, x0)
+    # The bound product caches the forward pass (several T x B x H arrays); backtracking and the line
+    # search allocate their own, so it is released before they run unless an undamped rho needs it.
+    return result, (None if hf.config.rho_damped else curvature)
 
 
 def _backtrack(
@@ -113,179 +206,103 @@ def _backtrack(
     return j, f
 
 
-def hf_step(
-    state: RunState,
-    model: Model,
-    task: Task,
-    damping: Damping,
-    solver: Solver,
-    settings: HFSettings,
-) -> tuple[RunState, StepInfo]:
-    """Run one HF iteration and return the new state and what happened.
+def _reduction_ratio(numerator: float, model_decrease: float) -> float:
+    """rho: the actual change of the loss over the quadratic model's; -inf for a rise, NaN if either is not finite."""
+    if not (_finite(numerator) and _finite(model_decrease)):
+        return float("nan")
+    if numerator > 0 or model_decrease == 0:
+        return float("-inf")
+    return numerator / model_decrease
+
+
+def _line_search(theta: Vector, p: Vector, slope: float, f_start: float, f_first: float | None, batch: Batch,
+                 meter: _Meter, c: HFConfig) -> tuple[bool, float, float]:
+    """Armijo backtracking along ``p``: (accepted, step size, loss there); ``f_first`` is the loss at ``p``
+    when already known (the backtracking batch is the line-search batch)."""
+    alpha = 1.0
+    for attempt in range(c.line_search_tries):
+        f_try = f_first if (attempt == 0 and f_first is not None) else meter.loss(theta + alpha * p, batch)
+        if _finite(f_try) and f_try <= f_start + c.armijo_c * alpha * slope:
+            return True, alpha, f_try
+        alpha *= c.line_search_shrink
+    return False, alpha, float("nan")
+
+
+def _step_info(start: float, f0: float, lam: float, meter: _Meter, batches: _Batches, iteration: int,
+               changes: dict[str, Any]) -> StepInfo:
+    """What the iteration did; ``counters`` holds its own cost (the loop adds it to the run's)."""
+    cost = Counters(gradient_evals=1, gv_products=meter.gv, forward_evals=meter.forward,
+                    sequences_gradient=batches.grad.size, sequences_curvature=meter.gv * batches.curv.size,
+                    sequences_forward=meter.forward_sequences)
+    values: dict[str, Any] = dict(
+        iteration=iteration, train_loss=f0, new_train_loss=f0, lam=lam, rho=float("nan"), cg_iterations=0,
+        cg_reason="none", backtrack_index=-1, step_size=0.0, delta_norm=0.0, accepted=False, nonfinite=False,
+        wall_time=time.perf_counter() - start, counters=cost,
+    )
+    values.update(changes)
+    return StepInfo(**values)
+
+
+def hf_step(hf: HessianFree, state: HFState, theta: Vector, model: Model, task: Task, rng: np.random.Generator,
+            iteration: int) -> tuple[Vector, HFState, StepInfo]:
+    """Run HF iteration number ``iteration`` from ``theta``; return the new parameters, state and what happened.
 
     Notes
     -----
-    Order as in M10c and IS11 (algorithm notes sec. 5). A NaN/Inf in the loss,
-    gradient, Gv or phi rejects the step and raises lambda; the run goes on.
+    Order as in M10c and IS11 (algorithm notes sec. 5). All data come from ``rng``. A NaN/Inf in
+    the loss, gradient, Gv or phi rejects the step and raises lambda; the run goes on.
     rho uses the curvature batch; its denominator is the CG model value at
     the chosen iterate, ``phi(p) = g'p + 0.5 p'Ap``, i.e. damped (IS11), unless
     ``rho_damped`` is False (then ``g'p + 0.5 p'(G + kappa I)p``, one extra Gv).
     """
     start = time.perf_counter()
-    rng = state.data_generator()
-    theta, lam = state.theta, state.lam
+    c, damping, lam = hf.config, hf.damping, state.lam
     meter = _Meter(model)
-
-    grad_batch = task.sample(rng, settings.gradient_batch)
-    curv_batch = grad_batch.subset(0, settings.curvature_batch)
-
-    def data_for(source: str) -> Batch:
-        if source == "gradient":
-            return grad_batch
-        if source == "curvature":
-            return curv_batch
-        return task.sample(rng, settings.fresh_batch)
-
-    bt_batch = data_for(settings.backtrack_data)
-    ls_batch = bt_batch if settings.line_search_data == settings.backtrack_data else data_for(
-        settings.line_search_data
-    )
-
-    f0, grad = model.loss_and_grad(theta, grad_batch)
+    b = _draw_batches(task, rng, c)
+    f0, grad = model.loss_and_grad(theta, b.grad)
     f0 = float(f0)
-    gv_count = 0
-    counters = state.counters.add(gradient_evals=1, sequences_gradient=grad_batch.size)
-
-    def finish(
-        new_theta: Vector,
-        new_lam: float,
-        warm: Vector,
-        info: dict,
-        extra_gv: int = 0,
-    ) -> tuple[RunState, StepInfo]:
-        n_gv = gv_count + extra_gv
-        total = counters.add(
-            gv_products=n_gv,
-            sequences_curvature=n_gv * curv_batch.size,
-            forward_evals=meter.forward,
-            sequences_forward=meter.forward_sequences,
-        )
-        wall = time.perf_counter() - start
-        new_state = state.evolve(
-            iteration=state.iteration + 1,
-            theta=new_theta,
-            lam=new_lam,
-            warm_start=warm,
-            data_rng=rng.bit_generator.state,
-            counters=total,
-            elapsed=state.elapsed + wall,
-        )
-        defaults = dict(
-            iteration=state.iteration + 1,
-            train_loss=f0,
-            new_train_loss=f0,
-            lam=new_lam,
-            rho=float("nan"),
-            cg_iterations=0,
-            cg_reason="none",
-            backtrack_index=-1,
-            step_size=0.0,
-            delta_norm=0.0,
-            accepted=False,
-            nonfinite=False,
-            wall_time=wall,
-            counters=total,
-        )
-        defaults.update(info)
-        return new_state, StepInfo(**defaults)
-
     zero = theta * 0.0
+
+    def finish(new_theta: Vector, new_lam: float, warm: Vector, **info: Any) -> tuple[Vector, HFState, StepInfo]:
+        return new_theta, HFState(lam=new_lam, warm_start=warm), _step_info(start, f0, new_lam, meter, b,
+                                                                            iteration, info)
+
     if not (_finite(f0) and _all_finite(grad)):
-        log.warning("iteration %d: non-finite loss or gradient; step rejected, lambda raised", state.iteration + 1)
-        return finish(theta, damping.update(lam, float("nan")), zero, dict(nonfinite=True))
-
-    curvature = model.curvature(theta, curv_batch)
-    weight = damping.structural_weight(lam)
-
-    def matvec(v: Vector) -> Vector:
-        nonlocal gv_count
-        gv_count += 1
-        return curvature.gv(v, weight) + lam * v
-
-    # A zero warm start (first iteration, or after a rejected step) needs no product for CG's first residual.
-    warm = state.warm_start
-    x0 = None if float(warm @ warm) == 0.0 else warm * settings.warm_start_decay
-    result = solver.solve(matvec, -grad, x0)
+        log.warning("iteration %d: non-finite loss or gradient; step rejected, lambda raised", iteration)
+        return finish(theta, damping.update(lam, float("nan")), zero, nonfinite=True)
+    result, curvature = _solve(hf, state, theta, grad, model, b.curv, meter)
     if result.reason == "negative_curvature":
         log.warning("iteration %d: CG met non-positive curvature after %d iterations; using the "
-                    "iterates saved before it", state.iteration + 1, result.iterations)
+                    "iterates saved before it", iteration, result.iterations)
     if result.reason == "nonfinite":
-        log.warning("iteration %d: non-finite Gv or phi in CG; step rejected, lambda raised", state.iteration + 1)
-        return finish(theta, damping.update(lam, float("nan")), zero, dict(
-            nonfinite=True, cg_iterations=result.iterations, cg_reason=result.reason))
+        log.warning("iteration %d: non-finite Gv or phi in CG; step rejected, lambda raised", iteration)
+        return finish(theta, damping.update(lam, float("nan")), zero, nonfinite=True,
+                      cg_iterations=result.iterations, cg_reason=result.reason)
 
-    if settings.rho_damped:
-        # The bound product caches the forward pass (several T x B x H arrays); backtracking and the line
-        # search allocate their own, so release it before they run. It is only needed again for an undamped rho.
-        curvature = None
-    index, f_bt = _backtrack(result, theta, bt_batch, meter, settings.backtrack_rule)
+    index, f_bt = _backtrack(result, theta, b.backtrack, meter, c.backtrack_rule)
     p = result.iterates[index]
     model_decrease = float(result.iterate_phis[index])
-
     # Reduction ratio on the curvature batch.
-    f_curv_old = meter.loss(theta, curv_batch)
-    f_curv_new = f_bt if bt_batch is curv_batch else meter.loss(theta + p, curv_batch)
-    extra_gv = 0
-    if not settings.rho_damped:
-        extra_gv = 1
+    f_curv_old = meter.loss(theta, b.curv)
+    f_curv_new = f_bt if b.backtrack is b.curv else meter.loss(theta + p, b.curv)
+    if curvature is not None:  # undamped rho: one more product
+        meter.gv += 1
         model_decrease = float(grad @ p) + 0.5 * float(p @ curvature.gv(p, 0.0))
-    numerator = f_curv_new - f_curv_old
-    if not (_finite(numerator) and _finite(model_decrease)):
-        rho = float("nan")
-    elif numerator > 0 or model_decrease == 0:
-        rho = float("-inf")
-    else:
-        rho = numerator / model_decrease
+    rho = _reduction_ratio(f_curv_new - f_curv_old, model_decrease)
     new_lam = damping.update(lam, rho)
 
-    # Armijo line search along p.
     slope = float(grad @ p)
-    f_ls0 = f0 if ls_batch is grad_batch else meter.loss(theta, ls_batch)
-    alpha, f_new = 1.0, float("nan")
-    accepted = False
-    for attempt in range(settings.line_search_tries):
-        f_try = f_bt if (attempt == 0 and ls_batch is bt_batch) else meter.loss(theta + alpha * p, ls_batch)
-        if _finite(f_try) and f_try <= f_ls0 + settings.armijo_c * alpha * slope:
-            accepted, f_new = True, f_try
-            break
-        alpha *= settings.line_search_shrink
-    info = dict(
-        new_train_loss=f_new if accepted else f0,
-        rho=rho,
-        cg_iterations=result.iterations,
-        cg_reason=result.reason,
-        backtrack_index=int(result.iterate_indices[index]),
-        nonfinite=not _finite(rho) and math.isnan(rho),
-    )
+    f_ls0 = f0 if b.line_search is b.grad else meter.loss(theta, b.line_search)
+    accepted, alpha, f_new = _line_search(theta, p, slope, f_ls0, f_bt if b.line_search is b.backtrack else None,
+                                          b.line_search, meter, c)
+    info = dict(new_train_loss=f_new if accepted else f0, rho=rho, cg_iterations=result.iterations,
+                cg_reason=result.reason, backtrack_index=int(result.iterate_indices[index]), nonfinite=math.isnan(rho))
     if not accepted:
         # IS11: a rejected step also forgets the warm start.
-        return finish(theta, new_lam, zero, info, extra_gv)
+        return finish(theta, new_lam, zero, **info)
     step = alpha * p
-    info.update(step_size=alpha, delta_norm=math.sqrt(float(step @ step)), accepted=True)
-    return finish(theta + step, new_lam, result.x, info, extra_gv)
-
-
-@dataclass(frozen=True)
-class HessianFree:
-    """The HF optimiser: :func:`hf_step` with a fixed damping, linear solver and settings."""
-
-    damping: Damping
-    solver: Solver
-    settings: HFSettings
-
-    def step(self, state: RunState, model: Model, task: Task) -> tuple[RunState, StepInfo]:
-        """One HF iteration (see :func:`hf_step`)."""
-        return hf_step(state, model, task, self.damping, self.solver, self.settings)
+    return finish(theta + step, new_lam, result.x, step_size=alpha, delta_norm=math.sqrt(float(step @ step)),
+                  accepted=True, **info)
 
 
 def evaluate(model: Model, task: Task, theta: Vector, batch: Batch) -> dict[str, float]:

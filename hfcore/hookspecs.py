@@ -60,15 +60,28 @@ def hfcore_register_tasks(registry):
 def hfcore_register_dampings(registry):
     """Add damping schemes with ``registry.add_damping(name, factory, config)``.
 
-    ``factory(damping_cfg)`` returns a :class:`hfcore.interfaces.Damping`.
+    ``factory(damping_cfg)`` returns a :class:`hfcore.interfaces.Damping`; ``damping_cfg`` is an instance
+    of the ``config`` schema holding the run's values, with ``lambda0`` resolved to a number.
     """
 
 
 @hookspec
 def hfcore_register_solvers(registry):
-    """Add solvers with ``registry.add_solver(name, factory, config)``.
+    """Add HF's linear solvers with ``registry.add_solver(name, factory, config)``.
 
-    ``factory(solver_cfg)`` returns a :class:`hfcore.interfaces.Solver`.
+    ``factory(solver_cfg)`` returns a :class:`hfcore.interfaces.Solver`; ``solver_cfg`` is an instance of
+    the ``config`` schema (a :class:`hfcore.config.SolverConfig` subclass) holding the run's values.
+    """
+
+
+@hookspec
+def hfcore_register_optimizers(registry):
+    """Add optimisers with ``registry.add_optimizer(name, factory, config)``.
+
+    ``factory(optimizer_cfg, context)`` returns a :class:`hfcore.interfaces.Optimizer` (``init`` and
+    ``step`` over its own :class:`hfcore.state.OptimizerState`); ``config`` is an instance of a
+    :class:`hfcore.config.OptimizerConfig` subclass (options ``optimizer.<key>``, selected by
+    ``optimizer=<name>``); ``context`` is a :class:`hfcore.build.OptimizerContext`.
     """
 
 

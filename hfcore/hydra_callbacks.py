@@ -96,6 +96,25 @@ def run_identity(config: Any) -> dict[str, str]:
             if not any(k == p or k.startswith(p) for p in _NOT_IDENTITY)}
 
 
+def params_today(params: dict[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """A run's logged params in today's config layout, and the key prefixes it could not have logged.
+
+    Runs from before the ``optimizer`` group logged SGD's keys as ``solver.*`` (``solver=sgd``) and HF's
+    warm-start decay as ``solver.warm_start_decay``; an SGD run then had no ``solver=cg`` keys.
+    """
+    if "optimizer.name" in params:
+        return params, ()
+    today = dict(params)
+    if today.get("solver.name") == "sgd":
+        for key in [k for k in today if k.startswith("solver.")]:
+            today["optimizer." + key.removeprefix("solver.")] = today.pop(key)
+        return today, ("solver.", "hf.warm_start_decay")
+    today["optimizer.name"] = "hf"
+    if "solver.warm_start_decay" in today:
+        today["hf.warm_start_decay"] = today.pop("solver.warm_start_decay")
+    return today, ()
+
+
 def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice: str) -> str | None:
     """The id of a FINISHED run of sweep ``sweep`` whose params equal ``config``'s identity, or None.
 
@@ -104,16 +123,19 @@ def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice
     """
     from mlflow.tracking import MlflowClient
 
+    from hfcore.build import solver_tag
+
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
     tags = {"sweep": sweep, "experiment": choice, "task": config.task.name, "T": config.task.T,
-            "seed": config.seed, "damping": config.damping.name, "solver": config.solver.name}
+            "seed": config.seed, "damping": config.damping.name, "solver": solver_tag(config)}
     query = " and ".join([f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"])
     identity = run_identity(config)
     for run in client.search_runs([exp.experiment_id], filter_string=query, order_by=["start_time DESC"]):
-        if all(run.data.params.get(k) == v for k, v in identity.items()):
+        params, unlogged = params_today(run.data.params)
+        if all(k.startswith(unlogged) or params.get(k) == v for k, v in identity.items()):
             return run.info.run_id
     return None
 

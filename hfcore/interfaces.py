@@ -11,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from hfcore.state import RunState
+from hfcore.state import OptimizerState
 from hfcore.types import Batch, CGResult, ModelSpec, StepInfo, Vector
 
 
@@ -231,10 +231,34 @@ class Damping(Protocol):
 
 @runtime_checkable
 class Optimizer(Protocol):
-    """One training iteration: Hessian-free (:class:`hfcore.hf.HessianFree`) or a first-order method."""
+    """A training method with its own state, optax-style: :class:`hfcore.hf.HessianFree` or a first-order one.
 
-    def step(self, state: RunState, model: Model, task: Task) -> tuple[RunState, StepInfo]:
-        """Advance ``state`` by one iteration; all randomness comes from ``state``'s data stream."""
+    ``init`` makes the state; ``step`` takes it and returns the next one. The state is a frozen
+    :class:`hfcore.state.OptimizerState` subclass, opaque to the loop, which keeps it in
+    :attr:`hfcore.state.RunState.optimizer` and checkpoints it generically (name, vectors, scalars).
+    ``needs_curvature`` says whether it calls :meth:`Model.curvature` (a model without a Gauss-Newton
+    product is refused before any work when it does).
+    """
+
+    needs_curvature: bool
+
+    def init(self, theta: Vector) -> OptimizerState:
+        """The state before the first iteration at parameters ``theta``."""
+        ...
+
+    def step(self, state: OptimizerState, theta: Vector, model: Model, task: Task, rng: np.random.Generator,
+             iteration: int) -> tuple[Vector, OptimizerState, StepInfo]:
+        """Take iteration number ``iteration`` (1-based, for messages) from ``theta``.
+
+        All randomness comes from ``rng``, the run's data stream. Returns the new parameters, the
+        new state and what happened; ``StepInfo.counters`` holds this iteration's own cost, which
+        the loop adds to the run's counters.
+        """
+        ...
+
+    def batch_sizes(self) -> dict[str, int]:
+        """The largest batches one iteration samples, keyed by their config keys (checked against a task's
+        ``max_sample`` before any work)."""
         ...
 
 

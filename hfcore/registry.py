@@ -20,7 +20,7 @@ from hfcore import hookspecs
 
 ENTRY_POINT_GROUP = "hfcore"
 DISABLE_AUTOLOAD_ENV = "HFCORE_DISABLE_PLUGIN_AUTOLOAD"
-KINDS = ("backend", "model", "task", "damping", "solver", "parallel")
+KINDS = ("backend", "model", "task", "damping", "solver", "optimizer", "parallel")
 
 
 BUILTIN_DISTRIBUTION = "hfcore"
@@ -104,6 +104,14 @@ class Registry:
     def add_solver(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
         """Register a solver ``factory(solver_cfg) -> Solver``."""
         self._add("solver", name, factory, config)
+
+    def add_optimizer(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
+        """Register an optimiser ``factory(optimizer_cfg, context) -> Optimizer`` (group ``optimizer``).
+
+        ``context`` is a :class:`hfcore.build.OptimizerContext`: it builds the run's other components an
+        optimiser may use (HF's damping and linear solver, the ``hf`` group's settings).
+        """
+        self._add("optimizer", name, factory, config)
 
     def add_communicator(self, name: str, factory: Callable[..., Any], config: Any = None) -> None:
         """Register a data-parallel communicator ``factory(parallel_cfg) -> Communicator`` (group ``parallel``)."""
@@ -247,7 +255,8 @@ def _drop_unknown_hooks(pm: pluggy.PluginManager, labels: dict[str, str],
 
 
 REGISTER_HOOKS = ("hfcore_register_backends", "hfcore_register_models", "hfcore_register_tasks",
-                  "hfcore_register_dampings", "hfcore_register_solvers", "hfcore_register_communicators")
+                  "hfcore_register_dampings", "hfcore_register_solvers", "hfcore_register_optimizers",
+                  "hfcore_register_communicators")
 """The registration hooks, in the order they are called."""
 
 

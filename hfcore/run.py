@@ -30,8 +30,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hfcore.checkpoint import CheckpointError, check_overwrite, load_checkpoint, save_checkpoint
-from hfcore.damping import LevenbergMarquardt
-from hfcore.hf import HessianFree
 from hfcore.interfaces import Communicator, Model, Optimizer, PlotsPredictions, Task
 from hfcore.parallel import RankFailure, SerialComm, ShardedModel, StopRequested
 from hfcore.state import RunState
@@ -115,8 +113,7 @@ class Checkpointer:
 
     def _write(self, state: RunState) -> None:
         # The one place the run's state goes to a file (see load_state for the way back).
-        save_checkpoint(self.path, state, self.model.to_numpy(state.theta), self.model.to_numpy(state.warm_start),
-                        self.extra)
+        save_checkpoint(self.path, state, self.extra, to_numpy=self.model.to_numpy)
 
     def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
         """Remember ``state``; save it every :attr:`every` iterations."""
@@ -149,7 +146,7 @@ def load_state(path: str | os.PathLike, model: Model,
     expected = model.n_params
     if state.theta.shape != (expected,):
         raise CheckpointError(f"checkpoint {path} holds {state.theta.size} parameters but this model has {expected}")
-    return state.evolve(theta=model.from_numpy(state.theta), warm_start=model.from_numpy(state.warm_start)), extra
+    return state.map_vectors(model.from_numpy), extra
 
 
 class TrackerCallback:
@@ -374,8 +371,6 @@ class Run:
         When the run ends (default: on success or at the minibatch budget).
     seed : int
         Seeds the parameter initialisation and the data stream.
-    lambda0 : float or None
-        The state's initial λ; None: the HF damping's ``lambda0`` (1.0 for an optimiser without one).
     comm : Communicator
         The ranks of a data-parallel run; only rank 0 writes files and logs to the tracker.
     output_dir : path-like or None
@@ -417,7 +412,6 @@ class Run:
     stop: StopRule = field(default_factory=StopRule)
     _: KW_ONLY
     seed: int = 0
-    lambda0: float | None = None
     comm: Communicator = field(default_factory=SerialComm)
     output_dir: str | os.PathLike | None = None
     checkpoint_dir: str | os.PathLike | None = None
@@ -444,7 +438,7 @@ class Run:
     @classmethod
     def from_components(cls, parts: RunComponents, **settings: Any) -> Run:
         """A run of the components :func:`hfcore.build.build_run` built; ``settings`` as for :class:`Run`."""
-        return cls(parts.model, parts.task, parts.optimizer, parts.stop, lambda0=parts.lambda0, comm=parts.comm,
+        return cls(parts.model, parts.task, parts.optimizer, parts.stop, comm=parts.comm,
                    **settings)
 
     @property
@@ -455,11 +449,7 @@ class Run:
 
     def initial_state(self) -> RunState:
         """The state before the first iteration: parameters and data stream from :attr:`seed`."""
-        lambda0 = self.lambda0
-        if lambda0 is None:
-            damping = self.optimizer.damping if isinstance(self.optimizer, HessianFree) else None
-            lambda0 = damping.lambda0 if isinstance(damping, LevenbergMarquardt) else 1.0
-        return initial_state(self.model, self.seed, lambda0)
+        return initial_state(self.model, self.seed, self.optimizer)
 
     def train(self, state: RunState | None = None, *, resumed_from: str | os.PathLike | None = None,
               previous_run: str | None = None) -> RunResult:
@@ -540,8 +530,10 @@ class Run:
 
     def _start_tracking(self, tracker: Tracker, state: RunState, checkpointer: Checkpointer,
                         previous_run: str | None) -> None:
-        params = {**self.params, "damping.lambda_start": state.lam,  # differs from lambda0 when resuming
-                  "parallel.ranks": self.comm.size}
+        params = {**self.params, "parallel.ranks": self.comm.size}
+        lam = state.optimizer.scalars().get("lam")
+        if lam is not None:  # HF's lambda: differs from lambda0 when resuming
+            params["damping.lambda_start"] = lam
         tracker.start(params, self.tags, continue_run=previous_run, at_step=state.iteration)
         if self.config_text is not None:
             name = f"config-resumed-at-{state.iteration}.yaml" if tracker.continued else "config.yaml"

@@ -15,7 +15,7 @@ NAME_LIMIT = 250
 """MLflow's limit on a run name (the ``runs.name`` column of its SQL stores)."""
 
 SHOWN = {"task", "task.name", "task.T", "model.hidden", "backend", "backend.name", "damping", "damping.name",
-         "solver", "solver.name", "seed", "experiment"}
+         "solver", "solver.name", "optimizer", "optimizer.name", "seed", "experiment"}
 """Override keys the name shows anyway (``experiment`` is the preset, in the run's tag ``experiment``)."""
 
 NOT_IDENTITY = ("progress", "blas_threads", "tracking", "checkpoint", "hydra")

@@ -1,102 +1,101 @@
-"""The HF training loop: iterate, evaluate, report to callbacks, stop."""
+"""The training loop: iterate any optimiser, evaluate, report to callbacks, stop."""
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
 import numpy as np
 
+from hfcore.config import StopConfig
 from hfcore.hf import evaluate
 from hfcore.interfaces import Communicator, Model, Optimizer, Task
 from hfcore.state import RunState, seed_streams
-from hfcore.types import StepInfo
+from hfcore.types import Counters, StepInfo
 
 
 class Callback(Protocol):
     """Receives every iteration's results (logging, progress, checkpoints)."""
 
     def on_step(self, state: RunState, info: StepInfo, metrics: dict[str, float]) -> None:
-        """Called after each HF iteration with the new state."""
+        """Called after each iteration with the new state."""
         ...
 
 
 BUDGET_CLOCKS = ("wall", "cpu")
-"""What ``hf.budget_seconds`` can count (:attr:`StopRule.budget_clock`)."""
+"""What ``hf.budget_seconds`` can count (:attr:`hfcore.config.StopConfig.budget_clock`)."""
 
 
 @dataclass(frozen=True)
 class StopRule:
-    """When a run ends.
+    """When a run ends, from a :class:`hfcore.config.StopConfig` (the ``hf`` group's stop keys).
 
     Parameters
     ----------
-    max_iterations : int or None
-        Cap on iterations (>= 1); None, the default: none, so a run ends only on success or
-        at a budget (MS11 Fig. 3's failure rule).
-    budget_minibatches : float
-        Paper units (M&S 2011 Fig. 3); a run past it is a failure.
-    budget_seconds : float or None
-        Time budget: the run ends once the time spent in iterations and test
-        evaluations (across resumes) reaches it. None: no limit. It is checked
-        after each iteration, so the last iteration and the final evaluation
-        can go past it.
-    budget_clock : {"wall", "cpu"}
-        What :attr:`budget_seconds` counts: ``state.elapsed`` (wall clock) or
-        ``state.cpu_seconds`` (this process's CPU time, unaffected by other
-        jobs sharing the machine).
-    eval_every : int
-        Evaluate on the test set every this many iterations.
-    stop_on_success : bool
-        End as soon as the task's success criterion holds.
+    config : StopConfig
+        ``max_iterations`` (None: no cap, so a run ends only on success or at a budget, MS11 Fig. 3's
+        failure rule); ``budget_minibatches`` in paper units (a run past it is a failure);
+        ``budget_seconds`` (None: no limit), checked after each iteration against the time spent in
+        iterations and test evaluations across resumes, on ``budget_clock`` (``wall``:
+        ``state.elapsed``; ``cpu``: ``state.cpu_seconds``, unaffected by other jobs sharing the
+        machine), so the last iteration and the final evaluation can go past it; ``eval_every``:
+        test evaluations every that many iterations; ``stop_on_success``. The defaults live in
+        :class:`~hfcore.config.StopConfig`; a copy is kept.
     """
 
-    max_iterations: int | None = None
-    budget_minibatches: float = 50000.0
-    budget_seconds: float | None = None
-    budget_clock: str = "wall"
-    eval_every: int = 1
-    stop_on_success: bool = True
-
-    def capped(self, iteration: int) -> bool:
-        """Whether ``iteration`` iterations reach :attr:`max_iterations` (never, when it is None)."""
-        return self.max_iterations is not None and iteration >= self.max_iterations
+    config: StopConfig = field(default_factory=StopConfig)
 
     def __post_init__(self) -> None:
+        c = StopConfig(**{f.name: getattr(self.config, f.name) for f in fields(StopConfig)})  # own copy
+        object.__setattr__(self, "config", c)
         # 0 would end a run before its first evaluation, with no result.
-        if self.max_iterations is not None and self.max_iterations < 1:
-            raise ValueError(f"hf.max_iterations must be >= 1, got {self.max_iterations}")
-        if self.eval_every < 1:
-            raise ValueError(f"hf.eval_every must be >= 1, got {self.eval_every}")
-        if not self.budget_minibatches > 0:
-            raise ValueError(f"hf.budget_minibatches must be > 0, got {self.budget_minibatches}")
-        if self.budget_seconds is not None and not self.budget_seconds > 0:
-            raise ValueError(f"hf.budget_seconds must be > 0 or null, got {self.budget_seconds}")
-        if self.budget_clock not in BUDGET_CLOCKS:
-            raise ValueError(f"hf.budget_clock must be one of {', '.join(BUDGET_CLOCKS)}, got {self.budget_clock!r}")
+        if c.max_iterations is not None and c.max_iterations < 1:
+            raise ValueError(f"hf.max_iterations must be >= 1, got {c.max_iterations}")
+        if c.eval_every < 1:
+            raise ValueError(f"hf.eval_every must be >= 1, got {c.eval_every}")
+        if not c.budget_minibatches > 0:
+            raise ValueError(f"hf.budget_minibatches must be > 0, got {c.budget_minibatches}")
+        if c.budget_seconds is not None and not c.budget_seconds > 0:
+            raise ValueError(f"hf.budget_seconds must be > 0 or null, got {c.budget_seconds}")
+        if c.budget_clock not in BUDGET_CLOCKS:
+            raise ValueError(f"hf.budget_clock must be one of {', '.join(BUDGET_CLOCKS)}, got {c.budget_clock!r}")
+
+    def capped(self, iteration: int) -> bool:
+        """Whether ``iteration`` iterations reach ``max_iterations`` (never, when it is None)."""
+        return self.config.max_iterations is not None and iteration >= self.config.max_iterations
 
     def spent(self, state: RunState) -> float:
-        """The seconds of ``state`` that count against :attr:`budget_seconds`, on :attr:`budget_clock`."""
-        return state.cpu_seconds if self.budget_clock == "cpu" else state.elapsed
+        """The seconds of ``state`` that count against ``budget_seconds``, on ``budget_clock``."""
+        return state.cpu_seconds if self.config.budget_clock == "cpu" else state.elapsed
 
     def out_of_time(self, spent: float) -> bool:
-        """Whether ``spent`` seconds use up :attr:`budget_seconds` (never when it is None)."""
-        return self.budget_seconds is not None and spent >= self.budget_seconds
+        """Whether ``spent`` seconds use up ``budget_seconds`` (never when it is None)."""
+        return self.config.budget_seconds is not None and spent >= self.config.budget_seconds
+
+    def out_of_budget(self, state: RunState) -> bool:
+        """Whether ``state`` has spent ``budget_minibatches``."""
+        return state.counters.minibatches >= self.config.budget_minibatches
 
 
-def initial_state(model: Model, seed: int, lambda0: float) -> RunState:
-    """Fresh run state: parameters from the seed's init stream, data stream at its start."""
+def initial_state(model: Model, seed: int, optimizer: Optimizer) -> RunState:
+    """Fresh run state: parameters from the seed's init stream, the optimiser's initial state, the data stream
+    at its start."""
     init_rng, data_rng = seed_streams(seed)
     theta = model.init_params(init_rng)
-    return RunState(
-        iteration=0,
-        theta=theta,
-        lam=float(lambda0),
-        warm_start=theta * 0.0,
-        data_rng=data_rng.bit_generator.state,
-    )
+    return RunState(iteration=0, theta=theta, optimizer=optimizer.init(theta), data_rng=data_rng.bit_generator.state)
+
+
+def advance(state: RunState, model: Model, task: Task, optimizer: Optimizer) -> tuple[RunState, StepInfo]:
+    """One iteration of ``optimizer`` from ``state``: the new state and what happened (with the run's counters)."""
+    rng = state.data_generator()
+    theta, opt_state, info = optimizer.step(state.optimizer, state.theta, model, task, rng, state.iteration + 1)
+    counters = state.counters.add(**{f.name: getattr(info.counters, f.name) for f in fields(Counters)})
+    new_state = state.evolve(iteration=state.iteration + 1, theta=theta, optimizer=opt_state,
+                             data_rng=rng.bit_generator.state, counters=counters,
+                             elapsed=state.elapsed + info.wall_time)
+    return new_state, replace(info, counters=counters)
 
 
 def step_metrics(info: StepInfo) -> dict[str, float]:
@@ -163,18 +162,18 @@ def train(
     test_batch = task.test_batch()
     # A resumed state carries the same clocks on every rank (one checkpoint), so no exchange is needed here.
     out_of_time = stop.out_of_time(stop.spent(state))
-    while not stop.capped(state.iteration) and not (state.solved and stop.stop_on_success) and not out_of_time:
-        if state.counters.minibatches >= stop.budget_minibatches:
+    while not stop.capped(state.iteration) and not (state.solved and stop.config.stop_on_success) and not out_of_time:
+        if stop.out_of_budget(state):
             break
         cpu_started = time.process_time()
-        state, info = optimizer.step(state, model, task)
+        state, info = advance(state, model, task, optimizer)
         state = state.evolve(cpu_seconds=state.cpu_seconds + time.process_time() - cpu_started)
         metrics = step_metrics(info)
         metrics["cg.stop_reason"] = float(CG_REASON_CODES.get(info.cg_reason, -1))
-        if stop.budget_seconds is not None:
+        if stop.config.budget_seconds is not None:
             out_of_time = stop.out_of_time(agreed_seconds(stop.spent(state), comm))
-        last = stop.capped(state.iteration) or state.counters.minibatches >= stop.budget_minibatches or out_of_time
-        if state.iteration % stop.eval_every == 0 or last:  # the final state is always evaluated
+        last = stop.capped(state.iteration) or stop.out_of_budget(state) or out_of_time
+        if state.iteration % stop.config.eval_every == 0 or last:  # the final state is always evaluated
             started, cpu_started = time.perf_counter(), time.process_time()
             test = evaluate(model, task, state.theta, test_batch)
             test_error = test["error"]

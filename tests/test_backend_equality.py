@@ -24,11 +24,11 @@ import numpy as np
 import pytest
 
 from hfcore.cg import ConjugateGradient
-from hfcore.config import LinearConfig, RNNConfig
+from hfcore.config import CGConfig, DampingConfig, HFConfig, LinearConfig, RNNConfig
 from hfcore.damping import LevenbergMarquardt
-from hfcore.hf import HFSettings, hf_step
+from hfcore.hf import HessianFree
 from hfcore.registry import load_plugins
-from hfcore.training import initial_state
+from hfcore.training import advance, initial_state
 from hfcore.types import OUTPUT_LOSSES, ModelSpec
 from tests.extras import PARTS
 from tests.test_numpy_backend import make_batch
@@ -115,11 +115,12 @@ def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
 # five, with a different CG iteration count. Two well-conditioned regimes are compared instead:
 SOLVERS = {
     # A fixed budget of 3 iterations: every discrete decision must agree, CG counts included.
-    "cg3": (ConjugateGradient(max_iters=3), True),
+    "cg3": (ConjugateGradient(CGConfig(max_iters=3)), True),
     # CG run to convergence (it stops only once phi stops decreasing; no residual stop, which would
     # leave an error ~1e-10 / lambda), keeping only the final iterate. Where it stops is decided by
     # rounding, so the CG count is not compared; the converged step is well determined.
-    "converged": (ConjugateGradient(max_iters=60, progress_tol=1e-300, residual_tol=1e-300, save_first=60), False),
+    "converged": (ConjugateGradient(CGConfig(max_iters=60, progress_tol=1e-300, residual_tol=1e-300,
+                                             save_first=60)), False),
 }
 
 
@@ -133,12 +134,12 @@ def hf_trajectory(backend: str, solver_name: str, seed: int = 0) -> tuple[list[n
     solver, compare_cg = SOLVERS[solver_name]
     task = addition_task()
     model = build(backend, task.spec, RNNConfig(hidden=8))
-    damping = LevenbergMarquardt(lambda0=0.01, mu=0.03)
-    settings = HFSettings(gradient_batch=60, curvature_batch=20)
-    state = initial_state(model, seed=seed, lambda0=damping.lambda0)
+    damping = LevenbergMarquardt(DampingConfig(lambda0=0.01, mu=0.03))
+    hf = HessianFree(damping, solver, HFConfig(gradient_batch=60, curvature_batch=20))
+    state = initial_state(model, seed, hf)
     thetas, decisions = [np64(model, state.theta)], []
     for _ in range(HF_STEPS):
-        state, info = hf_step(state, model, task, damping, solver, settings)
+        state, info = advance(state, model, task, hf)
         thetas.append(np64(model, state.theta))
         cg = (info.cg_iterations, info.cg_reason, info.backtrack_index) if compare_cg else ()
         decisions.append((info.accepted, info.step_size, info.lam) + cg)

@@ -1,32 +1,38 @@
 """Checkpoints: round trip, atomic writes, corruption detected with a clear error."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hfcore import checkpoint
 from hfcore.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from hfcore.hf import HFState
+from hfcore.sgd import SGDState
 from hfcore.state import RunState, seed_streams
 from hfcore.types import Counters
+
+FORMAT_1 = Path(__file__).parent / "data" / "checkpoint_v1"
 
 
 def sample_state():
     _, data = seed_streams(7)
     data.random(5)  # move the stream off its start
     theta = np.linspace(-1, 1, 11)
-    return RunState(iteration=4, theta=theta, lam=0.0123, warm_start=theta * 0.5,
+    return RunState(iteration=4, theta=theta, optimizer=HFState(lam=0.0123, warm_start=theta * 0.5),
                     data_rng=data.bit_generator.state, counters=Counters(gradient_evals=4, gv_products=77),
                     elapsed=1.5, cpu_seconds=1.25, test_error=0.25, solved=False)
 
 
 def test_round_trip(tmp_path):
     state = sample_state()
-    path = save_checkpoint(tmp_path / "a" / "s.npz", state, state.theta, state.warm_start, {"note": "x"})
+    path = save_checkpoint(tmp_path / "a" / "s.npz", state, {"note": "x"})
     loaded, extra = load_checkpoint(path)
     assert extra == {"note": "x"}
-    assert np.array_equal(loaded.theta, state.theta) and np.array_equal(loaded.warm_start, state.warm_start)
-    assert (loaded.iteration, loaded.lam, loaded.counters, loaded.elapsed) == (4, 0.0123, state.counters, 1.5)
+    assert np.array_equal(loaded.theta, state.theta) and isinstance(loaded.optimizer, HFState)
+    assert np.array_equal(loaded.optimizer.warm_start, state.optimizer.warm_start)
+    assert (loaded.iteration, loaded.optimizer.lam, loaded.counters, loaded.elapsed) == (4, 0.0123, state.counters, 1.5)
     assert loaded.cpu_seconds == 1.25
     assert loaded.data_generator().random(3).tolist() == state.data_generator().random(3).tolist()
     assert not list((tmp_path / "a").glob("*.tmp"))
@@ -39,7 +45,7 @@ def test_missing(tmp_path):
 
 def test_truncated(tmp_path):
     state = sample_state()
-    path = save_checkpoint(tmp_path / "s.npz", state, state.theta, state.warm_start)
+    path = save_checkpoint(tmp_path / "s.npz", state)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="corrupt"):
@@ -48,7 +54,7 @@ def test_truncated(tmp_path):
 
 def test_bit_flip_detected(tmp_path):
     state = sample_state()
-    path = save_checkpoint(tmp_path / "s.npz", state, state.theta, state.warm_start)
+    path = save_checkpoint(tmp_path / "s.npz", state)
     # np.savez stores arrays uncompressed: flip a byte inside theta's data.
     data = bytearray(path.read_bytes())
     offset = bytes(data).find(state.theta.tobytes())
@@ -69,13 +75,97 @@ def test_not_a_checkpoint(tmp_path):
 def test_checkpoint_without_cpu_clock_loads_with_zero(tmp_path):
     """Checkpoints written before ``cpu_seconds`` existed (same format otherwise) still resume."""
     state = sample_state()
-    path = save_checkpoint(tmp_path / "s.npz", state, state.theta, state.warm_start)
+    path = save_checkpoint(tmp_path / "s.npz", state)
     with np.load(path) as data:
         arrays = dict(data)
     meta = json.loads(str(arrays["meta"]))
     del meta["cpu_seconds"]
     arrays["meta"] = np.array(json.dumps(meta))
-    arrays["digest"] = np.array(checkpoint._digest(arrays["theta"], arrays["warm_start"], str(arrays["meta"])))
+    arrays["digest"] = np.array(checkpoint._digest([arrays["theta"], arrays["optimizer.warm_start"]],
+                                                   str(arrays["meta"])))
     np.savez(path, **arrays)
     loaded, _ = load_checkpoint(path)
     assert loaded.cpu_seconds == 0.0 and loaded.elapsed == 1.5
+
+
+def test_optimizer_state_is_stored_generically(tmp_path):
+    """Name, vectors and scalars: an SGD state round-trips as SGDState, with no HF field in the file."""
+    state = sample_state().evolve(optimizer=SGDState(velocity=np.arange(11.0)))
+    path = save_checkpoint(tmp_path / "s.npz", state, to_numpy=lambda v: np.asarray(v) * 1)
+    with np.load(path) as data:
+        assert sorted(data.files) == ["digest", "meta", "optimizer.velocity", "theta"]
+        meta = json.loads(str(data["meta"]))
+    assert meta["format"] == 2 and meta["optimizer"] == {"name": "sgd", "scalars": {}}
+    loaded, _ = load_checkpoint(path)
+    assert isinstance(loaded.optimizer, SGDState) and np.array_equal(loaded.optimizer.velocity, np.arange(11.0))
+
+
+def test_unknown_optimizer_state_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "s.npz", sample_state())
+    with np.load(path) as data:
+        arrays = dict(data)
+    meta = json.loads(str(arrays["meta"]))
+    meta["optimizer"]["name"] = "lbfgs"
+    arrays["meta"] = np.array(json.dumps(meta))
+    arrays["digest"] = np.array(checkpoint._digest([arrays["theta"], arrays["optimizer.warm_start"]],
+                                                   str(arrays["meta"])))
+    np.savez(path, **arrays)
+    with pytest.raises(CheckpointError, match="holds the state of optimizer 'lbfgs', which no loaded plugin defines"):
+        load_checkpoint(path)
+
+
+def test_format_1_is_converted_on_load():
+    hf, extra = load_checkpoint(FORMAT_1 / "hf-iteration3.npz")
+    with np.load(FORMAT_1 / "hf-iteration3.npz") as data:
+        meta = json.loads(str(data["meta"]))
+        assert np.array_equal(hf.optimizer.warm_start, data["warm_start"])
+    assert meta["format"] == 1 and isinstance(hf.optimizer, HFState) and hf.optimizer.lam == meta["lam"]
+    assert hf.iteration == 3 and extra["config"]["solver"]["name"] == "cg"
+    sgd, _ = load_checkpoint(FORMAT_1 / "sgd-iteration3.npz")
+    assert isinstance(sgd.optimizer, SGDState) and sgd.optimizer.velocity.any()  # SGD's velocity was warm_start
+
+
+def test_format_1_bit_flip_detected(tmp_path):
+    data = bytearray((FORMAT_1 / "hf-iteration3.npz").read_bytes())
+    with np.load(FORMAT_1 / "hf-iteration3.npz") as arrays:
+        offset = bytes(data).find(arrays["warm_start"].tobytes())
+    data[offset + 5] ^= 0xFF
+    (tmp_path / "s.npz").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_checkpoint(tmp_path / "s.npz")
+
+
+@pytest.mark.parametrize("method, overrides", [
+    ("hf", []),
+    ("sgd", ["optimizer=sgd", "optimizer.batch_size=20"]),
+])
+def test_format_1_checkpoint_resumes_bit_identically(method, overrides):
+    """A checkpoint written by the code before this format (main at 6ac9f66), resumed from iteration 3 to 6 by
+    today's code, reaches the same bits as that code did (its own iteration-6 checkpoint, tests/data)."""
+    from hydra import compose, initialize_config_module
+
+    from hfcore.build import build_run
+    from hfcore.registry import load_plugins
+    from hfcore.training import train
+
+    state, extra = load_checkpoint(FORMAT_1 / f"{method}-iteration3.npz")
+    expected, _ = load_checkpoint(FORMAT_1 / f"{method}-iteration6.npz")
+    saved = extra["config"]
+    keys = ["task.T=10", "model.hidden=8", "task.test_size=100", "hf.stop_on_success=false", "hf.max_iterations=6"]
+    if method == "hf":
+        keys += ["hf.gradient_batch=200", "hf.curvature_batch=50", "solver.max_iters=20"]
+    with initialize_config_module("hfcore.conf", version_base="1.3"):
+        from hfcore.cli import register_configs
+
+        registry = load_plugins()[1]
+        register_configs(registry)
+        cfg = compose("config", overrides=keys + overrides)
+    assert cfg.task.T == saved["task"]["T"] and cfg.model.hidden == saved["model"]["hidden"]
+    parts = build_run(cfg, registry)
+    resumed = train(state.map_vectors(parts.model.from_numpy), parts.model, parts.task, parts.optimizer, parts.stop)
+    assert resumed.iteration == expected.iteration == 6
+    assert resumed.theta.tobytes() == expected.theta.tobytes()
+    for name, vector in expected.optimizer.arrays().items():
+        assert resumed.optimizer.arrays()[name].tobytes() == vector.tobytes()
+    assert resumed.optimizer.scalars() == expected.optimizer.scalars()
+    assert (resumed.counters, resumed.data_rng) == (expected.counters, expected.data_rng)

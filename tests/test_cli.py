@@ -39,7 +39,7 @@ def test_help_lists_groups(tmp_path):
     out = hf_train(tmp_path, "--help")
     assert out.returncode == 0
     groups = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line and not line.startswith(" "))
-    for group, option in (("backend", "numpy"), ("damping", "tikhonov"), ("task", "addition"), ("solver", "sgd"),
+    for group, option in (("backend", "numpy"), ("damping", "tikhonov"), ("task", "addition"), ("optimizer", "sgd"),
                           ("model", "rnn_tanh"), ("hf", "ms2011"), ("tracking", "none"), ("experiment", "")):
         assert option in groups[group].split(", ") or not option, group
 
@@ -203,9 +203,10 @@ def test_cli_resume_continues_exactly(tmp_path):
     assert second.returncode == 0, second.stderr
     a = np.load(tmp_path / "straight" / "state.npz")
     b = np.load(tmp_path / "resumed" / "state.npz")
-    assert np.array_equal(a["theta"], b["theta"]) and np.array_equal(a["warm_start"], b["warm_start"])
+    assert np.array_equal(a["theta"], b["theta"])
+    assert np.array_equal(a["optimizer.warm_start"], b["optimizer.warm_start"])
     meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
-    for key in ("iteration", "lam", "data_rng", "counters", "test_error"):
+    for key in ("iteration", "optimizer", "data_rng", "counters", "test_error"):
         assert meta_a[key] == meta_b[key], key
 
 
@@ -303,11 +304,13 @@ def test_tikhonov_with_mu_is_an_error(tmp_path):
 
 
 def test_sgd_baseline_runs_through_cli(tmp_path):
-    out = hf_train(tmp_path, "task.T=10", "model.hidden=8", "task.test_size=50", "solver=sgd", "hf.max_iterations=20",
+    out = hf_train(tmp_path, "task.T=10", "model.hidden=8", "task.test_size=50", "optimizer=sgd",
+                   "hf.max_iterations=20",
                    "hf.eval_every=10", "progress=false")
     assert out.returncode == 0, out.stderr
     _, (run,) = runs(tmp_path)
     assert run.data.tags["solver"] == "sgd" and run.info.run_name.startswith("addition-T10-h8-numpy-sgd-")
+    assert run.data.tags["optimizer"] == "sgd"
     assert run.data.metrics["cost.gv_products"] == 0
 
 
@@ -321,7 +324,7 @@ def test_missing_optional_dependency_names_the_extra(tmp_path, backend):
 
 def test_lstm_with_hf_is_refused_before_work(tmp_path):
     out = hf_train(tmp_path, *TINY, "model=lstm", "model.hidden=10")
-    assert out.returncode == 2 and "first-order solver (solver=sgd)" in out.stderr
+    assert out.returncode == 2 and "first-order optimizer (optimizer=sgd)" in out.stderr
 
 
 def test_independent_runs_started_together_share_a_fresh_store(tmp_path):
@@ -351,3 +354,12 @@ def test_batches_larger_than_the_task_can_sample_are_refused_before_work(tmp_pat
     assert out.returncode == 2
     assert "task quadratic can sample at most 64 sequences per batch; hf.gradient_batch=10000" in out.stderr
     assert not list(tmp_path.glob("outputs/*/*/checkpoints"))
+
+
+def test_resume_with_another_optimizer_is_refused(tmp_path):
+    first = hf_train(tmp_path, *TINY, "tracking=none", "hf.max_iterations=1", "checkpoint.dir=part")
+    assert first.returncode == 0, first.stderr
+    out = hf_train(tmp_path, *TINY, "tracking=none", "optimizer=sgd", "hf.max_iterations=2",
+                   f"checkpoint.resume={tmp_path / 'part' / 'state.npz'}")
+    assert out.returncode == 2 and out.stderr.strip().endswith(
+        "holds the state of optimizer=hf; resume it with optimizer=hf, not optimizer=sgd")

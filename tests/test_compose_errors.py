@@ -21,7 +21,9 @@ def registry():
     (["model.hiddn=16"], "unknown key 'model.hiddn': model (ModelConfig) has no key 'hiddn'; "
                          "did you mean 'model.hidden'?"),
     (["tracking.tag.study=lr"], "did you mean 'tracking.tags'?"),
-    (["solver=sgd", "solver.max_iters=3"], "it is an option of solver=cg, not of solver=sgd"),
+    (["optimizer=sgd", "optimizer.max_iters=3"], "did you mean 'solver.max_iters'?"),
+    (["optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd, not of optimizer=hf"),
+    (["solver=sgd", "solver.learning_rate=0.1"], "solver=sgd is now optimizer=sgd (its options are optimizer.<key>"),
     (["task=nope"], "no task 'nope'; the options are addition, "),
     (["model=foo"], "no model 'foo'; the options are linear, lstm, rnn_tanh"),
     (["task.T=abc"], "bad value for task.T: Value 'abc' of type 'str' could not be converted to Integer"),

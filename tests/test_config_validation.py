@@ -43,7 +43,9 @@ def composed(*overrides: str):
                             "'model.hidden'?"),
      (["+task.tolerence=0.1"], "did you mean 'task.tolerance'?"),  # a plugin's own field is a candidate
      (["+hf.log_every=10"], "did you mean 'tracking.log_every'?"),
-     (["solver=sgd", "+solver.max_iters=10"], "it is an option of solver=cg, not of solver=sgd")],
+     (["optimizer=sgd", "+optimizer.max_iters=10"], "did you mean 'solver.max_iters'?"),
+     (["+optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd, not of optimizer=hf"),
+     (["+solver.warm_start_decay=0.5"], "did you mean 'hf.warm_start_decay'?")],
 )
 def test_keys_no_schema_declares_are_refused(registry, overrides, message):
     with pytest.raises(ConfigError) as err:
@@ -55,7 +57,8 @@ def test_keys_no_schema_declares_are_refused(registry, overrides, message):
     "overrides",
     [["+tracking.tags.study=lr"], ["+tracking.tags.study=lr", "+tracking.tags.owner=me"],
      ["backend.chunk_size=500"], ["task.tolerance=0.05"], ["++task.tolerance=0.05"],
-     ["damping=tikhonov"], ["solver=sgd", "solver.batch_size=10"], ["model=lstm", "solver=sgd"]],
+     ["damping=tikhonov"], ["optimizer=sgd", "optimizer.batch_size=10"], ["model=lstm", "optimizer=sgd"],
+     ["hf.warm_start_decay=0.5"]],
 )
 def test_declared_keys_are_accepted(registry, overrides):
     check_config(composed(*TINY, *overrides), registry)
@@ -74,7 +77,9 @@ def test_every_group_option_and_preset_validates(registry):
     "overrides, message",
     [(["hf.max_iterations=0"], "hf.max_iterations must be >= 1, got 0"),
      (["hf.max_iterations=-2"], "hf.max_iterations must be >= 1, got -2"),
-     (["model=lstm", "solver=sgd", "model.hidden=20", "model.cells_per_block=0"],
+     (["hf.warm_start_decay=1.5"], "hf.warm_start_decay must be in [0, 1], got 1.5"),
+     (["optimizer=sgd", "optimizer.learning_rate=0"], "optimizer.learning_rate must be > 0, got 0"),
+     (["model=lstm", "optimizer=sgd", "model.hidden=20", "model.cells_per_block=0"],
       "lstm needs cells_per_block >= 1 or null, got 0")],
 )
 def test_impossible_numbers_are_refused_by_build(registry, overrides, message):
@@ -148,7 +153,7 @@ def test_documented_commands_compose_and_validate(registry, doc, args):
         return  # Hydra's own commands: they compose nothing to run
     for overrides in expand(args):
         choices = dict(o.split("=", 1) for o in overrides if "=" in o and "." not in o.split("=")[0])
-        for kind in ("backend", "task", "damping", "solver", "parallel"):
+        for kind in ("backend", "task", "damping", "solver", "optimizer", "parallel"):
             if kind in choices and choices[kind] not in registry.names(kind):
                 pytest.skip(f"{kind}={choices[kind]} is not installed here")
         cfg = composed(*overrides)
@@ -168,8 +173,27 @@ def tiny_command() -> list[str]:
     return args
 
 
-@pytest.mark.parametrize("solver", ["cg", "sgd"])
-def test_quickstart_tiny_command_runs_with_any_solver(tmp_path, solver):
-    out = hf_train(tmp_path, *tiny_command(), f"solver={solver}", "progress=false")
+@pytest.mark.parametrize("optimizer", ["hf", "sgd"])
+def test_quickstart_tiny_command_runs_with_any_optimizer(tmp_path, optimizer):
+    out = hf_train(tmp_path, *tiny_command(), f"optimizer={optimizer}", "progress=false")
     assert out.returncode == 0, out.stderr
     assert "iterations=3" in out.stdout
+
+
+def test_old_solver_sgd_spelling_names_the_new_one(tmp_path):
+    out = hf_train(tmp_path, "solver=sgd", "solver.learning_rate=0.1")
+    assert out.returncode == 2 and out.stderr.strip() == (
+        "hf-train: error: solver=sgd is now optimizer=sgd (its options are optimizer.<key>, "
+        "e.g. optimizer.learning_rate)")
+
+
+def test_hf_presets_only_override_the_schema_defaults():
+    """Each hf preset sets only keys whose value differs from HFConfig's (the defaults' one home)."""
+    import yaml
+
+    from hfcore.config import HFConfig
+
+    for path in sorted((ROOT / "conf" / "hf").glob("*.yaml")):
+        values = yaml.safe_load(path.read_text()) or {}
+        same = {k: v for k, v in values.items() if getattr(HFConfig(), k) == v}
+        assert not same, f"{path.name} repeats defaults of HFConfig: {same}"

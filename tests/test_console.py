@@ -106,7 +106,7 @@ def test_redirect_is_undone_on_close(monkeypatch):
 
 
 def test_sgd_console_follows_tracking_log_every(tmp_path):
-    out = hf_train(tmp_path, *TINY, "solver=sgd", "hf.max_iterations=30", "hf.eval_every=10",
+    out = hf_train(tmp_path, *TINY, "optimizer=sgd", "hf.max_iterations=30", "hf.eval_every=10",
                    "tracking.log_every=5")
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if "][hfcore][INFO] - iter " in line]

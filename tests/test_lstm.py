@@ -8,10 +8,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from hfcore.config import SGDConfig
 from hfcore.interfaces import Model
 from hfcore.sgd import MomentumSGD
 from hfcore.testing.conformance import check_gradient, check_loss_and_predict
-from hfcore.training import initial_state
+from hfcore.training import advance, initial_state
 from hfcore.types import Batch, ModelSpec
 from hfcore_numpy.losses import output_activation
 from hfcore_numpy.lstm import NumpyLSTM
@@ -112,7 +113,8 @@ def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
 
 def test_curvature_is_refused() -> None:
     model = _model()
-    with pytest.raises(ValueError, match="model 'lstm' has no Gauss-Newton product on backend 'numpy': use solver=sgd"):
+    message = "model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=sgd"
+    with pytest.raises(ValueError, match=message):
         model.curvature(_theta(model), _batch("linear"))
 
 
@@ -128,12 +130,12 @@ def test_backend_dispatch_and_sgd_reduces_loss_on_bouncing_balls(tmp_path) -> No
     cfg = model_cfg(name="lstm", hidden=20, init="dense", input_scale=1.0)
     model = REGISTRY.get("backend", "numpy").factory(definition(task.spec, cfg), cfg, backend_cfg())
     assert isinstance(model, NumpyLSTM) and model.n_blocks == 2
-    sgd = MomentumSGD(learning_rate=0.05, momentum=0.9, clip_norm=10.0, batch_size=8)
-    state = initial_state(model, seed=0, lambda0=0.0)
+    sgd = MomentumSGD(SGDConfig(learning_rate=0.05, momentum=0.9, clip_norm=10.0, batch_size=8))
+    state = initial_state(model, 0, sgd)
     test = task.test_batch()
     before = model.loss(state.theta, test)
     for _ in range(30):
-        state, info = sgd.step(state, model, task)
+        state, info = advance(state, model, task, sgd)
         assert info.accepted
     after = model.loss(state.theta, test)
     assert after < 0.8 * before  # mostly the output bias and the copy-the-input path

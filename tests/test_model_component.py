@@ -22,7 +22,7 @@ RUNS = {
     # name: (the command's settings, sha256[:16] of theta after 4 uninterrupted iterations with main's code)
     "rnn": (["hf=small", "task.T=10", "model.hidden=6", "task.test_size=50", "hf.gradient_batch=40",
              "hf.curvature_batch=20"], "fb669343c89317e8"),
-    "lstm": (["model=lstm", "solver=sgd", "solver.batch_size=10", "task.T=10", "model.hidden=4",
+    "lstm": (["model=lstm", "optimizer=sgd", "optimizer.batch_size=10", "task.T=10", "model.hidden=4",
               "model.cells_per_block=2", "task.test_size=50"], "74fa29b2fb70a14e"),
 }
 TOY_PLUGIN = (f"sys.path.insert(0, {str(ROOT)!r})\nimport hfcore.cli, hfcore.registry, tests.toy_model\n"

@@ -141,8 +141,8 @@ def launch(tmp_path: Path, how: str, *args: str, ranks: int = 2, script: list[st
 def state(tmp_path: Path, run_dir: str) -> dict:
     data = np.load(tmp_path / run_dir / "checkpoints" / "state.npz")
     meta = json.loads(str(data["meta"]))
-    return {"theta": data["theta"], "warm": data["warm_start"], "iteration": meta["iteration"],
-            "lam": meta["lam"], "counters": meta["counters"], "ranks": meta["extra"]["ranks"]}
+    return {"theta": data["theta"], "warm": data["optimizer.warm_start"], "iteration": meta["iteration"],
+            "lam": meta["optimizer"]["scalars"]["lam"], "counters": meta["counters"], "ranks": meta["extra"]["ranks"]}
 
 
 def assert_same_trajectory(a: dict, b: dict) -> None:

@@ -19,7 +19,8 @@ def plugin_module(name: str, **hooks) -> types.ModuleType:
 
 def test_builtin_components_without_autoload():
     _, registry = load_plugins(autoload=False)
-    assert registry.names("solver") == ["cg", "sgd"]
+    assert registry.names("solver") == ["cg"]
+    assert registry.names("optimizer") == ["hf", "sgd"]
     assert registry.names("damping") == ["structural", "tikhonov"]
     assert registry.names("backend") == []
 
@@ -105,7 +106,7 @@ def test_import_failure_names_plugin():
 
 def test_unknown_component_lists_known():
     _, registry = load_plugins(autoload=False)
-    with pytest.raises(UnknownComponentError, match="unknown solver 'bfgs'; registered: cg, sgd"):
+    with pytest.raises(UnknownComponentError, match="unknown solver 'bfgs'; registered: cg"):
         registry.get("solver", "bfgs")
 
 

@@ -93,8 +93,7 @@ def test_a_checkpoint_of_another_run_is_not_written_over(tmp_path):
 
 def test_check_overwrite_compares_run_id_and_seed(tmp_path):
     state = sample_state()
-    path = save_checkpoint(tmp_path / "state.npz", state, state.theta, state.warm_start,
-                           {"mlflow_run_id": "abc", "config": {"seed": 1}})
+    path = save_checkpoint(tmp_path / "state.npz", state, {"mlflow_run_id": "abc", "config": {"seed": 1}})
     check_overwrite(path, "abc", 1)
     check_overwrite(tmp_path / "absent.npz", "xyz", 5)
     check_overwrite(path, "xyz", 2, resumed_from=tmp_path / "." / "state.npz")
@@ -294,7 +293,7 @@ def test_checkpoints_follow_the_umask(tmp_path, umask):
     state = sample_state()
     old = os.umask(umask)
     try:
-        path = save_checkpoint(tmp_path / "s.npz", state, state.theta, state.warm_start)
+        path = save_checkpoint(tmp_path / "s.npz", state)
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask

@@ -77,11 +77,12 @@ def test_grids_make_exactly_the_profiles_runs(profile):
 def test_a_grid_job_gets_the_preset_and_its_damping():
     """A swept damping=tikhonov wins over the preset's structural default; the grid's batches over the preset's."""
     cfg = job_config("figure3_quick", ["experiment=ms2011_temporal_order", "task.T=50", "damping=tikhonov", "seed=1"])
-    assert (cfg.task.name, cfg.task.T, cfg.damping.name, cfg.seed, cfg.solver.name) == (
-        "temporal_order", 50, "tikhonov", 1, "cg")
+    assert (cfg.task.name, cfg.task.T, cfg.damping.name, cfg.seed, cfg.optimizer.name) == (
+        "temporal_order", 50, "tikhonov", 1, "hf")
     assert (cfg.hf.gradient_batch, cfg.hf.curvature_batch, cfg.task.test_size) == (2000, 500, 2000)
     sgd = job_config("figure3_quick_sgd", ["experiment=ms2011_addition", "task.T=30", "seed=0"])
-    assert (sgd.solver.name, sgd.solver.batch_size, sgd.hf.eval_every, sgd.tracking.log_every) == ("sgd", 100, 200, 20)
+    assert (sgd.optimizer.name, sgd.optimizer.batch_size, sgd.hf.eval_every, sgd.tracking.log_every) == (
+        "sgd", 100, 200, 20)
 
 
 def store_runs(tmp_path: Path):
@@ -203,3 +204,16 @@ def test_skip_works_in_the_joblib_launchers_workers(tmp_path):
     assert job_logs(tmp_path).count("skipped: run ") == 2
     _, runs = store_runs(tmp_path)
     assert len(runs) == 2
+
+
+def test_runs_logged_before_the_optimizer_group_keep_their_identity():
+    """A finished run of the old layout (solver=sgd, solver.warm_start_decay) matches today's config keys."""
+    from hfcore.hydra_callbacks import params_today
+
+    sgd, unlogged = params_today({"solver.name": "sgd", "solver.batch_size": "100", "hf.eval_every": "200"})
+    assert sgd == {"optimizer.name": "sgd", "optimizer.batch_size": "100", "hf.eval_every": "200"}
+    assert "solver.max_iters".startswith(unlogged) and "hf.warm_start_decay".startswith(unlogged)
+    hf, unlogged = params_today({"solver.name": "cg", "solver.warm_start_decay": "0.95"})
+    assert hf == {"solver.name": "cg", "optimizer.name": "hf", "hf.warm_start_decay": "0.95"} and unlogged == ()
+    today = {"optimizer.name": "sgd", "optimizer.batch_size": "100"}
+    assert params_today(today) == (today, ())

@@ -27,7 +27,7 @@ def test_profiles_pair_the_methods_on_every_task():
                                                      for m in ("hf", "lstm")}
         for hf, lstm in zip(runs[::2], runs[1::2], strict=True):  # adjacent, so --jobs 2 runs a pair together
             assert (hf.method, lstm.method) == ("hf", "lstm") and (hf.task, hf.seed) == (lstm.task, lstm.seed)
-            # CG and batch keys exist only for HF: on the SGD solver they would be refused by Hydra.
+            # CG and batch keys are read only by HF: the SGD runs leave them alone.
             assert not [o for o in lstm.overrides if o.startswith(("solver.max_iters", "hf.gradient_batch"))]
     quick = {c.key: c for c in cells(PROFILES["quick"])}
     assert "hf.gradient_batch=500" in quick["music", "hf", 0].overrides  # music's own cut comes after the HF one
@@ -120,8 +120,8 @@ def test_sweep_runs_both_methods_resumes_and_logs_parent(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--budget-seconds", "0"], "--budget-seconds must be > 0, got 0"),
     (["--jobs", "0"], "--jobs must be >= 1"),
-    (["--lstm-override", "solver.max_iters=5"],
-     "bouncing_balls with LSTM + SGD: unknown key 'solver.max_iters'"),
+    (["--lstm-override", "optimizer.max_iters=5"],
+     "bouncing_balls with LSTM + SGD: unknown key 'optimizer.max_iters'"),
 ])
 def test_bad_input_stops_in_one_line_before_any_run(tmp_path, args, message):
     # --budget-clock cpu: no warning about a busy machine, whatever the load, so stderr is the error alone

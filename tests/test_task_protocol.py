@@ -95,7 +95,8 @@ def _compose(overrides: list[str]) -> Any:
 
 
 PRESETS = ([[f"experiment={e}"] for e in EXPERIMENTS] + [[f"hf={h}"] for h in HF_PRESETS]
-           + [[f"experiment={e}", "solver=sgd"] for e in EXPERIMENTS] + [[f"hf={h}", "solver=sgd"] for h in HF_PRESETS])
+           + [[f"experiment={e}", "optimizer=sgd"] for e in EXPERIMENTS]
+           + [[f"hf={h}", "optimizer=sgd"] for h in HF_PRESETS])
 
 
 @pytest.mark.parametrize("overrides", PRESETS, ids=[" ".join(o) for o in PRESETS])
@@ -109,7 +110,7 @@ def test_no_preset_stops_before_its_budget(overrides: list[str]) -> None:
     cfg = _compose(overrides)
     if cfg.hf.max_iterations is None:  # no cap: only success or a budget ends the run
         return
-    per_iteration = (cfg.solver.batch_size if cfg.solver.name == "sgd" else cfg.hf.gradient_batch) / 1000.0
+    per_iteration = (cfg.optimizer.batch_size if cfg.optimizer.name == "sgd" else cfg.hf.gradient_batch) / 1000.0
     assert cfg.hf.max_iterations * per_iteration >= cfg.hf.budget_minibatches, (
         f"{' '.join(overrides)}: max_iterations={cfg.hf.max_iterations} stops the run by "
         f"{cfg.hf.max_iterations * per_iteration:g} minibatches, before budget_minibatches="
@@ -121,7 +122,7 @@ def test_schema_default_cap_reaches_the_budget() -> None:
     from hfcore.config import HFConfig
     from hfcore.training import StopRule
 
-    assert HFConfig().max_iterations is None and StopRule().max_iterations is None  # no cap unless asked for
+    assert HFConfig().max_iterations is None and StopRule().config.max_iterations is None  # no cap unless asked for
 
 
 # ------------------------------------------------- 3. 5-bit strings enumerated

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.extra("torch")
 torch = pytest.importorskip("torch", reason="needs the torch extra: pip install -e '.[torch]'")
 
 from hfcore.cg import ConjugateGradient  # noqa: E402
-from hfcore.config import BackendConfig, LinearConfig, LSTMConfig  # noqa: E402
+from hfcore.config import BackendConfig, CGConfig, DampingConfig, HFConfig, LinearConfig, LSTMConfig  # noqa: E402
 from hfcore.damping import LevenbergMarquardt  # noqa: E402
-from hfcore.hf import HFSettings, hf_step  # noqa: E402
+from hfcore.hf import HessianFree  # noqa: E402
 from hfcore.kit.definitions import LSTM, Linear, TanhRNN  # noqa: E402
 from hfcore.testing.conformance import (  # noqa: E402
     check_all,
@@ -31,7 +31,7 @@ from hfcore.testing.conformance import (  # noqa: E402
     check_gv,
     relative_error,
 )
-from hfcore.training import initial_state  # noqa: E402
+from hfcore.training import advance, initial_state  # noqa: E402
 from hfcore.types import OUTPUT_LOSSES, ModelSpec  # noqa: E402
 from hfcore_numpy.linear import NumpyLinear  # noqa: E402
 from hfcore_numpy.rnn import NumpyRNN  # noqa: E402
@@ -180,7 +180,7 @@ def test_vectors_stay_tensors_through_cg():
     _, g_ref = ref.loss_and_grad(theta, batch)
     curv, curv_ref = model.curvature(th, batch), ref.curvature(theta, batch)
     lam, w = 0.1, 0.05
-    cg = ConjugateGradient(max_iters=30)
+    cg = ConjugateGradient(CGConfig(max_iters=30))
     result = cg.solve(lambda v: curv.gv(v, w) + lam * v, -g, g * 0.0)
     assert isinstance(result.x, torch.Tensor) and result.x.dtype == torch.float64
     assert all(isinstance(x, torch.Tensor) for x in result.iterates)
@@ -196,20 +196,21 @@ def test_vectors_stay_tensors_through_hf_step():
                           input_scale=0.25, normaliser="targets")
     model = plugin.make_model(TanhRNN(task.spec, cfg), cfg, plugin.TorchBackendConfig(device="cpu"))
     ref = NumpyRNN(task.spec, cfg)
-    settings = HFSettings(gradient_batch=40, curvature_batch=20)
-    damping, solver = LevenbergMarquardt(lambda0=0.01, mu=0.03), ConjugateGradient(max_iters=15)
-    state, ref_state = initial_state(model, seed=1, lambda0=0.01), initial_state(ref, seed=1, lambda0=0.01)
-    assert isinstance(state.theta, torch.Tensor) and isinstance(state.warm_start, torch.Tensor)
+    damping = LevenbergMarquardt(DampingConfig(lambda0=0.01, mu=0.03))
+    solver = ConjugateGradient(CGConfig(max_iters=15))
+    hf = HessianFree(damping, solver, HFConfig(gradient_batch=40, curvature_batch=20))
+    state, ref_state = initial_state(model, 1, hf), initial_state(ref, 1, hf)
+    assert isinstance(state.theta, torch.Tensor) and isinstance(state.optimizer.warm_start, torch.Tensor)
     for _ in range(2):
-        state, info = hf_step(state, model, task, damping, solver, settings)
-        ref_state, ref_info = hf_step(ref_state, ref, task, damping, solver, settings)
+        state, info = advance(state, model, task, hf)
+        ref_state, ref_info = advance(ref_state, ref, task, hf)
         assert info.cg_iterations > 0 and info.accepted  # both steps of this seed are taken
         assert isinstance(state.theta, torch.Tensor) and state.theta.dtype == torch.float64
-        assert isinstance(state.warm_start, torch.Tensor)
+        assert isinstance(state.optimizer.warm_start, torch.Tensor)
         assert info.cg_iterations == ref_info.cg_iterations and info.accepted == ref_info.accepted
         assert rel(model.to_numpy(state.theta), ref_state.theta) < 1e-8
-        assert rel(model.to_numpy(state.warm_start), ref_state.warm_start) < 1e-6
-        assert state.lam == pytest.approx(ref_state.lam, rel=1e-12)
+        assert rel(model.to_numpy(state.optimizer.warm_start), ref_state.optimizer.warm_start) < 1e-6
+        assert state.optimizer.lam == pytest.approx(ref_state.optimizer.lam, rel=1e-12)
 
 
 # --------------------------------------------------------------------------- CUDA

@@ -56,7 +56,7 @@ PROFILES = {
         lengths=(30, 50),
         seeds=(0, 1),
         overrides=("hf.gradient_batch=2000", "hf.curvature_batch=500", "task.test_size=2000"),
-        baseline_overrides=("solver.batch_size=100", "hf.eval_every=200",
+        baseline_overrides=("optimizer.batch_size=100", "hf.eval_every=200",
                             "task.test_size=2000", "tracking.log_every=20"),
         budget_minibatches=2000.0,
     ),
@@ -66,7 +66,7 @@ PROFILES = {
         seeds=(0, 1, 2, 3, 4),
         baseline_seeds=(0, 1),
         # An SGD step is short: its metrics every 50 steps keep the store small (about 10,000 points per metric).
-        baseline_overrides=("solver.batch_size=100", "hf.eval_every=500",
+        baseline_overrides=("optimizer.batch_size=100", "hf.eval_every=500",
                             "tracking.log_every=50"),
     ),
 }
@@ -104,7 +104,7 @@ def cells(profile: Profile) -> list[Cell]:
 
 def command(cell: Cell, out: Path, parent_run_id: str | None, budget: float) -> list[str]:
     """The hf-train command line of one cell."""
-    method = "solver=sgd" if cell.method == "sgd" else f"damping={cell.method}"
+    method = "optimizer=sgd" if cell.method == "sgd" else f"damping={cell.method}"
     overrides = [f"experiment=ms2011_{cell.problem}", f"task.T={cell.T}", f"seed={cell.seed}",
                  f"hf.budget_minibatches={budget}", method]
     return sweeps.hf_train_command(overrides, out / "runs" / cell.name, out.name, parent_run_id, cell.overrides)

@@ -47,7 +47,7 @@ METHODS = {
     # The paper's RNN: 300 tanh units, trained with HF (structural damping, the hf group's settings).
     "hf": ("model=rnn_tanh", "model.hidden=300"),
     # The paper's LSTM: 30 memory blocks x 10 cells (slightly more parameters), first-order training.
-    "lstm": ("model=lstm", "model.hidden=300", "solver=sgd"),
+    "lstm": ("model=lstm", "model.hidden=300", "optimizer=sgd"),
 }
 LABELS = {"hf": "RNN + HF", "lstm": "LSTM + SGD"}
 CLOCK_WORDS = {"cpu": "CPU seconds of the run's process", "wall": "wall-clock seconds"}
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hf-override", nargs="+", default=[], metavar="KEY=VALUE",
                         help="extra hf-train overrides for the RNN + HF runs only, e.g. solver.max_iters=100")
     parser.add_argument("--lstm-override", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="extra hf-train overrides for the LSTM + SGD runs only, e.g. solver.learning_rate=0.05")
+                        help="extra hf-train overrides for the LSTM + SGD runs only, e.g. optimizer.learning_rate=0.05")
     args = parser.parse_args(argv)
 
     profile = PROFILES[args.profile]

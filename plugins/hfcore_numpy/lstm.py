@@ -2,7 +2,7 @@
 
 The baseline of M&S 2011 Table 1 (algorithm notes sec. 10): memory blocks of
 several cells that share one input, one forget and one output gate, trained
-by a first-order solver (``solver=sgd``). It has no Gauss-Newton product;
+by a first-order optimizer (``optimizer=sgd``). It has no Gauss-Newton product;
 :meth:`NumpyLSTM.curvature` raises.
 
 All arrays are time-major ``(T, B, dim)``. Products that do not go through the
@@ -114,7 +114,7 @@ class NumpyLSTM:
     """
 
     supports_curvature = False
-    """No Gauss-Newton product: the LSTM is the first-order baseline (``solver=sgd``)."""
+    """No Gauss-Newton product: the LSTM is the first-order baseline (``optimizer=sgd``)."""
 
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
                  definition: LSTM | None = None) -> None:
@@ -300,7 +300,7 @@ class NumpyLSTM:
         ValueError
             Always.
         """
-        raise ValueError("model 'lstm' has no Gauss-Newton product on backend 'numpy': use solver=sgd or "
+        raise ValueError("model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=sgd or "
                          "backend=autograd")
 
     def to_numpy(self, v: np.ndarray) -> np.ndarray:
