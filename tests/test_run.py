@@ -30,7 +30,8 @@ def components(max_iterations: int = 3):
     task = make_task("addition", T=10, test_size=50)
     model = make_model(task.spec, hidden=8)
     damping = LevenbergMarquardt(DampingConfig(lambda0=0.01, mu=0.03))
-    hf = HessianFree(damping, ConjugateGradient(CGConfig(max_iters=10)), HFConfig(gradient_batch=100, curvature_batch=20))
+    settings = HFConfig(gradient_batch=100, curvature_batch=20)
+    hf = HessianFree(damping, ConjugateGradient(CGConfig(max_iters=10)), settings)
     return model, task, hf, StopRule(StopConfig(max_iterations=max_iterations, stop_on_success=False))
 
 
