@@ -171,9 +171,10 @@ def markdown(summary: list[dict[str, Any]], rows: Sequence[dict[str, Any]] = ())
                      f"| {_number(s['median_wall_seconds'])} |")
     waiting = [r for r in rows if r["state"] != FINISHED]
     if waiting:
-        lines += ["", "Runs not finished (not counted above; a rerun of their sweep resumes them from their "
-                  "checkpoints):", "", "| problem | T | method | seed | state | last iteration | minibatches so far "
-                  "| source |", "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "Runs not finished, not counted above: still running, or stopped part-way (a rerun of their "
+                  "sweep resumes them from their checkpoints):", "",
+                  "| problem | T | method | seed | state | last iteration | minibatches so far | source |",
+                  "|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['problem']} | {r['T']} | {r['method']} | {r['seed']} | {r['state']} | {r['iterations']} "
                   f"| {_number(float(r['minibatches']))} | {r['source']} |" for r in waiting]
     return "\n".join(lines)
