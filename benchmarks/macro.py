@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import sweeps  # noqa: E402 (benchmarks/sweeps.py)
 from benchlib import (  # noqa: E402
     Size,
     add_mlflow_arg,
@@ -52,8 +53,6 @@ from benchlib import (  # noqa: E402
     log,
     md_table,
 )
-
-from hfcore.experiments import sweeps  # noqa: E402
 
 PROGRAM = "macro.py"
 PROFILES = {

@@ -1,119 +1,168 @@
-"""The Figure 3 harness: runs, records, resumes, summarises, and files child runs under a parent."""
+"""The Figure 3 report (hf-report figure3): one figure and table from several MLflow stores and runs.csv tables,
+runs not finished listed apart; and the committed T = 100 checkpoint still reproducing its recorded result."""
 
 import csv
 import os
+import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from hfcore.experiments.figure3 import PROFILES, aggregate, cells, markdown
+import pytest
 
-TINY = ["model.hidden=8", "hf.gradient_batch=100", "hf.curvature_batch=20", "task.test_size=50",
-        "hf.max_iterations=2"]
+from hfcore_reports.figure3 import aggregate, combine, markdown, run_row
+
+CSV_HEADER = "problem,T,method,seed,solved,minibatches,iterations,wall_seconds,test_error,run_id,returncode\n"
 
 
-def harness(tmp_path, *args):
+def hf_report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run ``hf-report`` in ``tmp_path``, its default store ``tmp_path/mlflow.db``."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    return subprocess.run([sys.executable, "-m", "hfcore.experiments.figure3", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "hfcore_reports.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
-def test_profiles_cover_both_dampings_and_baseline():
-    quick = cells(PROFILES["quick"])
-    assert {c.method for c in quick} == {"structural", "tikhonov", "sgd"}
-    assert {c.T for c in quick} == {30, 50}
-    full = cells(PROFILES["full"])
-    assert {c.T for c in full} == {30, 50, 100, 200} and len({c.problem for c in full}) == 8
-
-
-def test_aggregate_and_markdown():
-    rows = [
-        {"problem": "addition", "T": "30", "method": "structural", "seed": "0", "solved": "True", "minibatches": "100",
-         "wall_seconds": "5"},
-        {"problem": "addition", "T": "30", "method": "structural", "seed": "1", "solved": "True", "minibatches": "300",
-         "wall_seconds": "7"},
-        {"problem": "addition", "T": "30", "method": "structural", "seed": "2", "solved": "False",
-         "minibatches": "900", "wall_seconds": "9"},
-    ]
-    (s,) = aggregate(rows)
-    assert (s["successes"], s["runs"], s["median_minibatches"], s["min_minibatches"], s["max_minibatches"]) == (
-        2, 3, 200.0, 100.0, 300.0)
-    assert "| addition | 30 | structural | 2/3 | 200 | 100-300 | 7 |" in markdown([s])
-
-
-def test_sweep_runs_resumes_and_logs_parent(tmp_path):
-    args = ["--profile", "quick", "--problems", "addition", "--T", "10", "--seeds", "0", "--out", "sweep",
-            "--override", *TINY]
-    first = harness(tmp_path, *args)
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert "3 runs to do" in first.stdout
-    with (tmp_path / "sweep" / "runs.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    assert sorted(r["method"] for r in rows) == ["sgd", "structural", "tikhonov"]
-    assert all(r["returncode"] == "0" for r in rows)
-    for name in ("summary.md", "summary.csv", "figure3.png"):
-        assert (tmp_path / "sweep" / name).exists()
-
-    again = harness(tmp_path, *args)
-    assert again.returncode == 0 and "0 runs to do, 3 already recorded" in again.stdout
-
+def fake_store(path: Path, runs: list[dict]) -> str:
+    """A store with hf-train-like runs of experiment hfcore-figure3: tags, the budget param, the final metrics."""
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("hfcore-figure3")
-    runs = client.search_runs([exp.experiment_id])
-    (parent,) = [r for r in runs if "figure3_sweep" in r.data.tags]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == 3 and parent.info.status == "FINISHED"
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"figure3.png", "summary.md", "runs.csv"}
+    uri = f"sqlite:///{path}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("hfcore-figure3")
+    for r in runs:
+        sgd = r["method"] == "sgd"
+        tags = {"experiment": f"ms2011_{r['problem']}", "task": r["problem"], "T": str(r["T"]), "seed": str(r["seed"]),
+                "damping": "structural" if sgd else r["method"], "solver": "sgd" if sgd else "cg",
+                "sweep": r.get("sweep", "figure3_full")}
+        if "pid" in r:
+            tags.update({"hfcore.host": socket.gethostname(), "hfcore.pid": str(r["pid"])})
+        run_id = client.create_run(exp, tags=tags).info.run_id
+        step, now = r.get("iterations", 10), int(time.time() * 1000)
+        metrics = {"cost.minibatches": r["minibatches"], "cost.gradient_evals": step, "time.elapsed": 60.0,
+                   "task.solved": float(r.get("solved", False)), "test.error": 0.0005}
+        client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
+                         params=[Param("hf.budget_minibatches", "50000.0")])
+        if r.get("status", "FINISHED") != "RUNNING":
+            client.set_terminated(run_id, r.get("status", "FINISHED"))
+    return uri
 
 
-def test_report_only_rebuilds_summary(tmp_path):
-    out = tmp_path / "sweep"
-    out.mkdir()
-    (out / "runs.csv").write_text(
-        "problem,T,method,seed,solved,minibatches,iterations,wall_seconds,test_error,run_id,returncode\n"
-        "addition,30,structural,0,True,1156,31,315,0.0005,,0\n"
-        "addition,30,tikhonov,0,False,2014,60,566,0.2,,0\n")
-    done = harness(tmp_path, "--report-only", "--out", "sweep")
+def dead_pid() -> int:
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+def test_report_combines_stores_and_tables_into_one_figure(tmp_path):
+    """Two stores and two runs.csv tables make one table and plot: the later source wins, a finished run is never
+    replaced by one still going, and runs not finished are listed with their last iteration, not counted."""
+    (tmp_path / "a.csv").write_text(CSV_HEADER + "xor,30,structural,0,True,700,12,70,0.0005,r1,0\n"
+                                    "xor,30,structural,1,False,300,5,30,0.2,r2,143\n"  # stopped part-way
+                                    "addition,100,structural,0,True,2638,34,2889,0.0009,r3,0\n")
+    (tmp_path / "b.csv").write_text(CSV_HEADER + "addition,100,structural,0,True,3000,40,3000,0.0004,r4,0\n")
+    one = fake_store(tmp_path / "one.db", [
+        {"problem": "memorization_5bit", "T": 100, "method": "structural", "seed": 0, "status": "RUNNING",
+         "pid": os.getpid(), "iterations": 239, "minibatches": 567.6},  # alive: this test's process
+        {"problem": "memorization_5bit", "T": 100, "method": "tikhonov", "seed": 0, "solved": True,
+         "minibatches": 50010.0},  # past the budget: a failure
+        {"problem": "xor", "T": 30, "method": "structural", "seed": 1, "solved": True, "minibatches": 650.0},
+        {"problem": "xor", "T": 30, "method": "tikhonov", "seed": 0, "solved": True, "minibatches": 10.0,
+         "sweep": "other"}])
+    two = fake_store(tmp_path / "two.db", [
+        {"problem": "memorization_20bit", "T": 50, "method": "structural", "seed": 0, "status": "RUNNING",
+         "pid": dead_pid(), "iterations": 7, "minibatches": 90.0},  # its process is gone: stopped
+        {"problem": "memorization_20bit", "T": 50, "method": "structural", "seed": 1, "status": "KILLED",
+         "iterations": 8, "minibatches": 95.0},
+        {"problem": "addition", "T": 100, "method": "sgd", "seed": 0, "minibatches": 49000.0},
+        {"problem": "addition", "T": 100, "method": "structural", "seed": 0, "status": "RUNNING", "pid": os.getpid(),
+         "minibatches": 5.0}])
+    done = hf_report(tmp_path, "figure3", "--sweep", "figure3_full", "--uri", one, two, "--csv", "a.csv", "b.csv",
+                     "--out", "all")
     assert done.returncode == 0, done.stderr
-    assert "| addition | 30 | tikhonov | 0/1 | - | - | 566 |" in (out / "summary.md").read_text()
-    assert (out / "figure3.png").stat().st_size > 0
+    assert "8 runs (3 not finished) from 4 source(s)" in done.stdout
+    text = (tmp_path / "all" / "summary.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert table[1:8] == [
+        "| addition | 100 | structural | 1/1 | 3,000 | 3,000-3,000 | - | 3,000 |",
+        "| addition | 100 | sgd | 0/1 | - | - | - | 60 |",
+        "| xor | 30 | structural | 2/2 | 675 | 650-700 | - | 65 |",
+        "| memorization_5bit | 100 | structural | 0/0 | - | - | 1 | - |",
+        "| memorization_5bit | 100 | tikhonov | 0/1 | - | - | - | 60 |",
+        "| memorization_20bit | 50 | structural | 0/0 | - | - | 2 | - |",
+        "| problem | T | method | seed | state | last iteration | minibatches so far | source |"]
+    assert table[8:] == [
+        f"| memorization_5bit | 100 | structural | 0 | running | 239 | 568 | {one} |",
+        f"| memorization_20bit | 50 | structural | 0 | stopped | 7 | 90 | {two} |",
+        f"| memorization_20bit | 50 | structural | 1 | stopped | 8 | 95 | {two} |"]
+    with (tmp_path / "all" / "runs.csv").open() as fh:
+        sources = {(r["problem"], r["seed"], r["method"]): r["source"] for r in csv.DictReader(fh)}
+    assert sources["addition", "0", "structural"] == "b.csv" and sources["xor", "0", "structural"] == "a.csv"
+    assert sources["xor", "1", "structural"] == one
+    assert (tmp_path / "all" / "figure3.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_methods_and_no_baseline_narrow_the_sweep(tmp_path):
-    done = harness(tmp_path, "--profile", "quick", "--problems", "temporal_order", "--T", "10", "--seeds", "0",
-                   "--methods", "structural", "--no-baseline", "--no-mlflow", "--out", "one", "--override", *TINY)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "1 runs to do" in done.stdout
-    with (tmp_path / "one" / "runs.csv").open() as fh:
-        assert [r["method"] for r in csv.DictReader(fh)] == ["structural"]
+def test_report_of_tables_alone_reads_no_store(tmp_path):
+    (tmp_path / "t.csv").write_text(CSV_HEADER + "addition,30,structural,0,True,1156,31,315,0.0005,,0\n"
+                                    "addition,30,tikhonov,0,False,2014,60,566,0.2,,0\n")
+    done = hf_report(tmp_path, "figure3", "--csv", "t.csv", "--out", "t")
+    assert done.returncode == 0, done.stderr
+    assert "| addition | 30 | tikhonov | 0/1 | - | - | - | 566 |" in (tmp_path / "t" / "summary.md").read_text()
+    assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_a_stopped_run_goes_on_from_its_checkpoint(tmp_path):
-    args = ["--profile", "quick", "--problems", "temporal_order", "--T", "10", "--seeds", "0", "--methods",
-            "structural", "--no-baseline", "--no-mlflow", "--out", "sweep"]
-    first = harness(tmp_path, *args, "--override", *TINY, "checkpoint.every=1")
-    assert first.returncode == 0, first.stderr[-3000:]
-    # Mark the run as stopped part-way (as SIGTERM would leave it): the next sweep must resume it, not restart.
-    rows = (tmp_path / "sweep" / "runs.csv").read_text().splitlines()
-    (tmp_path / "sweep" / "runs.csv").write_text("\n".join([rows[0], rows[1].rsplit(",", 1)[0] + ",1"]) + "\n")
-    again = harness(tmp_path, *args, "--override", *TINY[:-1], "hf.max_iterations=3", "checkpoint.every=1")
-    assert again.returncode == 0, again.stderr[-3000:]
-    run_dir = tmp_path / "sweep" / "runs" / "temporal_order-T10-structural-s0"
-    log = (run_dir / "stdout.log").read_text() + (run_dir / "stderr.log").read_text()
-    assert "resuming from" in log and "at iteration 2" in log
-    with (tmp_path / "sweep" / "runs.csv").open() as fh:
-        last = list(csv.DictReader(fh))[-1]
-    assert last["returncode"] == "0" and last["iterations"] == "3"
+@pytest.mark.parametrize("args, message", [
+    (["figure3"], "give --sweep or --filter"),
+    (["figure3", "--sweep", "figure3_quick"], "no MLflow store"),
+    (["figure3", "--csv", "missing.csv"], "cannot read missing.csv"),
+    (["figure3", "--csv", "table1.csv"], "table1.csv: not a Figure 3 runs.csv (no column problem, T"),
+    (["figure3", "--csv", "bad.csv"], "bad.csv, line 2: invalid literal for int()"),
+    (["figure3", "--uri", "sqlite:///a.db", "--filter", "tags.T ~ 3"], "no MLflow store"),
+])
+def test_report_bad_input_is_one_line(tmp_path, args, message):
+    (tmp_path / "table1.csv").write_text("task,method,seed\nmusic,hf,0\n")
+    (tmp_path / "bad.csv").write_text(CSV_HEADER + "xor,thirty,structural,0,True,700,12,70,0.0005,r1,0\n")
+    done = hf_report(tmp_path, *args)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("hf-report: error: ") and message in lines[0]
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "a.db").exists()
 
 
-def test_sweep_log_calls_a_signalled_run_stopped_not_failed():
-    from hfcore.experiments.sweeps import exit_outcome
+def test_report_run_row_fails_a_run_past_its_budget():
+    tags = {"experiment": "ms2011_memorization_5bit", "T": "50", "seed": "1", "damping": "structural", "solver": "cg"}
+    row = run_row(tags, {"hf.budget_minibatches": "2000.0"}, {"task.solved": 1.0, "cost.minibatches": 2100.0}, "r")
+    assert (row["problem"], row["T"], row["method"], row["seed"], row["solved"]) == (
+        "memorization_5bit", 50, "structural", 1, False)
+    sgd = run_row({**tags, "solver": "sgd"}, {}, {"task.solved": 1.0, "cost.minibatches": 10.0}, "r")
+    assert (sgd["method"], sgd["solved"]) == ("sgd", True)
+    going = run_row(tags, {}, {"task.solved": 1.0, "cost.minibatches": 10.0}, "r", state="running")
+    assert going["solved"] is False  # not finished: neither a success nor a failure yet
 
-    assert exit_outcome(0) is None
-    for rc in (143, 130, -15):
-        assert exit_outcome(rc).startswith("stopped by a signal")
-    assert exit_outcome(1) == "FAILED (exit 1)"
+
+def _row(seed, solved, minibatches, wall, state="finished", T=30, method="structural", problem="addition"):
+    return {"problem": problem, "T": T, "method": method, "seed": seed, "state": state, "solved": solved,
+            "minibatches": minibatches, "iterations": 5, "wall_seconds": wall, "source": "s"}
+
+
+def test_aggregate_counts_finished_runs_only_and_takes_the_median():
+    rows = [_row(0, True, 100, 5), _row(1, True, 300, 7), _row(2, False, 900, 9), _row(3, False, 50, 1, "running"),
+            _row(0, True, 10, 1, problem="xor")]
+    xor, addition = aggregate(rows)[::-1]  # the paper's order: addition first
+    assert (addition["successes"], addition["runs"], addition["not_finished"], addition["median_minibatches"],
+            addition["min_minibatches"], addition["max_minibatches"], addition["median_wall_seconds"]) == (
+        2, 3, 1, 200.0, 100.0, 300.0, 7.0)
+    assert xor["problem"] == "xor"
+    text = markdown(aggregate(rows), rows)
+    assert "| addition | 30 | structural | 2/3 | 200 | 100-300 | 1 | 7 |" in text
+    assert "| addition | 30 | structural | 3 | running | 5 | 50 | s |" in text
+
+
+def test_combine_keeps_a_finished_run_over_a_later_unfinished_one():
+    first = [_row(0, True, 100, 5), _row(1, False, 10, 1, "stopped")]
+    later = [_row(0, False, 5, 1, "running"), _row(1, True, 200, 6)]
+    assert [(r["seed"], r["minibatches"]) for r in combine([first, later])] == [(0, 100), (1, 200)]
 
 
 def test_committed_t100_checkpoint_reproduces_its_recorded_test_error():

@@ -1,23 +1,76 @@
-"""The Figure 3 grids as Hydra sweeps (issue 16): conf/sweep/, SkipFinishedRuns, and hf-report figure3."""
+"""The paper's grids as Hydra sweeps (issue 16): conf/sweep/, SkipFinishedRuns, and hf-report figure3 / table1."""
 
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
+import math
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
 
-from hfcore.experiments.figure3 import PROFILES, cells
 from tests.test_cli import hf_train
+from tests.test_figure3 import hf_report
 
 TINY = ["model.hidden=8", "task.T=10", "hf.gradient_batch=200", "hf.curvature_batch=50", "task.test_size=100",
         "hf.max_iterations=2", "progress=false"]
 # The quick grid cut to one problem and seed on the command line (a command-line sweep replaces the grid's).
 TWO_JOBS = ["--multirun", "sweep=figure3_quick", "experiment=ms2011_addition", "seed=0", *TINY]
+
+# ------------------------------------------------------------ the runs of the harnesses the grids replace
+# hf-figure3 and hf-table1 (hfcore/experiments/, removed after 6ac9f66) made these runs: each profile's cells and
+# the hf-train overrides they passed, frozen here so the grids can be held to them.
+
+PROBLEMS = ("addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit", "random_permutation",
+            "memorization_5bit", "memorization_20bit")
+OLD_FIGURE3 = {
+    "quick": {"problems": ("addition", "temporal_order"), "lengths": (30, 50), "seeds": (0, 1), "sgd_seeds": (0,),
+              "overrides": ("hf.gradient_batch=2000", "hf.curvature_batch=500", "task.test_size=2000"),
+              "sgd_overrides": ("optimizer.batch_size=100", "hf.eval_every=200", "task.test_size=2000",
+                                "tracking.log_every=20"),
+              "budget": 2000.0},
+    "full": {"problems": PROBLEMS, "lengths": (30, 50, 100, 200), "seeds": (0, 1, 2, 3, 4), "sgd_seeds": (0, 1),
+             "overrides": (), "sgd_overrides": ("optimizer.batch_size=100", "hf.eval_every=500", "tracking.log_every=50"),
+             "budget": 50000.0},
+}
+
+
+def old_figure3_runs(profile: str) -> dict[tuple, list[str]]:
+    """hf-figure3's runs of ``profile``: (problem, T, method, seed) -> its hf-train overrides."""
+    p = OLD_FIGURE3[profile]
+    runs = {}
+    for problem in p["problems"]:
+        for T in p["lengths"]:
+            cells = [(m, s, f"damping={m}", p["overrides"]) for m in ("structural", "tikhonov") for s in p["seeds"]]
+            cells += [("sgd", s, "optimizer=sgd", p["sgd_overrides"]) for s in p["sgd_seeds"]]
+            for method, seed, choice, overrides in cells:
+                runs[problem, T, method, seed] = [f"experiment=ms2011_{problem}", f"task.T={T}", f"seed={seed}",
+                                                  f"hf.budget_minibatches={p['budget']}", choice, *overrides]
+    return runs
+
+
+OLD_TABLE1 = {
+    "quick": {"seeds": (0,), "budget": 900.0, "overrides": ("task.test_size=500",),
+              "hf": ("hf.gradient_batch=1000", "hf.curvature_batch=200", "solver.max_iters=50"),
+              "lstm": ("hf.eval_every=100", "tracking.log_every=10"),
+              "music/hf": ("hf.gradient_batch=500", "hf.curvature_batch=100")},
+    "full": {"seeds": (0, 1, 2), "budget": 14400.0, "overrides": (), "hf": (),
+             "lstm": ("hf.eval_every=500", "tracking.log_every=50"),
+             "music/hf": ("hf.gradient_batch=2000", "hf.curvature_batch=500")},
+}
+TABLE1_METHODS = {"hf": ("model=rnn_tanh", "model.hidden=300"),
+                  "lstm": ("model=lstm", "model.hidden=300", "optimizer=sgd")}
+
+
+def old_table1_runs(profile: str) -> dict[tuple, list[str]]:
+    """hf-table1's runs of ``profile``: (task, method, seed) -> its hf-train overrides."""
+    p = OLD_TABLE1[profile]
+    return {(task, method, seed): [f"task={task}", *TABLE1_METHODS[method], f"seed={seed}",
+                                   f"hf.budget_seconds={p['budget']}", "hf.budget_clock=wall", "hf.max_iterations=null",
+                                   "hf.budget_minibatches=1e18", *p["overrides"], *p[method],
+                                   *p.get(f"{task}/{method}", ())]
+            for task in ("bouncing_balls", "music", "speech") for seed in p["seeds"] for method in ("hf", "lstm")}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -43,35 +96,54 @@ def grid_jobs(grid: str) -> tuple[list[list[str]], object]:
     return batch, cfg
 
 
-def job_config(grid: str, job: list[str]):
+def job_config(grid: str | None, job: list[str]):
     with initialize_config_module("hfcore.conf", version_base="1.3"):
-        return compose("config", overrides=[f"sweep={grid}", *job])
+        return compose("config", overrides=[f"sweep={grid}"] * bool(grid) + list(job))
+
+
+def what_runs(cfg) -> dict:
+    """A composed config less what does not change what a run computes (where it logs, its progress bar)."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    for key in ("tracking", "progress"):
+        out.pop(key)
+    return out
+
+
+def check_grids(grids: dict[str, str], old: dict[tuple, list[str]], key, sweep: str, experiment: str,
+                every_job: bool = True) -> None:
+    """``grids`` (grid -> method) make exactly the runs of ``old``: the same keys, each job's config the same as
+    the old run's (every job, or the first and last of each grid), logged to ``experiment`` with tag ``sweep``."""
+    got = []
+    for grid, method in grids.items():
+        jobs, _ = grid_jobs(grid)
+        assert len(jobs) == len({tuple(j) for j in jobs})
+        for i, job in enumerate(jobs):
+            choice = dict(o.split("=") for o in job)
+            got.append(key(choice, method))
+            if every_job or i in (0, len(jobs) - 1):
+                cfg = job_config(grid, job)
+                assert (cfg.tracking.tags.sweep, cfg.tracking.experiment, cfg.progress) == (sweep, experiment, False)
+                assert what_runs(cfg) == what_runs(job_config(None, old[got[-1]])), (grid, job)
+    assert sorted(got) == sorted(old)
 
 
 @pytest.mark.parametrize("profile", ["quick", "full"])
-def test_grids_make_exactly_the_profiles_runs(profile):
-    """The HF grid and the SGD grid together are hf-figure3's profile: same cells, overrides and budget."""
-    spec = PROFILES[profile]
-    expected = {c.key for c in cells(spec)}
-    got = set()
-    grids = ((f"figure3_{profile}", spec.overrides), (f"figure3_{profile}_sgd", spec.baseline_overrides))
-    for grid, overrides in grids:
-        jobs, _ = grid_jobs(grid)
-        for job in (jobs[0], jobs[-1]):  # the values that are not swept are the same in every job
-            cfg = job_config(grid, job)
-            assert cfg.hf.budget_minibatches == spec.budget_minibatches
-            assert cfg.tracking.tags.sweep == f"figure3_{profile}" and cfg.progress is False
-            for override in overrides:
-                key, value = override.split("=")
-                section, name = key.split(".")
-                assert str(cfg[section][name]) == value, override
-        for job in jobs:
-            choice = dict(o.split("=") for o in job)
-            method = "sgd" if grid.endswith("_sgd") else choice["damping"]
-            got.add((choice["experiment"].removeprefix("ms2011_"), int(choice["task.T"]), method,
-                     int(choice["seed"])))
-        assert len(jobs) == len({tuple(j) for j in jobs})
-    assert got == expected
+def test_figure3_grids_make_exactly_the_profiles_runs(profile):
+    """The HF grid and the SGD grid together are hf-figure3's profile: the same runs, with the same settings."""
+    def key(choice, method):
+        method = method or choice["damping"]
+        return (choice["experiment"].removeprefix("ms2011_"), int(choice["task.T"]), method, int(choice["seed"]))
+
+    check_grids({f"figure3_{profile}": None, f"figure3_{profile}_sgd": "sgd"}, old_figure3_runs(profile), key,
+                f"figure3_{profile}", "hfcore-figure3", every_job=profile == "quick")
+
+
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_table1_grids_make_exactly_the_profiles_runs(profile):
+    """The three Table 1 grids of a profile are hf-table1's profile: the same runs, with the same settings."""
+    grids = {f"table1_{profile}": "hf", f"table1_{profile}_hf_music": "hf", f"table1_{profile}_lstm": "lstm"}
+    check_grids(grids, old_table1_runs(profile), lambda choice, method: (choice["task"], method, int(choice["seed"])),
+                f"table1_{profile}", "hfcore-table1")
 
 
 def test_a_grid_job_gets_the_preset_and_its_damping():
@@ -148,12 +220,6 @@ def test_plain_multirun_is_not_skipped(tmp_path):
     assert again.returncode == 0 and "skipped" not in again.stdout + again.stderr
 
 
-def hf_report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
-    return subprocess.run([sys.executable, "-m", "hfcore_reports.cli", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
-
-
 def test_report_reads_the_store_and_writes_table_and_plot(tmp_path):
     assert hf_train(tmp_path, *TWO_JOBS).returncode == 0
     # A run of another sweep in the same experiment is not in the report.
@@ -164,36 +230,15 @@ def test_report_reads_the_store_and_writes_table_and_plot(tmp_path):
     out = tmp_path / "report"
     with (out / "runs.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert sorted((r["problem"], r["T"], r["method"], r["seed"], r["solved"]) for r in rows) == [
-        ("addition", "10", "structural", "0", "False"), ("addition", "10", "tikhonov", "0", "False")]
-    assert float(rows[0]["minibatches"]) > 0 and rows[0]["run_id"]
-    assert "| addition | 10 | structural | 0/1 | - | - |" in (out / "summary.md").read_text()
+    assert sorted((r["problem"], r["T"], r["method"], r["seed"], r["state"], r["solved"]) for r in rows) == [
+        ("addition", "10", "structural", "0", "finished", "False"),
+        ("addition", "10", "tikhonov", "0", "finished", "False")]
+    assert float(rows[0]["minibatches"]) > 0 and rows[0]["run_id"] and rows[0]["iterations"] == "2"
+    assert not math.isnan(float(rows[0]["wall_seconds"]))
+    assert "| addition | 10 | structural | 0/1 | - | - | - |" in (out / "summary.md").read_text()
     with (out / "summary.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 2
     assert (out / "figure3.png").read_bytes()[:4] == b"\x89PNG"
-
-
-@pytest.mark.parametrize("args, message", [
-    (["figure3"], "give --sweep or --filter"),
-    (["figure3", "--sweep", "figure3_quick"], "no MLflow store"),
-])
-def test_report_bad_input_is_one_line(tmp_path, args, message):
-    done = hf_report(tmp_path, *args)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1
-    assert lines[0].startswith("hf-report: error: ") and message in lines[0]
-    assert not (tmp_path / "mlflow.db").exists()
-
-
-def test_report_run_row_fails_a_run_past_its_budget():
-    from hfcore_reports.figure3 import run_row
-
-    tags = {"experiment": "ms2011_memorization_5bit", "T": "50", "seed": "1", "damping": "structural", "solver": "cg"}
-    row = run_row(tags, {"hf.budget_minibatches": "2000.0"}, {"task.solved": 1.0, "cost.minibatches": 2100.0}, "r")
-    assert (row["problem"], row["T"], row["method"], row["seed"], row["solved"]) == (
-        "memorization_5bit", 50, "structural", 1, False)
-    sgd = run_row({**tags, "solver": "sgd"}, {}, {"task.solved": 1.0, "cost.minibatches": 10.0}, "r")
-    assert (sgd["method"], sgd["solved"]) == ("sgd", True)
 
 
 def test_skip_works_in_the_joblib_launchers_workers(tmp_path):

@@ -77,15 +77,10 @@ def test_parallel_sweep_shares_one_tracking_server(tmp_path, mlflow_server):
 
 
 def test_sweeps_started_together_on_a_fresh_store_both_start(tmp_path):
-    """Two sweeps' parent runs created at once on a new sqlite store: the first MlflowClient migrates the
-    schema, so it must be made under the store's lock (two hf-figure3 processes raced there)."""
-    import subprocess
-    import sys
-
+    """Three processes preparing one new sqlite store at once (as sweeps started together do, through
+    PrepareTrackingStore): the first MlflowClient migrates the schema, so it must be made under the store's lock."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = ("import sys\nfrom hfcore.experiments.sweeps import start_parent\n"
-            f"start_parent({uri!r}, 'hfcore-figure3', 'figure3_sweep', sys.argv[1], {{}})")
-    procs = [subprocess.Popen([sys.executable, "-c", code, f"s{i}"], stderr=subprocess.PIPE, text=True)
-             for i in range(3)]
+    code = f"from hfcore.tracking import ensure_experiment\nensure_experiment({uri!r}, 'hfcore-figure3')"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(3)]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(errors)[-3000:]

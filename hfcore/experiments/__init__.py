@@ -1,1 +1,0 @@
-"""Experiment harnesses that reproduce the paper's results (each a console script)."""

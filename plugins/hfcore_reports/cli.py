@@ -1,0 +1,127 @@
+"""``hf-report``: the paper's figures and tables, read back from the MLflow store.
+
+The runs are those of the grids in ``conf/sweep/`` (and, for Figure 3, the ``runs.csv`` tables of the earlier
+harness may be added). Nothing is written to a store.
+
+Examples::
+
+    hf-report figure3 --sweep figure3_quick --out figure3-quick
+    hf-report figure3 --filter "tags.sweep = 'figure3_full' and tags.T = '100'" --out figure3-t100
+    hf-report figure3 --sweep figure3_full --uri sqlite:///a.db sqlite:///b.db \\
+        --csv docs/results/figure3-t100/runs.csv --out figure3-all
+    hf-report table1 --sweep table1_quick --out table1-quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PROG = "hf-report"
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit status 2 (bad input; nothing is written)."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _selection(parser: argparse.ArgumentParser, experiment: str) -> None:
+    parser.add_argument("--sweep", help="the grid's sweep tag (tracking.tags.sweep), e.g. figure3_quick")
+    parser.add_argument("--filter", default="", help="an MLflow search filter, ANDed with --sweep's")
+    parser.add_argument("--experiment", default=experiment, help="MLflow experiment (default: %(default)s)")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: a subcommand per report."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0].split(": ", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__[__doc__.index("Examples"):].replace("::", ":"))
+    sub = parser.add_subparsers(dest="report", required=True)
+    fig3 = sub.add_parser(
+        "figure3", help="M&S 2011 Figure 3: plot and table of the runs of the Figure 3 grids",
+        description="Writes runs.csv, summary.csv, summary.md and figure3.png to --out from the runs of one or "
+                    "more MLflow stores (--uri; those the filter selects) and runs.csv tables (--csv). One row per "
+                    "problem, T, method and seed: a finished run wins over one not finished, else the later "
+                    "source (stores after tables, each in the order given). Runs not finished are listed with "
+                    "their last iteration and not counted.")
+    _selection(fig3, "hfcore-figure3")
+    fig3.add_argument("--uri", nargs="+", default=[], metavar="URI",
+                      help="tracking stores to read (default: $MLFLOW_TRACKING_URI or ./mlflow.db, unless --csv "
+                           "is given alone)")
+    fig3.add_argument("--csv", nargs="+", default=[], type=Path, metavar="RUNS_CSV",
+                      help="runs.csv tables of the earlier hf-figure3 harness (docs/results/figure3-*/runs.csv)")
+    fig3.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name, or "
+                                                             "figure3-report)")
+    t1 = sub.add_parser("table1", help="M&S 2011 Table 1: RNN + HF against LSTM + SGD on the natural tasks",
+                        description="Writes runs.csv, table1.csv, table1.md and predictions/ to --out from the "
+                                    "FINISHED runs the filter selects (the latest run of each task, method and "
+                                    "seed), all of one time budget.")
+    _selection(t1, "hfcore-table1")
+    t1.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    t1.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name, or "
+                                                           "table1-report)")
+    return parser.parse_args(argv)
+
+
+def figure3(args: argparse.Namespace) -> None:
+    """``hf-report figure3``: combine the sources, write the report."""
+    from hfcore.tracking import default_tracking_uri
+    from hfcore_reports import figure3 as report
+    from hfcore_reports.store import ReportError, sweep_filter
+
+    uris = args.uri or ([] if args.csv else [default_tracking_uri()])
+    query = sweep_filter(args.sweep, args.filter)
+    if uris and not query:
+        fail("figure3: give --sweep or --filter (which runs of the store make the figure)")
+    try:
+        sources = [report.rows_from_csv(path) for path in args.csv]
+        sources += [report.rows_from_store(uri, args.experiment, query) for uri in uris]
+    except ReportError as exc:
+        fail(str(exc))
+    rows = report.combine(sources)
+    if not rows:
+        fail(f"figure3: no runs in experiment '{args.experiment}' match {query!r}" if uris else
+             "figure3: the tables hold no runs")
+    out = args.out or Path(args.sweep.replace("_", "-") if args.sweep else "figure3-report")
+    report.write_report(rows, out)
+    waiting = sum(r["state"] != "finished" for r in rows)
+    print(f"{PROG}: {len(rows)} runs ({waiting} not finished) from {len(sources)} source(s); wrote "
+          f"{', '.join(str(out / n) for n in report.REPORT_FILES)}")
+
+
+def table1(args: argparse.Namespace) -> None:
+    """``hf-report table1``: the finished runs of one budget, the table and the pictures."""
+    from hfcore.tracking import default_tracking_uri
+    from hfcore_reports import table1 as report
+    from hfcore_reports.store import ReportError, sweep_filter
+
+    query = sweep_filter(args.sweep, args.filter)
+    if not query:
+        fail("table1: give --sweep or --filter (which runs make the table)")
+    uri = args.uri or default_tracking_uri()
+    try:
+        rows = report.rows_from_store(uri, args.experiment, query)
+    except ReportError as exc:
+        fail(str(exc))
+    if not rows:
+        fail(f"table1: no FINISHED runs of the natural tasks in experiment '{args.experiment}' match {query!r}")
+    out = args.out or Path(args.sweep.replace("_", "-") if args.sweep else "table1-report")
+    pictures = report.fetch_pictures(uri, rows, out)
+    print(report.write_report(rows, out, args.sweep or query, pictures))
+    print(f"{PROG}: {len(rows)} runs; wrote {out / 'table1.md'}, {out / 'table1.csv'}, {out / 'runs.csv'}"
+          + (f" and {len(pictures)} pictures in {out / 'predictions'}" if pictures else ""))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr is for errors
+    args = parse(argv)
+    {"figure3": figure3, "table1": table1}[args.report](args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

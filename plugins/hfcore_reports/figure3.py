@@ -1,0 +1,266 @@
+"""The Figure 3 report (M&S 2011): minibatches to success and failure rate against T, per problem and method.
+
+Rows are runs (``problem, T, method, seed, state, solved, minibatches, iterations, wall_seconds, ...``), read
+from one or more MLflow stores (:func:`rows_from_store`) and from the ``runs.csv`` tables that the earlier
+``hf-figure3`` harness wrote (:func:`rows_from_csv`); :func:`combine` merges the sources, and
+:func:`write_report` turns the rows into ``runs.csv``, ``summary.csv``, ``summary.md`` and ``figure3.png``.
+A run that has not finished (still running, or stopped part-way and waiting to be resumed) is listed with its
+last iteration and is not counted, as a success or as a failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hfcore_reports.store import FINISHED, ReportError, runs_of, state_of, state_of_exit
+
+REPORT_FILES = ("runs.csv", "summary.csv", "summary.md", "figure3.png")
+RUN_FIELDS = ("problem", "T", "method", "seed", "state", "solved", "minibatches", "iterations", "wall_seconds",
+              "test_error", "run_id", "source")
+CSV_FIELDS = ("problem", "T", "method", "seed", "solved", "minibatches", "iterations", "wall_seconds", "returncode")
+"""The columns a ``runs.csv`` of the earlier harness must have (``test_error`` and ``run_id`` are read if there)."""
+
+PROBLEMS = ("addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit", "random_permutation",
+            "memorization_5bit", "memorization_20bit")
+"""The paper's seven problems in its order, memorization in its 5- and 20-bit variants."""
+METHODS = {"structural": ("HF, structural damping", "C0", "o"), "tikhonov": ("HF, Tikhonov damping only", "C3", "s"),
+           "sgd": ("SGD + momentum + clipping", "C2", "^")}
+"""Label, colour and marker of each method (the paper's colours: blue structural, red Tikhonov)."""
+
+
+def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, float], run_id: str,
+            state: str = FINISHED) -> dict[str, Any]:
+    """One run of a Figure 3 grid as a report row, from its MLflow tags, params and latest metrics.
+
+    The problem is the ``ms2011_*`` preset's name (tag ``experiment``), the method the damping for HF and the
+    solver otherwise. M&S Fig. 3: a run using more than its budget (``hf.budget_minibatches``) is a failure,
+    even if its last iteration solved the task. A run that has not finished is not solved (yet).
+    """
+    experiment = tags.get("experiment", "none")
+    minibatches = metrics.get("cost.minibatches", math.nan)
+    budget = float(params.get("hf.budget_minibatches", "inf") or "inf")
+    return {
+        "problem": experiment.removeprefix("ms2011_") if experiment != "none" else tags.get("task", ""),
+        "T": int(tags["T"]),
+        "method": tags["damping"] if tags.get("solver", "cg") == "cg" else tags["solver"],
+        "seed": int(tags["seed"]),
+        "state": state,
+        "solved": state == FINISHED and bool(metrics.get("task.solved", 0.0)) and minibatches <= budget,
+        "minibatches": minibatches,
+        # one gradient per HF iteration or SGD step, counted across resumes
+        "iterations": int(metrics.get("cost.gradient_evals", 0)),
+        "wall_seconds": metrics.get("time.elapsed", math.nan),
+        "test_error": metrics.get("test.error", math.nan),
+        "run_id": run_id,
+    }
+
+
+def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
+    """Every hf-train run of ``experiment`` in the store at ``uri`` that ``filter_string`` selects, one row each.
+
+    Finished runs and runs still going or stopped part-way alike (:func:`hfcore_reports.store.state_of`), in
+    the order they started; tagged with the source ``uri``. Raises :class:`ReportError` (see
+    :func:`hfcore_reports.store.runs_of`).
+    """
+    rows = []
+    for run in runs_of(uri, experiment, filter_string, finished_only=False):
+        row = run_row(run.data.tags, run.data.params, run.data.metrics, run.info.run_id, state_of(run))
+        rows.append({**row, "source": uri})
+    return rows
+
+
+def rows_from_csv(path: Path) -> list[dict[str, Any]]:
+    """The runs recorded in an earlier harness's ``runs.csv`` (``hf-figure3``), one row each.
+
+    A row with a non-zero ``returncode`` is a run that did not finish (stopped by a signal, or crashed).
+
+    Raises
+    ------
+    ReportError
+        The file cannot be read, lacks a column of :data:`CSV_FIELDS`, or holds a value that is not a number.
+    """
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in CSV_FIELDS if c not in (reader.fieldnames or ())]
+            if missing:
+                raise ReportError(f"{path}: not a Figure 3 runs.csv (no column {', '.join(missing)})")
+            rows = []
+            for line, r in enumerate(reader, start=2):
+                try:
+                    state = state_of_exit(int(r["returncode"]))
+                    rows.append({
+                        "problem": r["problem"], "T": int(r["T"]), "method": r["method"], "seed": int(r["seed"]),
+                        "state": state, "solved": state == FINISHED and r["solved"] == "True",
+                        "minibatches": float(r["minibatches"] or "nan"),
+                        "iterations": int(float(r["iterations"] or 0)),
+                        "wall_seconds": float(r["wall_seconds"] or "nan"),
+                        "test_error": float(r.get("test_error") or "nan"), "run_id": r.get("run_id", ""),
+                        "source": str(path)})
+                except ValueError as exc:
+                    raise ReportError(f"{path}, line {line}: {exc}") from None
+            return rows
+    except OSError as exc:
+        raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per problem, T, method and seed from several sources' rows, in the order given.
+
+    A finished run is never replaced by one that has not finished; otherwise the later row wins (a later
+    source, or a later run of the same store), so list the sources from the oldest to the newest.
+    """
+    merged: dict[tuple, dict[str, Any]] = {}
+    for rows in sources:
+        for row in rows:
+            key = (row["problem"], row["T"], row["method"], row["seed"])
+            held = merged.get(key)
+            if held is None or row["state"] == FINISHED or held["state"] != FINISHED:
+                merged[key] = row
+    return sorted(merged.values(), key=_order)
+
+
+def _order(row: dict[str, Any]) -> tuple:
+    problem = row["problem"]
+    rank = PROBLEMS.index(problem) if problem in PROBLEMS else len(PROBLEMS)
+    method = list(METHODS).index(row["method"]) if row["method"] in METHODS else len(METHODS)
+    return (rank, problem, row["T"], method, row["method"], row["seed"])
+
+
+def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (problem, T, method): successes / finished runs, minibatches to success over the successes
+    (median, mean, min, max), median wall time of the finished runs, and how many runs have not finished."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in sorted(rows, key=_order):
+        groups.setdefault((r["problem"], int(r["T"]), r["method"]), []).append(r)
+    out = []
+    for (problem, T, method), rs in groups.items():
+        done = [r for r in rs if r["state"] == FINISHED]
+        ok = [float(r["minibatches"]) for r in done if r["solved"]]
+        walls = [float(r["wall_seconds"]) for r in done if not math.isnan(float(r["wall_seconds"]))]
+        out.append({
+            "problem": problem, "T": T, "method": method, "successes": len(ok), "runs": len(done),
+            "not_finished": len(rs) - len(done),
+            "median_minibatches": statistics.median(ok) if ok else math.nan,
+            "mean_minibatches": sum(ok) / len(ok) if ok else math.nan,
+            "min_minibatches": min(ok) if ok else math.nan,
+            "max_minibatches": max(ok) if ok else math.nan,
+            "median_wall_seconds": statistics.median(walls) if walls else math.nan,
+        })
+    return out
+
+
+def _number(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:,.0f}"
+
+
+def markdown(summary: list[dict[str, Any]], rows: Sequence[dict[str, Any]] = ()) -> str:
+    """The results table (per problem x T x method: solved / finished runs, median and range of minibatches to
+    success), then the runs of ``rows`` that have not finished, with their last iteration."""
+    lines = ["| problem | T | method | solved / finished runs | median minibatches to success | min-max "
+             "| not finished | median wall (s) |", "|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        span = f"{_number(s['min_minibatches'])}-{_number(s['max_minibatches'])}" if s["successes"] else "-"
+        lines.append(f"| {s['problem']} | {s['T']} | {s['method']} | {s['successes']}/{s['runs']} "
+                     f"| {_number(s['median_minibatches'])} | {span} | {s['not_finished'] or '-'} "
+                     f"| {_number(s['median_wall_seconds'])} |")
+    waiting = [r for r in rows if r["state"] != FINISHED]
+    if waiting:
+        lines += ["", "Runs not finished, not counted above: still running, or stopped part-way (a rerun of their "
+                  "sweep resumes them from their checkpoints):", "",
+                  "| problem | T | method | seed | state | last iteration | minibatches so far | source |",
+                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['problem']} | {r['T']} | {r['method']} | {r['seed']} | {r['state']} | {r['iterations']} "
+                  f"| {_number(float(r['minibatches']))} | {r['source']} |" for r in waiting]
+    return "\n".join(lines)
+
+
+def write_report(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+    """``runs.csv`` (the rows), ``summary.csv``, ``summary.md`` and ``figure3.png`` in ``out``; prints the
+    table and returns the summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "runs.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(RUN_FIELDS))
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in RUN_FIELDS} for r in rows)
+    summary = aggregate(rows)
+    with (out / "summary.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    text = markdown(summary, rows)
+    (out / "summary.md").write_text(text + "\n")
+    plot(summary, out / "figure3.png")
+    print(text)
+    return summary
+
+
+def plot(summary: list[dict[str, Any]], path: Path) -> None:
+    """Figure 3 style, one panel pair per problem (four to a row): minibatches to success against T (median,
+    min/max bars; log scales) above the failure rate of the finished runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    problems = list(dict.fromkeys(s["problem"] for s in summary))  # summary is in the paper's order
+    cols = min(4, len(problems))
+    rows = math.ceil(len(problems) / cols)
+    fig = plt.figure(figsize=(3.6 * cols, 4.6 * rows), layout="constrained")
+    outer = fig.add_gridspec(rows, cols)
+    lengths = sorted({s["T"] for s in summary})
+    for i, problem in enumerate(problems):
+        inner = outer[i // cols, i % cols].subgridspec(2, 1, height_ratios=(2.2, 1), hspace=0.05)
+        top = fig.add_subplot(inner[0])
+        bottom = fig.add_subplot(inner[1], sharex=top)
+        mine = [s for s in summary if s["problem"] == problem]
+        for method, (label, color, marker) in METHODS.items():
+            cells = [s for s in mine if s["method"] == method and s["runs"]]
+            _draw_method(top, bottom, cells, label, color, marker)
+        waiting = sum(s["not_finished"] for s in mine)
+        if waiting:
+            top.text(0.02, 0.97, f"{waiting} run{'s' * (waiting > 1)} not finished", transform=top.transAxes,
+                     va="top", fontsize=7, color="0.4")
+        top.set_title(problem.replace("_", " "), fontsize=10)
+        top.set_yscale("log")
+        top.set_xscale("log")  # T = 30, 50, 100, 200 evenly apart, as in the paper
+        top.set_xlim(lengths[0] / 1.3, lengths[-1] * 1.3)  # the same T axis in every panel
+        top.set_xticks(lengths, [str(t) for t in lengths])
+        top.xaxis.set_minor_locator(NullLocator())
+        for axis in (top.yaxis.set_major_formatter, top.yaxis.set_minor_formatter):
+            axis(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 3,000 rather than 3 x 10^3
+        top.tick_params(labelbottom=False)
+        bottom.set_ylim(-0.05, 1.05)
+        bottom.set_xlabel("T")
+        if i % cols == 0:
+            top.set_ylabel("minibatches to success")
+            bottom.set_ylabel("failure rate")
+        for ax in (top, bottom):
+            ax.grid(alpha=0.3)
+    present = {s["method"] for s in summary}
+    handles = [plt.Line2D([], [], color=c, marker=m, label=label) for method, (label, c, m) in METHODS.items()
+               if method in present]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _draw_method(top: Any, bottom: Any, cells: list[dict[str, Any]], label: str, color: str, marker: str) -> None:
+    """One method's line in a problem's panels: its median minibatches (min/max bars) and its failure rate."""
+    if not cells:
+        return
+    solved = [s for s in cells if s["successes"]]
+    if solved:
+        median = [s["median_minibatches"] for s in solved]
+        spread = [[m - s["min_minibatches"] for m, s in zip(median, solved, strict=True)],
+                  [s["max_minibatches"] - m for m, s in zip(median, solved, strict=True)]]
+        top.errorbar([s["T"] for s in solved], median, yerr=spread, color=color, marker=marker, capsize=3,
+                     label=label)
+    bottom.plot([s["T"] for s in cells], [1 - s["successes"] / s["runs"] for s in cells], color=color,
+                marker=marker, label=label)
