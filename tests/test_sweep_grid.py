@@ -31,7 +31,8 @@ OLD_FIGURE3 = {
                                 "tracking.log_every=20"),
               "budget": 2000.0},
     "full": {"problems": PROBLEMS, "lengths": (30, 50, 100, 200), "seeds": (0, 1, 2, 3, 4), "sgd_seeds": (0, 1),
-             "overrides": (), "sgd_overrides": ("optimizer.batch_size=100", "hf.eval_every=500", "tracking.log_every=50"),
+             "overrides": (),
+             "sgd_overrides": ("optimizer.batch_size=100", "hf.eval_every=500", "tracking.log_every=50"),
              "budget": 50000.0},
 }
 
