@@ -18,7 +18,7 @@ def registry():
 
 
 @pytest.mark.parametrize("argv, expected", [
-    (["model.hiddn=16"], "unknown key 'model.hiddn': model (ModelConfig) has no key 'hiddn'; "
+    (["model.hiddn=16"], "unknown key 'model.hiddn': model (RNNConfig) has no key 'hiddn'; "
                          "did you mean 'model.hidden'?"),
     (["tracking.tag.study=lr"], "did you mean 'tracking.tags'?"),
     (["optimizer=sgd", "optimizer.max_iters=3"], "did you mean 'solver.max_iters'?"),
@@ -49,6 +49,6 @@ def test_good_commands_pass(registry, argv):
 def test_cli_refuses_an_unknown_key_in_one_line_and_writes_nothing(tmp_path):
     out = hf_train(tmp_path, "model.hiddn=16")
     assert out.returncode == 2
-    assert out.stderr.splitlines() == ["hf-train: error: unknown key 'model.hiddn': model (ModelConfig) has no key "
+    assert out.stderr.splitlines() == ["hf-train: error: unknown key 'model.hiddn': model (RNNConfig) has no key "
                                        "'hiddn'; did you mean 'model.hidden'?"]
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no outputs/ folder, no mlflow.db

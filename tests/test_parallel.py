@@ -307,10 +307,11 @@ def test_sharded_torch_model_equals_whole_batch():
     """The seam is backend-agnostic: torch tensors cross it through the model's to_numpy/from_numpy."""
     from types import SimpleNamespace
 
-    from tests.helpers import REGISTRY, model_cfg
+    from tests.helpers import REGISTRY, definition, model_cfg
 
     task = make_task("addition", T=12)
-    model = REGISTRY.get("backend", "torch").factory(task.spec, model_cfg(hidden=6),
+    cfg = model_cfg(hidden=6)
+    model = REGISTRY.get("backend", "torch").factory(definition(task.spec, cfg), cfg,
                                                      SimpleNamespace(name="torch", dtype="float64", device="cpu"))
     rng = np.random.default_rng(5)
     theta = model.init_params(rng)
