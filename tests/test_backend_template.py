@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from hfcore.testing.conformance import check_all
 from hfcore.types import ModelSpec
 from tests.test_numpy_backend import make_batch
 
+# --- the backend, shown in docs/writing-a-plugin.md ("Writing a backend") ---
 STEP = 1e-30
 """The complex step: small enough that ``h^2`` terms vanish, with no cancellation."""
 
@@ -65,6 +67,7 @@ class TemplateBackendPlugin:
     @hookimpl
     def hfcore_register_backends(self, registry: Any) -> None:
         registry.add_backend("complex_step", make_model, BackendConfig(name="complex_step"))
+# --- end of the backend ---
 
 
 _, REGISTRY = load_plugins(extra_plugins=[("template_backend", TemplateBackendPlugin())])
@@ -134,3 +137,12 @@ def test_a_backend_without_its_pieces_says_which_is_missing():
         model.loss_and_grad(theta, batch)
     with pytest.raises(NotImplementedError, match="linearise"):
         model.curvature(theta, batch)
+
+
+def test_the_docs_show_this_backend():
+    """docs/writing-a-plugin.md shows the backend above, line for line."""
+    own = Path(__file__).read_text()
+    start = own.index("# --- the backend, shown in docs")
+    code = own[own.index("\n", start) + 1:own.index("# --- end of the backend ---")]
+    docs = (Path(__file__).parents[1] / "docs" / "writing-a-plugin.md").read_text()
+    assert code.strip() in docs
