@@ -26,6 +26,11 @@ Modules
 :mod:`hfcore.kit.definitions`
     The built-in models ``rnn_tanh``, ``linear`` and ``lstm`` as definitions
     (:class:`hfcore.models.ModelDefinition`).
+:mod:`hfcore.kit.derived`
+    The backend template :class:`~hfcore.kit.derived.DerivedModel`: the model of any
+    definition (chunking, objective, structural damping over declared signals,
+    Gauss-Newton assembly) from a backend's ops, ``value_and_grad`` and ``linearise``
+    (:class:`~hfcore.kit.derived.DerivedCurvature`, :class:`~hfcore.kit.derived.Linearisation`).
 :mod:`hfcore.kit.tasks`
     Task-side helpers: one-line config validators (``check_*``), the zero-one
     error reduction and :class:`~hfcore.kit.tasks.SequenceTask`, a base class

@@ -5,7 +5,7 @@ parameters as named blocks with init rules (the flat layout every backend uses,
 :class:`hfcore.kit.layout.ParamLayout`) and its forward map over backend
 :class:`~hfcore.models.Ops`, with the signals structural damping penalises. The
 NumPy backend has hand-written derivatives for exactly these classes; any other
-backend derives them from :meth:`forward`. NumPy only: importing this module loads
+backend derives them from ``forward``. NumPy only: importing this module loads
 no backend.
 
 The initial parameters are those of the hand-written models before the models
