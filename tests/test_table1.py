@@ -106,8 +106,8 @@ def test_report_bad_input_is_one_line(tmp_path, args, message):
 
 
 def test_a_bad_override_stops_the_grid_in_one_line_before_any_run(tmp_path):
-    done = hf_train(tmp_path, "--multirun", "sweep=table1_quick_lstm", "solver.max_iters=5")
+    done = hf_train(tmp_path, "--multirun", "sweep=table1_quick_lstm", "optimizer.max_iters=5")
     assert done.returncode == 2
     (line,) = [x for x in done.stderr.splitlines() if x.strip()]
-    assert line.startswith("hf-train: error: unknown key 'solver.max_iters'")
+    assert line.startswith("hf-train: error: unknown key 'optimizer.max_iters'")
     assert not (tmp_path / "multirun").exists() and not (tmp_path / "mlflow.db").exists()

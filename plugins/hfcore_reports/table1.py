@@ -22,8 +22,16 @@ from typing import Any
 from hfcore_reports.store import ReportError, runs_of
 
 TASKS = ("bouncing_balls", "music", "speech")
-METHODS = {"rnn": "hf", "lstm": "lstm"}
-"""The method of a run by its ``model.kind``: the paper's RNN is trained with HF, the LSTM with SGD."""
+METHODS = {"rnn_tanh": "hf", "rnn": "hf", "lstm": "lstm"}
+"""The method of a run by its model (``model.name``; ``model.kind`` in runs logged before models were
+components): the paper's RNN is trained with HF, the LSTM with SGD."""
+
+
+def model_of(params: dict[str, str]) -> str | None:
+    """The run's model name, from either spelling of the parameter."""
+    return params.get("model.name", params.get("model.kind"))
+
+
 LABELS = {"hf": "RNN + HF", "lstm": "LSTM + SGD"}
 CLOCK_WORDS = {"cpu": "CPU seconds of the run's process", "wall": "wall-clock seconds"}
 RUN_FIELDS = ("task", "method", "seed", "budget_seconds", "budget_clock", "iterations", "minibatches",
@@ -62,7 +70,7 @@ def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, flo
             ) -> dict[str, Any]:
     """One finished run of a Table 1 grid as a report row, from its MLflow tags, params and latest metrics."""
     return {
-        "task": tags["task"], "method": METHODS[params["model.kind"]], "seed": int(tags["seed"]),
+        "task": tags["task"], "method": METHODS[model_of(params)], "seed": int(tags["seed"]),
         "budget_seconds": as_float(params.get("hf.budget_seconds")), "budget_clock": params.get("hf.budget_clock"),
         "iterations": int(metrics.get("cost.gradient_evals", 0)),  # one gradient per HF iteration or SGD step
         "minibatches": metrics.get("cost.minibatches", math.nan),
@@ -90,7 +98,7 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
 
     rows: dict[tuple, dict[str, Any]] = {}
     for run in runs_of(uri, experiment, filter_string):  # first: it refuses a store that does not exist
-        if run.data.tags.get("task") in TASKS and run.data.params.get("model.kind") in METHODS:
+        if run.data.tags.get("task") in TASKS and model_of(run.data.params) in METHODS:
             row = run_row(run.data.tags, run.data.params, run.data.metrics, run.info.run_id)
             rows[row["task"], row["method"], row["seed"], row["budget_seconds"], row["budget_clock"]] = row
     budgets = sorted({(r["budget_seconds"], r["budget_clock"]) for r in rows.values()})
