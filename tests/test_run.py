@@ -145,8 +145,18 @@ def test_checkpointer_and_tracker_callback_serve_a_plain_train_call(tmp_path):
 
 # --- the signal guard: a finished checkpoint is never lost, the tracker's run never left open ---
 
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt as in a terminal, even when the tests run as a background job
+    (which starts Python with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, RunInterrupted)])
-def test_a_signal_ends_the_run_killed_with_the_last_iteration_saved(tmp_path, monkeypatch, signum, raised):
+def test_a_signal_ends_the_run_killed_with_the_last_iteration_saved(tmp_path, monkeypatch, ctrl_c_raises, signum,
+                                                                     raised):
     model, task, hf, _ = components()
     tracker = RecordingTracker()
     before = {s: signal.getsignal(s) for s in SignalGuard.SIGNALS}

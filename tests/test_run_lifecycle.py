@@ -228,6 +228,9 @@ def test_heartbeat_is_set_at_start_and_at_every_flush(tmp_path, monkeypatch):
 
 CTRL_C_THRICE = """
 import os, signal
+# Ctrl-C raises KeyboardInterrupt as in a terminal, even when the tests run as a background job (which
+# starts Python with SIGINT ignored, so it would never raise).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 import hfcore.run, hfcore.reporting
 real_on_step = hfcore.run.Checkpointer.on_step
 def on_step(self, state, info, metrics):
