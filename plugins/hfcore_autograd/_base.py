@@ -16,14 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from hfcore.kit.derived import DerivedCurvature, DerivedModel, Linearisation
+from hfcore.kit.derived import DerivedModel, Linearisation
 
 from ._deps import ag_tuple, anp, make_vjp, value_and_grad
 from ._ops import AutogradOps
 from .losses import loss_terms
-
-AutogradCurvature = DerivedCurvature
-"""The bound Gauss-Newton products of an :class:`AutogradModel` (the template's)."""
 
 
 class AutogradModel(DerivedModel):

@@ -1,7 +1,7 @@
 """Three autograd primitives with derivatives chosen for the HF inner loop.
 
 The backend's :class:`~hfcore.models.Ops` (:class:`AutogradOps`) are built on them.
-Every Gauss-Newton product sweeps the recorded tapes twice (:class:`~hfcore_autograd._base.AutogradCurvature`),
+Every Gauss-Newton product sweeps the recorded tapes twice (:class:`~hfcore.kit.derived.DerivedCurvature`),
 so the cost of each primitive's vjp is paid on every CG iteration:
 
 * :func:`tanh` -- derivative ``1 - h^2`` computed once when the forward pass records the

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.func import grad_and_value, vjp
 
-from hfcore.kit.derived import DerivedCurvature, DerivedModel, Linearisation
+from hfcore.kit.derived import DerivedModel, Linearisation
 from hfcore.models import ModelDefinition
 from hfcore.types import Batch
 
@@ -51,8 +51,6 @@ class TorchOps:
 OPS = TorchOps()
 
 
-TorchDefinedCurvature = DerivedCurvature
-"""The bound Gauss-Newton products of a :class:`TorchDefinedModel` (the template's)."""
 
 
 class TorchDefinedModel(TorchModelBase, DerivedModel):
