@@ -1,6 +1,6 @@
-"""Macro benchmark: time to success on the addition problem, the number users feel.
+"""Macro benchmark: time to success on a pathological problem, the number users feel.
 
-For each T and seed it runs ``hf-train experiment=ms2011_addition task.T=T seed=S``
+For each problem, T and seed it runs ``hf-train experiment=ms2011_<problem> task.T=T seed=S``
 (the paper's settings: 100 tanh units, 10,000 / 1,000 gradient / curvature
 sequences, structural damping, IS11's success criterion on 10,000 fixed test
 sequences, a 50,000-minibatch budget) plus the profile's overrides, one
@@ -23,7 +23,9 @@ Examples::
     python benchmarks/macro.py --T 50 --seeds 0 1 2 --jobs 2 --out macro-t50
     python benchmarks/macro.py --T 50 --seeds 0 1 2 --peer --jobs 2 --out macro-t50   # + the peer
     python benchmarks/macro.py --T 100 --profile float32 --seeds 0 1 2 --out macro-t100-f32
+    python benchmarks/macro.py --problem temporal_order multiplication --T 50 --profile precond --out ttS
     python benchmarks/macro.py --report-only --out macro-t50 --markdown benchmarks/results/DATE-macro.md
+    python benchmarks/macro.py --report-only --out ttS --compare paper precond   # paired-seed table
 """
 
 from __future__ import annotations
@@ -59,10 +61,14 @@ PROFILES = {
     "paper": (),
     "float32": ("backend.dtype=float32",),
 }
-"""Overrides on top of ``experiment=ms2011_addition`` (the paper's settings)."""
+"""Overrides on top of ``experiment=ms2011_<problem>`` (the paper's settings); ``--override`` adds more
+under a profile name of its own (``--profile-name``)."""
 
-FIELDS = ("solver", "T", "profile", "seed", "solved", "iterations", "gv_products", "minibatches", "wall_seconds",
-          "cpu_seconds", "process_seconds", "test_error", "returncode")
+PROBLEMS = ("addition", "multiplication", "temporal_order", "temporal_order_3bit", "xor", "random_permutation",
+            "memorization_5bit", "memorization_20bit")
+
+FIELDS = ("solver", "problem", "T", "profile", "seed", "solved", "iterations", "gv_products", "minibatches",
+          "wall_seconds", "cpu_seconds", "process_seconds", "test_error", "returncode", "overrides")
 
 
 @dataclass(frozen=True)
@@ -70,22 +76,23 @@ class Cell:
     """One time-to-success run: ``solver`` is ``hfcore`` or ``peer``."""
 
     solver: str
+    problem: str
     T: int
     profile: str
     seed: int
 
     @property
-    def key(self) -> tuple[str, int, str, int]:
-        return (self.solver, self.T, self.profile, self.seed)
+    def key(self) -> tuple[str, str, int, str, int]:
+        return (self.solver, self.problem, self.T, self.profile, self.seed)
 
     @property
     def name(self) -> str:
-        return f"{self.solver}-addition-T{self.T}-{self.profile}-s{self.seed}"
+        return f"{self.solver}-{self.problem}-T{self.T}-{self.profile}-s{self.seed}"
 
 
-def experiment_overrides(T: int, seed: int, profile: str) -> list[str]:
+def experiment_overrides(T: int, seed: int, profile: str, problem: str = "addition") -> list[str]:
     """The hf-train overrides that define a run of ours (and the problem the peer gets)."""
-    return ["experiment=ms2011_addition", f"task.T={T}", f"seed={seed}", *PROFILES[profile]]
+    return [f"experiment=ms2011_{problem}", f"task.T={T}", f"seed={seed}", *PROFILES.get(profile, ())]
 
 
 # ----------------------------------------------------------------------------------------------- our runs
@@ -94,19 +101,19 @@ def experiment_overrides(T: int, seed: int, profile: str) -> list[str]:
 def run_ours(cell: Cell, out: Path, extra: list[str]) -> dict[str, Any]:
     """One hf-train run to success or budget; resumes from its checkpoint when stopped part-way."""
     run_dir = out / "runs" / cell.name
-    command = sweeps.hf_train_command(experiment_overrides(cell.T, cell.seed, cell.profile), run_dir, out.name, None,
-                                      ("tracking=none", "blas_threads=1", *extra))
-    return _row(cell, *sweeps.run_hf_train(command, run_dir))
+    command = sweeps.hf_train_command(experiment_overrides(cell.T, cell.seed, cell.profile, cell.problem), run_dir,
+                                      out.name, None, ("tracking=none", "blas_threads=1", *extra))
+    return _row(cell, *sweeps.run_hf_train(command, run_dir), overrides=extra)
 
 
-def _row(cell: Cell, rc: int, summary: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _row(cell: Cell, rc: int, summary: dict[str, Any], seconds: float, overrides: list[str] = ()) -> dict[str, Any]:
     """A ``runs.csv`` row from a run's exit status, its ``summary.json`` and its process wall time."""
-    return {"solver": cell.solver, "T": cell.T, "profile": cell.profile, "seed": cell.seed,
+    return {"solver": cell.solver, "problem": cell.problem, "T": cell.T, "profile": cell.profile, "seed": cell.seed,
             "solved": summary.get("solved", False), "iterations": summary.get("iterations", 0),
             "gv_products": summary.get("gv_products", ""), "minibatches": summary.get("minibatches", math.nan),
             "wall_seconds": summary.get("wall_seconds", math.nan), "cpu_seconds": summary.get("cpu_seconds", math.nan),
             "process_seconds": round(seconds, 1), "test_error": summary.get("test_error", math.nan),
-            "returncode": rc}
+            "returncode": rc, "overrides": " ".join([*PROFILES.get(cell.profile, ()), *overrides])}
 
 
 # ----------------------------------------------------------------------------------------------- the peer
@@ -202,12 +209,13 @@ def to_peer(batch: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarize(rows: list[dict[str, str]]) -> list[list[Any]]:
-    """One line per (solver, T, profile): successes and the medians over successful seeds."""
-    groups: dict[tuple[str, int, str], list[dict[str, str]]] = {}
+    """One line per (solver, problem, T, profile): successes and the medians over successful seeds."""
+    groups: dict[tuple[str, str, int, str], list[dict[str, str]]] = {}
     for r in rows:
-        groups.setdefault((r["solver"], int(r["T"]), r["profile"]), []).append(r)
+        groups.setdefault((r["solver"], _problem(r), int(r["T"]), r["profile"]), []).append(r)
     lines = []
-    for (solver, T, profile), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0], kv[0][2])):
+    for (solver, problem, T, profile), runs in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0],
+                                                                                      kv[0][3])):
         ok = [r for r in runs if r["solved"] == "True"]
 
         def med(col: str, ok: list[dict[str, str]] = ok) -> str:
@@ -215,7 +223,7 @@ def summarize(rows: list[dict[str, str]]) -> list[list[Any]]:
             values = [v for v in values if not math.isnan(v)]
             return f"{statistics.median(values):,.0f}" if values else "-"
 
-        lines.append([solver, T, profile, f"{len(ok)}/{len(runs)}", med("cpu_seconds"), med("wall_seconds"),
+        lines.append([solver, problem, T, profile, f"{len(ok)}/{len(runs)}", med("cpu_seconds"), med("wall_seconds"),
                       med("iterations"), med("gv_products"), med("minibatches")])
     return lines
 
@@ -231,16 +239,62 @@ def _cell(field: str, value: Any) -> str:
 
 
 def render(rows: list[dict[str, str]], settings: dict[str, Any], env: dict[str, Any] | None) -> str:
-    out = ["# Time to success on the addition problem (macro benchmark)", ""]
+    out = ["# Time to success (macro benchmark)", ""]
     if env:
         out += header_lines(env, [1]) + [""]
     out += [f"Settings: {json.dumps(settings)}", "",
             "Medians over the seeds that succeeded; CPU seconds are the run's own compute (iterations and test "
             "evaluations), wall seconds include waiting for a core on a shared machine.", "",
-            md_table(["solver", "T", "profile", "solved", "median CPU s", "median wall s", "median HF iterations",
-                      "median Gv products", "median minibatches"], summarize(rows)), "", "## Runs", "",
+            md_table(["solver", "problem", "T", "profile", "solved", "median CPU s", "median wall s",
+                      "median HF iterations", "median Gv products", "median minibatches"], summarize(rows)), "",
+            "## Runs", "",
             md_table(list(FIELDS), [[_cell(f, r.get(f, "")) for f in FIELDS] for r in rows])]
     return "\n".join(out) + "\n"
+
+
+def compare(rows: list[dict[str, str]], base: str, other: str) -> str:
+    """Paired seeds: ``other``'s runs against ``base``'s, per problem, T and seed, with the ratio of medians.
+
+    Ratios are ``other / base``; medians are over the seeds both solved (a failure is listed, never dropped).
+    """
+    runs = {(_problem(r), int(r["T"]), r["profile"], int(r["seed"])): r for r in rows if r["solver"] == "hfcore"}
+    cells = sorted({(p, T, s) for (p, T, prof, s) in runs if prof == other and (p, T, base, s) in runs})
+    if not cells:
+        return f"No paired runs of profiles '{base}' and '{other}'.\n"
+
+    def show(r: dict[str, str]) -> str:
+        if r["solved"] != "True":
+            return f"**not solved** ({sweeps.as_float(r['cpu_seconds']):,.0f} CPU s, {r['iterations']} it.)"
+        return (f"{sweeps.as_float(r['cpu_seconds']):,.0f} / {int(sweeps.as_float(r['gv_products'])):,} / "
+                f"{sweeps.as_float(r['minibatches']):,.0f}")
+
+    lines, per_group = [], {}
+    for p, T, s in cells:
+        b, o = runs[(p, T, base, s)], runs[(p, T, other, s)]
+        both = b["solved"] == "True" and o["solved"] == "True"
+        ratio = (f"{sweeps.as_float(o['cpu_seconds']) / sweeps.as_float(b['cpu_seconds']):.2f}" if both else "-")
+        lines.append([p, T, s, show(b), show(o), ratio])
+        per_group.setdefault((p, T), []).append((b, o))
+    summary = []
+    for (p, T), pairs in per_group.items():
+        solved_b = sum(b["solved"] == "True" for b, _ in pairs)
+        solved_o = sum(o["solved"] == "True" for _, o in pairs)
+        both = [(b, o) for b, o in pairs if b["solved"] == "True" and o["solved"] == "True"]
+
+        def med(col: str, i: int, both: list = both) -> float:
+            return statistics.median(sweeps.as_float(pair[i][col]) for pair in both) if both else math.nan
+
+        cells_ = [p, T, f"{solved_b}/{len(pairs)}", f"{solved_o}/{len(pairs)}"]
+        for col in ("cpu_seconds", "gv_products", "minibatches"):
+            mb, mo = med(col, 0), med(col, 1)
+            cells_.append(f"{mb:,.0f} → {mo:,.0f} ({mo / mb:.2f}x)" if both else "-")
+        summary.append(cells_)
+    return "\n".join([
+        f"## `{other}` against `{base}` (paired seeds)", "",
+        md_table(["problem", "T", f"solved, {base}", f"solved, {other}", "median CPU s", "median Gv products",
+                  "median minibatches"], summary), "",
+        "Per seed: CPU s / Gv products / minibatches.", "",
+        md_table(["problem", "T", "seed", base, other, "CPU ratio"], lines)]) + "\n"
 
 
 # ----------------------------------------------------------------------------------------------- entry point
@@ -250,7 +304,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     parser.add_argument("--T", nargs="+", type=int, default=[50])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="paper")
+    parser.add_argument("--problem", nargs="+", choices=PROBLEMS, default=["addition"])
+    parser.add_argument("--profile", default="paper",
+                        help=f"a name for the runs' settings: one of {sorted(PROFILES)} (their overrides), or any "
+                             "name for the settings --override gives (e.g. --profile precond --override "
+                             "hf.preconditioner=fisher_diagonal)")
     parser.add_argument("--jobs", type=int, default=1, help="runs side by side (one BLAS thread each)")
     parser.add_argument("--out", default="macro", help="output folder; a rerun skips the runs recorded there")
     parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
@@ -263,6 +321,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="sequences per peer iteration, for its gradient and its curvature (default 1000)")
     parser.add_argument("--peer-cg-iters", type=int, default=250, help="the peer's CG_iter (default 250, ours)")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--compare", nargs=2, metavar=("BASE", "OTHER"),
+                        help="also report profile OTHER against BASE on paired seeds (with --report-only: only that)")
     parser.add_argument("--markdown", type=Path, help="also write the report here")
     add_mlflow_arg(parser)
     parser.add_argument("--peer-child", type=Path, help=argparse.SUPPRESS)
@@ -282,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             sweeps.fail(PROGRAM, f"{name} must be >= 1, got {value}")
     if not args.peer_budget_seconds > 0:
         sweeps.fail(PROGRAM, f"--peer-budget-seconds must be > 0, got {args.peer_budget_seconds:g}")
+    if args.peer and args.problem != ["addition"]:
+        sweeps.fail(PROGRAM, "--peer times the addition problem only (--problem addition)")
     if args.peer:
         try:
             import hessianfree  # noqa: F401
@@ -295,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                 args.peer_budget_seconds, "peer_batch": args.peer_batch, "peer_cg_iters": args.peer_cg_iters}
     if not args.report_only:
         solvers = ([] if args.no_ours else ["hfcore"]) + (["peer"] if args.peer else [])
-        cells = [Cell(s, T, args.profile, seed) for T in args.T for seed in args.seeds for s in solvers]
+        cells = [Cell(s, problem, T, args.profile, seed) for problem in args.problem for T in args.T
+                 for seed in args.seeds for s in solvers]
         todo, done = sweeps.still_to_do(cells, sweeps.read_done(results, _key), key=lambda c: c.key)
         log(f"{len(todo)} runs to do, {len(done)} already recorded in {results}")
 
@@ -313,6 +376,13 @@ def main(argv: list[str] | None = None) -> int:
 
         sweeps.run_all(todo, args.jobs, run_one, record)
     rows = list(sweeps.read_done(results, _key).values())
+    if args.compare:
+        table = compare(rows, *args.compare)
+        print(table)
+        if args.report_only:
+            if args.markdown:
+                args.markdown.write_text(table)
+            return 0
     env = None if args.report_only else environment(with_torch=False)
     report = render(rows, settings, env)
     (out / "macro.md").write_text(report)
@@ -321,8 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _key(row: dict[str, str]) -> tuple[str, int, str, int]:
-    return (row["solver"], int(row["T"]), row["profile"], int(row["seed"]))
+def _problem(row: dict[str, str]) -> str:
+    """The row's problem; tables written before the column existed timed addition only."""
+    return row.get("problem") or "addition"
+
+
+def _key(row: dict[str, str]) -> tuple[str, str, int, str, int]:
+    return (row["solver"], _problem(row), int(row["T"]), row["profile"], int(row["seed"]))
 
 
 if __name__ == "__main__":

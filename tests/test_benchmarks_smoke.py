@@ -211,15 +211,20 @@ TINY_MACRO = ["--T", "12", "--seeds", "0", "--override", "model.hidden=8", "task
 def test_macro_records_time_to_success_and_resumes(tmp_path):
     out = tmp_path / "macro"
     proc = run_script("macro.py", *TINY_MACRO, "--out", str(out), timeout=300)
-    assert "| solver | T | profile | solved | median CPU s | median wall s |" in proc.stdout
-    assert "| hfcore | 12 | paper | 0/1 |" in proc.stdout  # two iterations cannot solve it: a failure, counted
-    (row,) = table_rows((out / "macro.md").read_text(), ("hfcore", "12", "paper", "0"))
-    assert row[4:6] == ["False", "2"]  # not solved in 2 iterations
+    assert "| solver | problem | T | profile | solved | median CPU s | median wall s |" in proc.stdout
+    assert "| hfcore | addition | 12 | paper | 0/1 |" in proc.stdout  # two iterations cannot solve it: counted
+    (row,) = table_rows((out / "macro.md").read_text(), ("hfcore", "addition", "12", "paper", "0"))
+    assert row[5:7] == ["False", "2"]  # not solved in 2 iterations
     (recorded,) = csv.DictReader((out / "runs.csv").open())
     assert float(recorded["cpu_seconds"]) > 0 and int(recorded["gv_products"]) > 0
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     again = run_script("macro.py", *TINY_MACRO, "--out", str(out), "--mlflow", uri)
     assert "0 runs to do, 1 already recorded" in again.stderr + again.stdout
+    # A second profile on the same seed, then the paired table: a failure on both sides has no ratio.
+    run_script("macro.py", *TINY_MACRO, "solver.max_iters=5", "--out", str(out), "--profile", "cg5")
+    paired = run_script("macro.py", "--report-only", "--out", str(out), "--compare", "paper", "cg5")
+    assert "## `cg5` against `paper` (paired seeds)" in paired.stdout
+    assert "| addition | 12 | 0/1 | 0/1 | - | - | - |" in paired.stdout
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
