@@ -11,6 +11,7 @@ from hfcore.interfaces import (
     Damping,
     DeclaresCurvatureSupport,
     HasDefaultLambda0,
+    HasGradientSquares,
     HasMaxSample,
     Model,
     Optimizer,
@@ -177,6 +178,10 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
         raise ConfigError(f"model '{cfg.model.name}' has no Gauss-Newton product on backend "
                           f"'{cfg.backend.name}'; train it with a first-order optimizer (optimizer=sgd) or on a "
                           f"backend that derives it from the forward map (backend=autograd)")
+    if getattr(optimizer, "needs_gradient_squares", False) and not isinstance(model, HasGradientSquares):
+        raise ConfigError(f"hf.preconditioner=empirical_fisher needs per-sequence gradient squares, which model "
+                          f"'{cfg.model.name}' on backend '{cfg.backend.name}' does not compute; they are available "
+                          f"for model=rnn_tanh and model=linear on backend=numpy (or set hf.preconditioner=none)")
     _check_batches_fit(cfg, task, optimizer)
     if cfg.checkpoint.every < 1:
         raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")

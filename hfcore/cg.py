@@ -1,10 +1,10 @@
 """Linear conjugate gradient as used by Hessian-free optimisation (Martens 2010).
 
-Plain (unpreconditioned, M&S 2011 sec. 3) CG on ``phi(x) = 0.5 x'Ax - b'x``
-with Martens' relative-progress stopping rule and a geometric schedule of
+Plain (M&S 2011 sec. 3) or diagonally preconditioned (Martens 2010 sec. 4.7) CG
+on ``phi(x) = 0.5 x'Ax - b'x`` with Martens' relative-progress stopping rule and a geometric schedule of
 saved iterates for backtracking. Vectors may be any array type that supports
 ``+``, ``-``, ``*`` by a scalar and ``@`` (dot product), so GPU arrays never
-leave the device except for scalars.
+leave the device except for scalars (the preconditioner divides elementwise, ``/``).
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ class ConjugateGradient:
         return (i > k and i >= self.config.min_iters and phis[i - k] < 0
                 and (phi - phis[i - k]) / phi < k * self.config.progress_tol)
 
-    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector | None) -> CGResult:
+    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector | None,
+              preconditioner: Vector | None = None) -> CGResult:
         """Minimise ``0.5 x'Ax - b'x`` from ``x0``.
 
         Parameters
@@ -120,6 +121,9 @@ class ConjugateGradient:
         x0 : Vector or None
             Starting point (HF's decayed warm start); None starts from zero
             without spending a product on the initial residual.
+        preconditioner : Vector or None
+            The diagonal ``d`` of ``M``, all entries > 0: standard PCG with ``z = r / d``. ``phi``, the progress
+            rule and the saved iterates are unchanged (``phi`` is ``A``'s, not ``M``'s). None: plain CG.
 
         Returns
         -------
@@ -136,11 +140,13 @@ class ConjugateGradient:
         phi = float(0.5 * ((r - b) @ x))
         phis = [phi]
         saved = _Saved()
-        p = -r
+        z = r if preconditioner is None else r / preconditioner
+        p = -z
         rr = float(r @ r)
+        rz = rr if preconditioner is None else float(r @ z)
         reason = "max_iters"
         i = 0
-        if not math.isfinite(phi) or not math.isfinite(rr):
+        if not math.isfinite(phi) or not math.isfinite(rz):
             return CGResult(x, (x,), (0,), (phi,), tuple(phis), 0, "nonfinite")
         while i < c.max_iters:
             if math.sqrt(rr) < c.residual_tol:
@@ -151,13 +157,15 @@ class ConjugateGradient:
             if not math.isfinite(pAp) or pAp <= 0:
                 reason = "nonfinite" if not math.isfinite(pAp) else "negative_curvature"
                 break
-            alpha = rr / pAp
+            alpha = rz / pAp
             x = x + alpha * p
             r = r + alpha * Ap
-            rr_new = float(r @ r)
+            z = r if preconditioner is None else r / preconditioner
+            rr = float(r @ r)
+            rz_new = rr if preconditioner is None else float(r @ z)
             i += 1
             phis.append(float(0.5 * ((r - b) @ x)))
-            if not math.isfinite(phis[-1]) or not math.isfinite(rr_new):
+            if not math.isfinite(phis[-1]) or not math.isfinite(rz_new):
                 reason = "nonfinite"
                 break
             if i in schedule:
@@ -165,8 +173,8 @@ class ConjugateGradient:
             if self._progress_stop(phis, i):
                 reason = "progress"
                 break
-            p = -r + (rr_new / rr) * p
-            rr = rr_new
+            p = -z + (rz_new / rz) * p
+            rz = rz_new
         if reason == "nonfinite":
             # The last update produced NaN/Inf: fall back to the last finite state.
             if not saved.iterates:

@@ -209,7 +209,9 @@ class HFConfig(StopConfig):
     iterates (``walkback``, M10, or ``argmin``) and the Armijo line search on the ``gradient``
     batch, the ``curvature`` batch or a ``fresh`` one of ``fresh_batch`` sequences. ``rho_damped``
     measures the reduction ratio against the damped quadratic (IS11). Each CG solve starts from
-    ``warm_start_decay`` times the previous solve's final iterate (M10c, IS11).
+    ``warm_start_decay`` times the previous solve's final iterate (M10c, IS11). ``preconditioner``
+    ``empirical_fisher`` preconditions CG with ``(diag(F) + lambda) ** preconditioner_power``, ``diag(F)``
+    the empirical Fisher diagonal of the gradient batch (Martens 2010 sec. 4.7); ``none`` is plain CG.
     """
 
     gradient_batch: int = 10000
@@ -223,6 +225,8 @@ class HFConfig(StopConfig):
     line_search_shrink: float = 0.8
     line_search_tries: int = 60
     warm_start_decay: float = 0.95
+    preconditioner: str = "none"
+    preconditioner_power: float = 0.75
 
 
 @dataclass

@@ -11,12 +11,21 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 from hfcore.config import HFConfig
-from hfcore.interfaces import CurvatureProduct, Damping, HasExtraMetrics, Model, Solver, Task, loss_and_predict
+from hfcore.interfaces import (
+    CurvatureProduct,
+    Damping,
+    HasExtraMetrics,
+    HasGradientSquares,
+    Model,
+    Solver,
+    Task,
+    loss_and_predict,
+)
 from hfcore.state import OptimizerState
 from hfcore.types import Batch, CGResult, Counters, StepInfo, Vector
 
@@ -24,6 +33,7 @@ log = logging.getLogger(__name__)
 
 DATA_SOURCES = ("gradient", "curvature", "fresh")
 BACKTRACK_RULES = ("walkback", "argmin")
+PRECONDITIONERS = ("none", "empirical_fisher")
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,10 @@ def _check_config(c: HFConfig) -> None:
         problems.append(f"hf.armijo_c must be in [0, 1), got {c.armijo_c}")
     if not 0 <= c.warm_start_decay <= 1:
         problems.append(f"hf.warm_start_decay must be in [0, 1], got {c.warm_start_decay}")
+    if c.preconditioner not in PRECONDITIONERS:
+        problems.append(f"hf.preconditioner must be one of {PRECONDITIONERS}, got '{c.preconditioner}'")
+    if not 0 <= c.preconditioner_power <= 1:
+        problems.append(f"hf.preconditioner_power must be in [0, 1], got {c.preconditioner_power}")
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -92,6 +106,11 @@ class HessianFree:
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", replace(self.config))  # our own copy: a schema instance is mutable
         _check_config(self.config)
+
+    @property
+    def needs_gradient_squares(self) -> bool:
+        """Whether :func:`hf_step` calls the model's ``loss_grad_and_squares`` (the CG preconditioner is on)."""
+        return self.config.preconditioner != "none"
 
     def init(self, theta: Vector) -> HFState:
         """The state before the first iteration: lambda0 and a zero warm start."""
@@ -161,9 +180,20 @@ def _draw_batches(task: Task, rng: np.random.Generator, c: HFConfig) -> _Batches
     return _Batches(grad, curv, backtrack, line_search)
 
 
+def _gradient(model: Model, theta: Vector, batch: Batch, c: HFConfig) -> tuple[float, Vector, Vector | None]:
+    """Objective and gradient on the gradient batch, with the empirical Fisher diagonal (same backward pass)
+    when the CG preconditioner is on (build refuses a model without :class:`HasGradientSquares` then)."""
+    if c.preconditioner == "none":
+        f0, grad = model.loss_and_grad(theta, batch)
+        return float(f0), grad, None
+    f0, grad, squares = cast(HasGradientSquares, model).loss_grad_and_squares(theta, batch)
+    return float(f0), grad, squares
+
+
 def _solve(hf: HessianFree, state: HFState, theta: Vector, grad: Vector, model: Model, batch: Batch,
-           meter: _Meter) -> tuple[CGResult, CurvatureProduct | None]:
-    """CG on the damped quadratic; the curvature product is returned only when an undamped rho needs it."""
+           meter: _Meter, squares: Vector | None = None) -> tuple[CGResult, CurvatureProduct | None]:
+    """CG on the damped quadratic, preconditioned by ``(squares + lambda) ** power`` when ``squares`` is given
+    (Martens 2010 sec. 4.7); the curvature product is returned only when an undamped rho needs it."""
     curvature = model.curvature(theta, batch)
     lam = state.lam
     weight = hf.damping.structural_weight(lam)
@@ -175,7 +205,10 @@ def _solve(hf: HessianFree, state: HFState, theta: Vector, grad: Vector, model: 
     # A zero warm start (first iteration, or after a rejected step) needs no product for CG's first residual.
     warm = state.warm_start
     x0 = None if float(warm @ warm) == 0.0 else warm * hf.config.warm_start_decay
-    result = hf.solver.solve(matvec, -grad, x0)
+    if squares is None:
+        result = hf.solver.solve(matvec, -grad, x0)
+    else:
+        result = hf.solver.solve(matvec, -grad, x0, preconditioner=(squares + lam) ** hf.config.preconditioner_power)
     # The bound product caches the forward pass (several T x B x H arrays); backtracking and the line
     # search allocate their own, so it is released before they run unless an undamped rho needs it.
     return result, (None if hf.config.rho_damped else curvature)
@@ -259,8 +292,7 @@ def hf_step(hf: HessianFree, state: HFState, theta: Vector, model: Model, task: 
     c, damping, lam = hf.config, hf.damping, state.lam
     meter = _Meter(model)
     b = _draw_batches(task, rng, c)
-    f0, grad = model.loss_and_grad(theta, b.grad)
-    f0 = float(f0)
+    f0, grad, squares = _gradient(model, theta, b.grad, c)
     zero = theta * 0.0
 
     def finish(new_theta: Vector, new_lam: float, warm: Vector, **info: Any) -> tuple[Vector, HFState, StepInfo]:
@@ -270,7 +302,7 @@ def hf_step(hf: HessianFree, state: HFState, theta: Vector, model: Model, task: 
     if not (_finite(f0) and _all_finite(grad)):
         log.warning("iteration %d: non-finite loss or gradient; step rejected, lambda raised", iteration)
         return finish(theta, damping.update(lam, float("nan")), zero, nonfinite=True)
-    result, curvature = _solve(hf, state, theta, grad, model, b.curv, meter)
+    result, curvature = _solve(hf, state, theta, grad, model, b.curv, meter, squares)
     if result.reason == "negative_curvature":
         log.warning("iteration %d: CG met non-positive curvature after %d iterations; using the "
                     "iterates saved before it", iteration, result.iterations)

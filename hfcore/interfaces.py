@@ -113,6 +113,24 @@ class SupportsLossAndPredict(Protocol):
 
 
 @runtime_checkable
+class HasGradientSquares(Protocol):
+    """Optional model capability: the empirical Fisher diagonal with the gradient, from one backward pass.
+
+    Needed by HF's diagonal preconditioner (``hf.preconditioner=empirical_fisher``, Martens 2010 sec. 4.7).
+    """
+
+    def loss_grad_and_squares(self, theta: Vector, batch: Batch) -> tuple[float, Vector, Vector]:
+        """``(objective, gradient, squares)``: :meth:`Model.loss_and_grad`'s values and ``diag(F)``.
+
+        With the objective's data term written as ``sum_i c_i`` over the ``N`` sequences of ``batch``
+        (``c_i`` sequence ``i``'s share of the normalised loss, whatever the normaliser),
+        ``squares = (1/N) sum_i (N grad c_i)**2 = N sum_i (grad c_i)**2``: the mean squared per-sequence
+        gradient on the objective's scale. The L2 term is not part of it. Same array type as the gradient.
+        """
+        ...
+
+
+@runtime_checkable
 class DeclaresCurvatureSupport(Protocol):
     """Optional model capability: whether :meth:`Model.curvature` works.
 
@@ -209,8 +227,10 @@ class PlotsPredictions(Protocol):
 class Solver(Protocol):
     """Approximately minimise ``phi(x) = 0.5 x'Ax - b'x``."""
 
-    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector | None) -> CGResult:
-        """Run from ``x0`` (None: from zero); return the saved iterates and why it stopped."""
+    def solve(self, matvec: Callable[[Vector], Vector], b: Vector, x0: Vector | None,
+              preconditioner: Vector | None = None) -> CGResult:
+        """Run from ``x0`` (None: from zero), preconditioned by the diagonal ``preconditioner`` when given;
+        return the saved iterates and why it stopped."""
         ...
 
 

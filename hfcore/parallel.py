@@ -24,11 +24,11 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from hfcore.interfaces import Communicator, CurvatureProduct, Model, loss_and_predict
+from hfcore.interfaces import Communicator, CurvatureProduct, HasGradientSquares, Model, loss_and_predict
 from hfcore.types import Batch, Vector, normaliser_count
 
 _FAILED, _STOP = 1.0, 2.0  # flags carried in the last column of every exchanged row
@@ -256,6 +256,27 @@ class ShardedModel:
 
         total = self._sum(plan, 1 + self.n_params, value)
         return float(total[0]), self.model.from_numpy(total[1:])
+
+    def loss_grad_and_squares(self, theta: Vector, batch: Batch) -> tuple[float, Vector, Vector]:
+        """Objective, gradient and empirical Fisher diagonal on ``batch``, summed over shards.
+
+        A shard's ``c_i`` is the whole batch's times ``1 / w_s``, so its squares (``B_s sum (grad c_i)^2`` on
+        its own scale) enter the batch's ``B sum_i (grad c_i)^2`` as ``w_s^2 B / B_s`` times themselves:
+        the row carries ``w_s B / B_s`` times them and :meth:`_sum` applies the other ``w_s``. Only called
+        when the wrapped model has the capability (build checks it).
+        """
+        plan = self.plan(batch)
+        n = self.n_params
+
+        def value(s: int) -> np.ndarray:
+            shard = self._shard(batch, plan, s)
+            f, g, sq = cast(HasGradientSquares, self.model).loss_grad_and_squares(theta, shard)
+            scale = plan.weights[s] * batch.size / shard.size
+            return np.concatenate([[float(f)], np.asarray(self.model.to_numpy(g), np.float64),
+                                   scale * np.asarray(self.model.to_numpy(sq), np.float64)])
+
+        total = self._sum(plan, 1 + 2 * n, value)
+        return float(total[0]), self.model.from_numpy(total[1:1 + n]), self.model.from_numpy(total[1 + n:])
 
     def curvature(self, theta: Vector, batch: Batch) -> ShardedCurvature:
         """Bind one curvature product per owned shard (each caches its forward pass)."""

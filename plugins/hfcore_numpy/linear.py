@@ -14,6 +14,8 @@ from hfcore.kit.layout import LinearLayout, LinearParams
 from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
 from hfcore.types import Batch
 
+from .squares import add_squares, by_sequence, group_size
+
 
 class NumpyLinear(LinearLayout):
     """``s_i = W x_i + b`` at every step, ``yhat_i = g(s_i)``; objective as :class:`~hfcore_numpy.rnn.NumpyRNN`.
@@ -87,16 +89,43 @@ class NumpyLinear(LinearLayout):
 
     def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
         """Objective and gradient ``sum m (yhat - y) [x, 1]' / N + kappa theta``."""
+        value, grad, _ = self._gradient(theta, batch, False)
+        return value, grad
+
+    def loss_grad_and_squares(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray, np.ndarray]:
+        """:meth:`loss_and_grad` and the empirical Fisher diagonal ``N sum_i (grad c_i)**2`` (no L2 term), see
+        :class:`hfcore.interfaces.HasGradientSquares`; sequence ``i``'s gradient is ``ds_i' [x_i, 1] / N``."""
+        return self._gradient(theta, batch, True)
+
+    def _gradient(self, theta: np.ndarray, batch: Batch,
+                  squares: bool) -> tuple[float, np.ndarray, np.ndarray | None]:
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         data = self._prepare(batch)
         value, ds = self._objective(self._pre(theta, data.x), data, theta)
         ds -= data.y
         ds *= data.mask
+        z = self._design(data.x)
         grad = np.empty(self.n_params, dtype=self.dtype)
-        self._accumulate(ds.reshape(-1, self.n_out), self._design(data.x), grad)
+        self._accumulate(ds.reshape(-1, self.n_out), z, grad)
         grad *= 1.0 / data.norm
         grad += self.l2 * theta
-        return value, grad
+        return value, grad, (self._squares(ds, z, data.norm) if squares else None)
+
+    def _squares(self, ds: np.ndarray, z: np.ndarray, norm: float) -> np.ndarray:
+        """``N sum_i (ds_i' z_i / norm)**2`` in the flat layout, by batched GEMMs over groups of sequences."""
+        T, B, n_o = ds.shape
+        z = z.reshape(T, B, self.n_in + 1)
+        sq = np.zeros((n_o, self.n_in + 1), dtype=self.dtype)
+        step = group_size(B, n_o, self.n_in + 1, T)
+        for a in range(0, B, step):
+            e = min(a + step, B)
+            add_squares(sq, np.matmul(by_sequence(ds, a, e, True), by_sequence(z, a, e, False)))
+        out = np.empty(self.n_params, dtype=self.dtype)
+        q = self.unpack(out)
+        q.W[...] = sq[:, : self.n_in]
+        q.b[...] = sq[:, self.n_in]
+        out *= B / norm**2
+        return out
 
     def predict(self, theta: np.ndarray, batch: Batch) -> np.ndarray:
         """Outputs ``g(s_i)``, shape (T, B, n_out)."""

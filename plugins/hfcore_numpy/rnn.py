@@ -26,6 +26,8 @@ from hfcore.kit.layout import RNNLayout, RNNParams
 from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
 from hfcore.types import Batch, ModelSpec
 
+from .squares import add_squares, by_sequence, group_size
+
 
 class NumpyRNN(RNNLayout):
     """Tanh RNN with a matched output loss (M&S 2011 eqs. 1-4), NumPy backend.
@@ -197,11 +199,27 @@ class NumpyRNN(RNNLayout):
 
     def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
         """Objective and its gradient by BPTT (notes sec. 2), in chunks of ``chunk_size`` sequences."""
+        value, grad, _ = self._gradient(theta, batch, False)
+        return value, grad
+
+    def loss_grad_and_squares(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray, np.ndarray]:
+        """:meth:`loss_and_grad` and the empirical Fisher diagonal from the same backward pass.
+
+        ``squares = N sum_i (grad c_i)**2`` over the ``N`` sequences (``c_i`` sequence ``i``'s share of the
+        normalised loss; no L2 term), see :class:`hfcore.interfaces.HasGradientSquares`. Each sequence's
+        weight gradient is a batched GEMM over small groups of sequences (:mod:`.squares`).
+        """
+        return self._gradient(theta, batch, True)
+
+    def _gradient(self, theta: np.ndarray, batch: Batch,
+                  squares: bool) -> tuple[float, np.ndarray, np.ndarray | None]:
+        """Objective, gradient and (when ``squares``) the empirical Fisher diagonal, chunk by chunk."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
         ws = Workspace(self.dtype)
         grad = np.zeros(self.n_params, dtype=self.dtype)
         part = np.empty(self.n_params, dtype=self.dtype)
+        sq = np.zeros(self.n_params, dtype=self.dtype) if squares else None
         total, norm = 0.0, 1.0
         for data in self._chunks(batch):
             h, d, s = self._forward_full(p, data.x, ws)
@@ -213,9 +231,34 @@ class NumpyRNN(RNNLayout):
             buf = ws.get("buf", d.shape)
             self._backward(ds, d, data.x, h, p, part, buf, ws.get("tmp", d.shape[1:]))
             grad += part
+            if sq is not None:  # buf now holds dt
+                self._add_squares(ds, buf, data.x, h, sq)
         grad *= 1.0 / norm
         grad += self.l2 * theta
-        return total / norm + self._l2(theta), grad
+        if sq is not None:  # grad c_i = g_i / norm, and N sum_i (g_i / norm)^2
+            sq *= batch.size / norm**2
+        return total / norm + self._l2(theta), grad, sq
+
+    def _add_squares(self, ds: np.ndarray, dt: np.ndarray, x: np.ndarray, h: np.ndarray, out: np.ndarray) -> None:
+        """Add ``sum_b g_b**2`` of the unnormalised per-sequence gradients ``g_b`` of one chunk into ``out``.
+
+        ``g_b`` are :meth:`_backward`'s blocks restricted to sequence ``b``: ``dW_hx = dt_b' x_b``,
+        ``dW_hh = dt_b[1:]' h_b[:-1]``, ``dW_yh = ds_b' h_b`` and the biases' sums over time.
+        """
+        T, B, H = dt.shape
+        q = self.unpack(out)
+        step = group_size(B, H, T, self.n_in, self.n_out)
+        for a in range(0, B, step):
+            e = min(a + step, B)
+            dtb, dsb = by_sequence(dt, a, e, True), by_sequence(ds, a, e, True)  # (b, H, T), (b, O, T)
+            hb = by_sequence(h, a, e, False)  # (b, T, H)
+            add_squares(q.W_hx, np.matmul(dtb, by_sequence(x, a, e, False)))
+            if T > 1:  # h_0 = 0: step 1 adds nothing to dW_hh
+                add_squares(q.W_hh, np.matmul(dtb[:, :, 1:], hb[:, :-1]))
+            add_squares(q.W_yh, np.matmul(dsb, hb))
+            add_squares(q.b_h, dtb.sum(axis=2))
+            add_squares(q.b_init, np.array(dtb[:, :, 0]))
+            add_squares(q.b_y, dsb.sum(axis=2))
 
     def predict(self, theta: np.ndarray, batch: Batch) -> np.ndarray:
         """Outputs ``g(s_i)``, shape (T, B, n_out)."""
