@@ -54,8 +54,9 @@ class Model(Protocol):
     (active targets by default) plus ``kappa/2 ||theta||^2``.
 
     Optional capabilities are separate protocols: :class:`SupportsLossAndPredict`
-    (one forward pass for the objective and the outputs) and
-    :class:`DeclaresCurvatureSupport` (a model without a Gauss-Newton product).
+    (one forward pass for the objective and the outputs),
+    :class:`DeclaresCurvatureSupport` (a model without a Gauss-Newton product) and
+    :class:`HasGradientSquares` (the empirical Fisher diagonal, for HF's CG preconditioner).
     """
 
     n_params: int
