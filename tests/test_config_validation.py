@@ -44,7 +44,7 @@ def composed(*overrides: str):
      (["+task.tolerence=0.1"], "did you mean 'task.tolerance'?"),  # a plugin's own field is a candidate
      (["+hf.log_every=10"], "did you mean 'tracking.log_every'?"),
      (["optimizer=sgd", "+optimizer.max_iters=10"], "did you mean 'solver.max_iters'?"),
-     (["+optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd, not of optimizer=hf"),
+     (["+optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd and optimizer=adam, not of optimizer=hf"),
      (["+solver.warm_start_decay=0.5"], "did you mean 'hf.warm_start_decay'?")],
 )
 def test_keys_no_schema_declares_are_refused(registry, overrides, message):
