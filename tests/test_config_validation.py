@@ -173,7 +173,7 @@ def tiny_command() -> list[str]:
     return args
 
 
-@pytest.mark.parametrize("optimizer", ["hf", "sgd"])
+@pytest.mark.parametrize("optimizer", ["hf", "sgd", "adam"])
 def test_quickstart_tiny_command_runs_with_any_optimizer(tmp_path, optimizer):
     out = hf_train(tmp_path, *tiny_command(), f"optimizer={optimizer}", "progress=false")
     assert out.returncode == 0, out.stderr
