@@ -6,6 +6,7 @@ tasks and backends arrive as plugins (see :mod:`hfcore.hookspecs`).
 ``import hfcore`` imports no backend, Hydra, OmegaConf or MLflow.
 """
 
+from hfcore.adam import Adam, AdamState
 from hfcore.cg import ConjugateGradient, save_schedule
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hf import HessianFree, HFState, hf_step
@@ -19,7 +20,8 @@ from hfcore.types import Batch, CGResult, Counters, ModelSpec, StepInfo
 __version__ = "0.1.0"
 
 __all__ = [
-    "Batch", "CGResult", "ConjugateGradient", "Counters", "CurvatureProduct", "Damping", "HessianFree",
+    "Adam", "AdamState", "Batch", "CGResult", "ConjugateGradient", "Counters", "CurvatureProduct", "Damping",
+    "HessianFree",
     "HFState", "LevenbergMarquardt", "Model", "MomentumSGD", "Optimizer", "OptimizerState", "ModelSpec", "Run",
     "RunResult", "RunState", "SGDState", "Solver", "StepInfo", "StopRule", "Task", "hf_step", "initial_state",
     "save_schedule", "train",

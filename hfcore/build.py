@@ -176,8 +176,8 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
         raise ConfigError(str(exc)) from None
     if optimizer.needs_curvature and isinstance(model, DeclaresCurvatureSupport) and not model.supports_curvature:
         raise ConfigError(f"model '{cfg.model.name}' has no Gauss-Newton product on backend "
-                          f"'{cfg.backend.name}'; train it with a first-order optimizer (optimizer=sgd) or on a "
-                          f"backend that derives it from the forward map (backend=autograd)")
+                          f"'{cfg.backend.name}'; train it with a first-order optimizer (optimizer=adam or "
+                          f"optimizer=sgd) or on a backend that derives it from the forward map (backend=autograd)")
     if getattr(optimizer, "needs_gradient_squares", False) and not isinstance(model, HasGradientSquares):
         raise ConfigError(f"hf.preconditioner=empirical_fisher needs per-sequence gradient squares, which model "
                           f"'{cfg.model.name}' on backend '{cfg.backend.name}' does not compute; they are available "

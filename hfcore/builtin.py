@@ -1,12 +1,14 @@
-"""The core's own components (the tanh RNN, LSTM and affine models, HF and the SGD baseline, CG,
+"""The core's own components (the tanh RNN, LSTM and affine models, HF and the SGD and Adam baselines, CG,
 Tikhonov and structural damping, the serial communicator), registered through the same hooks as any plugin."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from hfcore.adam import Adam
 from hfcore.cg import ConjugateGradient
 from hfcore.config import (
+    AdamConfig,
     CGConfig,
     DampingConfig,
     HFConfig,
@@ -67,6 +69,11 @@ def make_sgd(cfg: SGDConfig, context: Any) -> MomentumSGD:
     return MomentumSGD(cfg)
 
 
+def make_adam(cfg: AdamConfig, context: Any) -> Adam:
+    """The Adam baseline from a :class:`~hfcore.config.AdamConfig`."""
+    return Adam(cfg)
+
+
 @hookimpl
 def hfcore_register_dampings(registry) -> None:
     registry.add_damping("structural", make_structural, DampingConfig())
@@ -82,6 +89,7 @@ def hfcore_register_solvers(registry) -> None:
 def hfcore_register_optimizers(registry) -> None:
     registry.add_optimizer("hf", make_hf, HFOptimizerConfig())
     registry.add_optimizer("sgd", make_sgd, SGDConfig())
+    registry.add_optimizer("adam", make_adam, AdamConfig())
 
 
 def make_serial(cfg) -> SerialComm:

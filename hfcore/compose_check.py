@@ -81,6 +81,9 @@ def _describe(exc: Exception, overrides: list[str], registry: Registry) -> str:
         return unknown_key_message(root, full_key, registry)
     if isinstance(cause, ValidationError) and full_key:
         return f"bad value for {full_key}: {_first_line(str(cause))}"
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[0].endswith("raised while composing config:"):  # a config file's key, e.g. a sweep's
+        return f"{lines[0].partition(': ')[0]}: {lines[1]}"
     return _first_line(str(exc))
 
 

@@ -150,7 +150,7 @@ class CGConfig(SolverConfig):
 
 @dataclass
 class OptimizerConfig:
-    """Base schema of the ``optimizer`` group (``hf``, ``sgd``, a plugin's); plugins subclass this."""
+    """Base schema of the ``optimizer`` group (``hf``, ``sgd``, ``adam``, a plugin's); plugins subclass this."""
 
     name: str = MISSING
 
@@ -167,13 +167,34 @@ class HFOptimizerConfig(OptimizerConfig):
 class SGDConfig(OptimizerConfig):
     """``optimizer=sgd``: SGD with momentum and gradient-norm clipping (Pascanu et al. 2013).
 
-    ``clip_norm`` 0 disables clipping. Each iteration draws ``batch_size``
+    ``nesterov`` takes Nesterov's accelerated gradient (Sutskever et al. 2013) instead of classical
+    momentum. ``clip_norm`` 0 disables clipping. Each iteration draws ``batch_size``
     fresh sequences; compute is counted in the same paper units as HF.
     """
 
     name: str = "sgd"
     learning_rate: float = 0.01
     momentum: float = 0.9
+    clip_norm: float = 1.0
+    batch_size: int = 100
+    nesterov: bool = False
+
+
+@dataclass
+class AdamConfig(OptimizerConfig):
+    """``optimizer=adam``: Adam (Kingma & Ba 2015) with bias correction and gradient-norm clipping.
+
+    ``beta1``, ``beta2`` in [0, 1) are the decay rates of the first and second moments, ``eps`` (> 0)
+    is added to the root of the second moment. The gradient is clipped to norm ``clip_norm``
+    (0 disables) before it enters the moments. Each iteration draws ``batch_size`` fresh
+    sequences, as ``optimizer=sgd``.
+    """
+
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
     clip_norm: float = 1.0
     batch_size: int = 100
 

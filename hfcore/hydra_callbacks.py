@@ -62,6 +62,11 @@ class CheckRunFolder(Callback):
 # The config keys that do not change what a run computes: a finished run with other values for them is the same run.
 _NOT_IDENTITY = ("progress", "blas_threads", "tracking.", "checkpoint.")
 
+# Keys added to a schema after runs were logged, with the value (as logged) that computes what those runs computed:
+# a finished run that did not log one of them had that value.
+ADDED_KEYS = {"optimizer.nesterov": "False", "task.eval_split": "test", "hf.preconditioner": "none",
+              "hf.preconditioner_power": "0.75"}
+
 
 @dataclass(frozen=True)
 class JobPlan:
@@ -135,6 +140,7 @@ def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice
     identity = run_identity(config)
     for run in client.search_runs([exp.experiment_id], filter_string=query, order_by=["start_time DESC"]):
         params, unlogged = params_today(run.data.params)
+        params = {**ADDED_KEYS, **params}
         if all(k.startswith(unlogged) or params.get(k) == v for k, v in identity.items()):
             return run.info.run_id
     return None

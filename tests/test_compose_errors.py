@@ -22,7 +22,8 @@ def registry():
                          "did you mean 'model.hidden'?"),
     (["tracking.tag.study=lr"], "did you mean 'tracking.tags'?"),
     (["optimizer=sgd", "optimizer.max_iters=3"], "did you mean 'solver.max_iters'?"),
-    (["optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd, not of optimizer=hf"),
+    (["optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd and optimizer=adam, not of optimizer=hf"),
+    (["--multirun", "sweep=adam_lr_natural"], "In 'sweep/adam_lr_natural': Key 'eval_split' not in 'AdditionConfig'"),
     (["solver=sgd", "solver.learning_rate=0.1"], "solver=sgd is now optimizer=sgd (its options are optimizer.<key>"),
     (["task=nope"], "no task 'nope'; the options are addition, "),
     (["model=foo"], "linear, lstm, rnn_tanh"),  # after "no model 'foo'; the options are" and any plugin's models

@@ -44,7 +44,7 @@ def composed(*overrides: str):
      (["+task.tolerence=0.1"], "did you mean 'task.tolerance'?"),  # a plugin's own field is a candidate
      (["+hf.log_every=10"], "did you mean 'tracking.log_every'?"),
      (["optimizer=sgd", "+optimizer.max_iters=10"], "did you mean 'solver.max_iters'?"),
-     (["+optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd, not of optimizer=hf"),
+     (["+optimizer.learning_rate=0.1"], "it is an option of optimizer=sgd and optimizer=adam, not of optimizer=hf"),
      (["+solver.warm_start_decay=0.5"], "did you mean 'hf.warm_start_decay'?")],
 )
 def test_keys_no_schema_declares_are_refused(registry, overrides, message):
@@ -173,7 +173,7 @@ def tiny_command() -> list[str]:
     return args
 
 
-@pytest.mark.parametrize("optimizer", ["hf", "sgd"])
+@pytest.mark.parametrize("optimizer", ["hf", "sgd", "adam"])
 def test_quickstart_tiny_command_runs_with_any_optimizer(tmp_path, optimizer):
     out = hf_train(tmp_path, *tiny_command(), f"optimizer={optimizer}", "progress=false")
     assert out.returncode == 0, out.stderr

@@ -113,7 +113,8 @@ def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
 
 def test_curvature_is_refused() -> None:
     model = _model()
-    message = "model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=sgd"
+    message = ("model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=adam, optimizer=sgd or "
+               "backend=autograd")
     with pytest.raises(ValueError, match=message):
         model.curvature(_theta(model), _batch("linear"))
 

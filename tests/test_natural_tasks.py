@@ -107,13 +107,23 @@ def test_registered_with_schemas() -> None:
 
 @pytest.mark.parametrize("field, value", [("size", "huge"), ("T", 0), ("valid_fraction", 0.7), ("spec", "x"),
                                           ("n_balls", 0), ("radius", -1.0), ("target_error", float("nan")),
-                                          ("resolution", 3), ("test_size", 0)])
+                                          ("resolution", 3), ("test_size", 0), ("eval_split", "train")])
 def test_bad_config_one_line(field: str, value, tmp_path) -> None:
     cfg = BouncingBallsConfig(size="tiny", data_dir=str(tmp_path))
     setattr(cfg, field, value)
     with pytest.raises(ValueError, match=field) as info:
         make_bouncing_balls(cfg)
     assert "\n" not in str(info.value)
+
+
+def test_eval_split_valid_scores_runs_on_the_validation_split(balls, data_dir) -> None:
+    """``task.eval_split=valid`` (model selection, sweep=adam_lr_natural): the batch a run is scored on is the
+    validation split's, from the same cached data set; the default stays the test split."""
+    valid = make_bouncing_balls(BouncingBallsConfig(size="tiny", data_dir=data_dir, eval_split="valid"))
+    assert valid.cache_path == balls.cache_path
+    assert _equal(valid.test_batch(), balls.validation_batch())
+    assert not _equal(balls.test_batch(), balls.validation_batch())
+    assert BouncingBallsConfig().eval_split == "test"
 
 
 def test_cache_key_depends_on_every_parameter() -> None:

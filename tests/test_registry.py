@@ -20,7 +20,7 @@ def plugin_module(name: str, **hooks) -> types.ModuleType:
 def test_builtin_components_without_autoload():
     _, registry = load_plugins(autoload=False)
     assert registry.names("solver") == ["cg"]
-    assert registry.names("optimizer") == ["hf", "sgd"]
+    assert registry.names("optimizer") == ["adam", "hf", "sgd"]
     assert registry.names("damping") == ["structural", "tikhonov"]
     assert registry.names("backend") == []
 

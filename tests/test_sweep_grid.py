@@ -85,13 +85,13 @@ def registered():
     register_resolvers()
 
 
-def grid_jobs(grid: str) -> tuple[list[list[str]], object]:
+def grid_jobs(grid: str, *overrides: str) -> tuple[list[list[str]], object]:
     """The jobs Hydra's basic sweeper makes of ``grid``'s ``hydra.sweeper.params``, and the grid's config."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     with initialize_config_module("hfcore.conf", version_base="1.3"):
-        cfg = compose("config", overrides=[f"sweep={grid}"], return_hydra_config=True)
+        cfg = compose("config", overrides=[f"sweep={grid}", *overrides], return_hydra_config=True)
     params = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()]
     (batch,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)
     return batch, cfg
@@ -263,3 +263,61 @@ def test_runs_logged_before_the_optimizer_group_keep_their_identity():
     assert hf == {"solver.name": "cg", "optimizer.name": "hf", "hf.warm_start_decay": "0.95"} and unlogged == ()
     today = {"optimizer.name": "sgd", "optimizer.batch_size": "100"}
     assert params_today(today) == (today, ())
+
+
+def test_finished_runs_logged_before_a_key_was_added_keep_their_identity(tmp_path):
+    """An SGD run logged before ``optimizer.nesterov`` existed computed classical momentum: a grid job with
+    the default (false) is that run; one with Nesterov momentum is not."""
+    from mlflow.tracking import MlflowClient
+
+    from hfcore.hydra_callbacks import find_finished_run, run_identity
+
+    job = ["experiment=ms2011_addition", "task.T=30", "seed=0"]
+    cfg = job_config("figure3_quick_sgd", job)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("hfcore-figure3")
+    tags = {"sweep": "figure3_quick", "experiment": "ms2011_addition", "task": "addition", "T": "30", "seed": "0",
+            "damping": "structural", "solver": "sgd"}
+    run = client.create_run(experiment, tags=tags)
+    for key, value in run_identity(cfg).items():
+        if key != "optimizer.nesterov":
+            client.log_param(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    assert find_finished_run(uri, "hfcore-figure3", cfg, "figure3_quick", "ms2011_addition") == run.info.run_id
+    nesterov = job_config("figure3_quick_sgd", [*job, "optimizer.nesterov=true"])
+    assert find_finished_run(uri, "hfcore-figure3", nesterov, "figure3_quick", "ms2011_addition") is None
+
+
+@pytest.mark.parametrize("grid, job, task, held_out", [
+    ("adam_lr", ["experiment=ms2011_addition", "task.T=100"], ("addition", 100), {"test_seed": 54321}),
+    ("adam_lr_natural", ["task=music"], ("music", 200), {"eval_split": "valid"}),
+])
+def test_adam_learning_rate_grids(grid, job, task, held_out):
+    """Adam on the LSTM over four learning rates, on the task of the command line, scored on held-out data
+    that is not the reported test set (another test seed, or the validation split)."""
+    jobs, _ = grid_jobs(grid, *job)
+    assert sorted(float(dict(o.split("=") for o in j)["optimizer.learning_rate"]) for j in jobs) == [
+        3e-4, 1e-3, 3e-3, 1e-2]
+    cfg = job_config(grid, [*jobs[0], *job])
+    assert (cfg.model.name, cfg.model.hidden, cfg.optimizer.name) == ("lstm", 300, "adam")
+    assert (cfg.task.name, cfg.task.T) == task
+    assert {k: cfg.task[k] for k in held_out} == held_out
+    assert cfg.tracking.tags.sweep == grid and cfg.tracking.experiment == "hfcore-lr-sweep"
+    assert cfg.tracking.tags.learning_rate == str(cfg.optimizer.learning_rate)
+
+
+def test_adam_learning_rate_sweep_runs_and_logs_each_rate(tmp_path):
+    out = hf_train(tmp_path, "--multirun", "sweep=adam_lr", "experiment=ms2011_addition", "task.T=10",
+                   "model.hidden=8", "model.cells_per_block=4", "task.test_size=50", "optimizer.batch_size=20",
+                   "hf.max_iterations=3", "hf.eval_every=3", "optimizer.learning_rate=1e-3,1e-2")
+    assert out.returncode == 0, out.stderr[-3000:]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    found = client.search_runs([client.get_experiment_by_name("hfcore-lr-sweep").experiment_id])
+    assert sorted(r.data.tags["learning_rate"] for r in found) == ["0.001", "0.01"]
+    assert {r.info.status for r in found} == {"FINISHED"}
+    assert {(r.data.params["model.name"], r.data.params["optimizer.name"], r.data.params["task.test_seed"],
+             r.data.tags["sweep"]) for r in found} == {("lstm", "adam", "54321", "adam_lr")}
+    assert all(math.isfinite(r.data.metrics["test.error"]) for r in found)

@@ -46,6 +46,9 @@ SIZES = ("tiny", "full")
 
 SPLITS = ("train", "valid", "test")
 
+EVAL_SPLITS = ("test", "valid")
+"""The splits a run may be scored on (``task.eval_split``)."""
+
 SPECS = ("ms2011",)
 """The only variant: the next-step prediction setting of M&S 2011 sec. 4.2."""
 
@@ -273,6 +276,9 @@ class NaturalTaskConfig(TaskConfig):
     target_error : float or None
         ``solved`` when the test error (the task's :meth:`~NextStepTask.error`) is at most
         this; None (default): never, so runs go to their budget.
+    eval_split : str
+        The held-out split a run is scored on: ``test`` (default), or ``valid`` to choose
+        settings (e.g. a learning rate, ``sweep=adam_lr_natural``) without looking at the test split.
     """
 
     T: int = 30
@@ -284,6 +290,7 @@ class NaturalTaskConfig(TaskConfig):
     test_fraction: float = 0.1
     test_size: int = 10000
     target_error: float | None = None
+    eval_split: str = "test"
 
 
 # --------------------------------------------------------------- validation
@@ -305,6 +312,7 @@ def check_natural_common(name: str, cfg: Any) -> None:
     check_int(name, "data_seed", cfg.data_seed, 0)
     check_fraction(name, "valid_fraction", cfg.valid_fraction)
     check_fraction(name, "test_fraction", cfg.test_fraction)
+    check_choice(name, "eval_split", cfg.eval_split, EVAL_SPLITS)
     thr = cfg.target_error
     if thr is not None:
         ok = isinstance(thr, (int, float, np.floating)) and not isinstance(thr, bool)
@@ -340,6 +348,8 @@ class NextStepTask(SequenceTask):
         :meth:`solved` is true when the test error is at most this; None: never.
     cache_path : Path or None
         Where the data set lives (for reports).
+    eval_split : str
+        The split :meth:`test_batch` tiles: ``test``, or ``valid`` (model selection).
 
     Notes
     -----
@@ -358,6 +368,7 @@ class NextStepTask(SequenceTask):
         test_seed: int,
         target_error: float | None,
         cache_path: Path | None = None,
+        eval_split: str = "test",
     ) -> None:
         super().__init__(T, "ms2011", test_size, test_seed, 1.0)
         self.target_error = None if target_error is None else float(target_error)
@@ -366,6 +377,7 @@ class NextStepTask(SequenceTask):
         self.max_length = self.T
         self._lambda0 = 0.01 * spec.n_out  # IS11's general rule 0.01 * outputs (notes sec. 6)
         self.cache_path = cache_path
+        self.eval_split = eval_split
         self._valid: Batch | None = None
         # Sampling weights: every window start of the training split is equally likely.
         self._starts = np.maximum(self.splits["train"].lengths - self.T, 1).astype(np.int64)
@@ -411,9 +423,10 @@ class NextStepTask(SequenceTask):
         return batch
 
     def test_batch(self) -> Batch:
-        """The test split as consecutive windows (cached, read-only; the same object every call)."""
+        """The ``eval_split`` (the test split by default) as consecutive windows (cached, read-only; the same
+        object every call)."""
         if self._test is None:
-            self._test = self._tiled("test")
+            self._test = self._tiled(self.eval_split)
         return self._test
 
     def validation_batch(self) -> Batch:

@@ -287,5 +287,6 @@ def make_bouncing_balls(cfg: BouncingBallsConfig | Any) -> BouncingBallsTask:
     D = int(cfg.resolution) ** 2
     return BouncingBallsTask(
         splits, ModelSpec(n_in=D, n_out=D, output="linear"), T=cfg.T, test_size=cfg.test_size,
-        test_seed=cfg.test_seed, target_error=cfg.target_error, cache_path=path,
+        test_seed=cfg.test_seed, target_error=cfg.target_error,
+        eval_split=cfg.eval_split, cache_path=path,
     )

@@ -231,5 +231,6 @@ def make_music(cfg: MusicConfig | Any) -> MusicTask:
     return MusicTask(
         arrays_to_splits(arrays), ModelSpec(n_in=N_PITCHES, n_out=N_PITCHES, output="logistic"), T=cfg.T,
         test_size=cfg.test_size, test_seed=cfg.test_seed, target_error=cfg.target_error,
+        eval_split=cfg.eval_split,
         cache_path=path, pieces=pieces,
     )

@@ -289,5 +289,6 @@ def make_speech(cfg: SpeechConfig | Any) -> SpeechTask:
     return SpeechTask(
         arrays_to_splits(arrays), ModelSpec(n_in=N_FEATURES, n_out=N_FEATURES, output="linear"), T=cfg.T,
         test_size=cfg.test_size, test_seed=cfg.test_seed, target_error=cfg.target_error,
+        eval_split=cfg.eval_split,
         cache_path=path, sentences=sentences, mean=arrays["feature_mean"], std=arrays["feature_std"],
     )

@@ -300,8 +300,8 @@ class NumpyLSTM:
         ValueError
             Always.
         """
-        raise ValueError("model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=sgd or "
-                         "backend=autograd")
+        raise ValueError("model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=adam, "
+                         "optimizer=sgd or backend=autograd")
 
     def to_numpy(self, v: np.ndarray) -> np.ndarray:
         """A NumPy copy of ``v``."""
