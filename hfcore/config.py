@@ -210,6 +210,9 @@ class HFConfig(StopConfig):
     batch, the ``curvature`` batch or a ``fresh`` one of ``fresh_batch`` sequences. ``rho_damped``
     measures the reduction ratio against the damped quadratic (IS11). Each CG solve starts from
     ``warm_start_decay`` times the previous solve's final iterate (M10c, IS11).
+    ``float32_gv_above_lambda`` (null: off) computes CG's Gv products with a float32 twin of the
+    float64 model while lambda is at least this value, and in float64 below it (where float32 CG
+    needs many more steps); everything else stays float64 (:mod:`hfcore.mixed_precision`).
     """
 
     gradient_batch: int = 10000
@@ -223,6 +226,7 @@ class HFConfig(StopConfig):
     line_search_shrink: float = 0.8
     line_search_tries: int = 60
     warm_start_decay: float = 0.95
+    float32_gv_above_lambda: float | None = None
 
 
 @dataclass
