@@ -145,6 +145,22 @@ def test_non_positive_threshold_is_refused_by_hf():
             hf(bad)
 
 
+def test_checkpoint_stores_the_float32_count_only_when_there_is_one(tmp_path):
+    """A run without float32 products writes the counters it wrote before the count existed (older hfcore reads
+    them); a run with some keeps the count across a resume."""
+    from hfcore.checkpoint import load_checkpoint, save_checkpoint
+    from hfcore.types import Counters
+
+    model, _ = mixed()
+    state = initial_state(model, 0, hf(0.01))
+    for count in (0, 7):
+        state = state.evolve(counters=Counters(gv_products=9, gv_float32=count))
+        path = save_checkpoint(tmp_path / f"{count}.npz", state)
+        stored = json.loads(str(np.load(path)["meta"]))["counters"]
+        assert ("gv_float32" in stored) == bool(count)
+        assert load_checkpoint(path)[0].counters == state.counters
+
+
 # --------------------------------------------------------------------------- data parallel
 def test_shards_cut_the_twin_products_alike():
     model, task = mixed()
