@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
 from hfcore.config import HFOptimizerConfig, StopConfig
+from hfcore.hf import HessianFree
 from hfcore.interfaces import (
     Communicator,
     Damping,
@@ -17,6 +18,7 @@ from hfcore.interfaces import (
     Optimizer,
     Task,
 )
+from hfcore.mixed_precision import MixedPrecisionModel
 from hfcore.parallel import SerialComm, ShardedModel, launched_size
 from hfcore.registry import Registry
 from hfcore.training import StopRule
@@ -185,6 +187,7 @@ def build_run(cfg: Any, registry: Registry) -> RunComponents:
     _check_batches_fit(cfg, task, optimizer)
     if cfg.checkpoint.every < 1:
         raise ConfigError(f"checkpoint.every must be >= 1, got {cfg.checkpoint.every}")
+    model = _with_float32_twin(cfg, registry, definition, model, optimizer)
     model = _sharded(cfg, model, comm)
     return RunComponents(model, task, optimizer, stop, resolve_lambda0(cfg, task), comm)
 
@@ -224,3 +227,32 @@ def _sharded(cfg: Any, model: Model, comm: Communicator) -> Model:
     if shards == 1:
         return model
     return ShardedModel(model, comm, shards, getattr(cfg.model, "normaliser", "targets"))
+
+
+class _Float32Backend:
+    """A backend config node read as it is, but with ``dtype`` float32 (the twin's)."""
+
+    def __init__(self, node: Any) -> None:
+        self._node = node
+        self.dtype = "float32"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._node, name)
+
+
+def _with_float32_twin(cfg: Any, registry: Registry, definition: Any, model: Model, optimizer: Optimizer) -> Model:
+    """The model paired with a float32 twin from the same backend when ``hf.float32_gv_above_lambda`` is set.
+
+    It is paired before sharding: the sharded model then cuts the twin's products into the same shards.
+    """
+    threshold = getattr(cfg.hf, "float32_gv_above_lambda", None)
+    if threshold is None:
+        return model
+    if not isinstance(optimizer, HessianFree):
+        raise ConfigError(f"hf.float32_gv_above_lambda={threshold} applies to optimizer=hf only; "
+                          f"optimizer={_optimizer_node(cfg).name} computes no Gv products (leave it null)")
+    if cfg.backend.dtype != "float64":
+        raise ConfigError(f"hf.float32_gv_above_lambda={threshold} switches float64 Gv products to float32, but "
+                          f"backend.dtype={cfg.backend.dtype} (use backend.dtype=float64, or leave the key null)")
+    low = _build("backend", registry, cfg.backend.name, definition, cfg.model, _Float32Backend(cfg.backend))
+    return MixedPrecisionModel(model, low)

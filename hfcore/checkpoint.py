@@ -67,7 +67,7 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, extra: dict | None
         "iteration": state.iteration,
         "optimizer": {"name": opt.name, "scalars": opt.scalars()},
         "data_rng": state.data_rng,
-        "counters": {k: getattr(state.counters, k) for k in Counters.__dataclass_fields__},
+        "counters": _counters(state.counters),
         "elapsed": state.elapsed,
         "cpu_seconds": state.cpu_seconds,
         "test_error": state.test_error,
@@ -92,6 +92,12 @@ def save_checkpoint(path: str | os.PathLike, state: RunState, extra: dict | None
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _counters(counters: Counters) -> dict[str, int]:
+    """The counters to store; ``gv_float32`` only when non-zero, so that a run without float32 products writes
+    the checkpoint it wrote before that counter existed (which hfcore before it can still read)."""
+    return {k: getattr(counters, k) for k in Counters.__dataclass_fields__ if k != "gv_float32" or counters.gv_float32}
 
 
 def check_overwrite(path: str | os.PathLike, run_id: str | None, seed: int | None,

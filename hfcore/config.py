@@ -233,6 +233,9 @@ class HFConfig(StopConfig):
     ``warm_start_decay`` times the previous solve's final iterate (M10c, IS11). ``preconditioner``
     ``empirical_fisher`` preconditions CG with ``(diag(F) + lambda) ** preconditioner_power``, ``diag(F)``
     the empirical Fisher diagonal of the gradient batch (Martens 2010 sec. 4.7); ``none`` is plain CG.
+    ``float32_gv_above_lambda`` (null: off) computes CG's Gv products with a float32 twin of the
+    float64 model while lambda is at least this value, and in float64 below it (where float32 CG
+    needs many more steps); everything else stays float64 (:mod:`hfcore.mixed_precision`).
     """
 
     gradient_batch: int = 10000
@@ -248,6 +251,7 @@ class HFConfig(StopConfig):
     warm_start_decay: float = 0.95
     preconditioner: str = "none"
     preconditioner_power: float = 0.75
+    float32_gv_above_lambda: float | None = None
 
 
 @dataclass

@@ -26,6 +26,7 @@ from hfcore.interfaces import (
     Task,
     loss_and_predict,
 )
+from hfcore.mixed_precision import float32_curvature, use_float32_gv
 from hfcore.state import OptimizerState
 from hfcore.types import Batch, CGResult, Counters, StepInfo, Vector
 
@@ -80,6 +81,9 @@ def _check_config(c: HFConfig) -> None:
         problems.append(f"hf.preconditioner must be one of {PRECONDITIONERS}, got '{c.preconditioner}'")
     if not 0 <= c.preconditioner_power <= 1:
         problems.append(f"hf.preconditioner_power must be in [0, 1], got {c.preconditioner_power}")
+    if c.float32_gv_above_lambda is not None and not 0 < c.float32_gv_above_lambda < math.inf:
+        problems.append(f"hf.float32_gv_above_lambda must be a positive number or null, "
+                        f"got {c.float32_gv_above_lambda}")
     if problems:
         raise ValueError("; ".join(problems))
 
@@ -138,6 +142,7 @@ class _Meter:
         self.forward = 0
         self.forward_sequences = 0
         self.gv = 0
+        self.float32 = False  # this step's products came from the float32 twin
 
     def loss(self, theta: Vector, batch: Batch) -> float:
         self.forward += 1
@@ -194,7 +199,7 @@ def _solve(hf: HessianFree, state: HFState, theta: Vector, grad: Vector, model: 
            meter: _Meter, squares: Vector | None = None) -> tuple[CGResult, CurvatureProduct | None]:
     """CG on the damped quadratic, preconditioned by ``(squares + lambda) ** power`` when ``squares`` is given
     (Martens 2010 sec. 4.7); the curvature product is returned only when an undamped rho needs it."""
-    curvature = model.curvature(theta, batch)
+    curvature = _curvature(hf, state.lam, theta, model, batch, meter)
     lam = state.lam
     weight = hf.damping.structural_weight(lam)
 
@@ -212,6 +217,15 @@ def _solve(hf: HessianFree, state: HFState, theta: Vector, grad: Vector, model: 
     # The bound product caches the forward pass (several T x B x H arrays); backtracking and the line
     # search allocate their own, so it is released before they run unless an undamped rho needs it.
     return result, (None if hf.config.rho_damped else curvature)
+
+
+def _curvature(hf: HessianFree, lam: float, theta: Vector, model: Model, batch: Batch,
+               meter: _Meter) -> CurvatureProduct:
+    """The step's curvature product: the float32 twin's while lambda >= ``hf.float32_gv_above_lambda``."""
+    if not use_float32_gv(hf.config.float32_gv_above_lambda, lam):
+        return model.curvature(theta, batch)
+    meter.float32 = True
+    return float32_curvature(model, theta, batch)
 
 
 def _backtrack(
@@ -264,7 +278,8 @@ def _line_search(theta: Vector, p: Vector, slope: float, f_start: float, f_first
 def _step_info(start: float, f0: float, lam: float, meter: _Meter, batches: _Batches, iteration: int,
                changes: dict[str, Any]) -> StepInfo:
     """What the iteration did; ``counters`` holds its own cost (the loop adds it to the run's)."""
-    cost = Counters(gradient_evals=1, gv_products=meter.gv, forward_evals=meter.forward,
+    cost = Counters(gradient_evals=1, gv_products=meter.gv, gv_float32=meter.gv if meter.float32 else 0,
+                    forward_evals=meter.forward,
                     sequences_gradient=batches.grad.size, sequences_curvature=meter.gv * batches.curv.size,
                     sequences_forward=meter.forward_sequences)
     values: dict[str, Any] = dict(

@@ -65,7 +65,7 @@ _NOT_IDENTITY = ("progress", "blas_threads", "tracking.", "checkpoint.")
 # Keys added to a schema after runs were logged, with the value (as logged) that computes what those runs computed:
 # a finished run that did not log one of them had that value.
 ADDED_KEYS = {"optimizer.nesterov": "False", "task.eval_split": "test", "hf.preconditioner": "none",
-              "hf.preconditioner_power": "0.75"}
+              "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None"}
 
 
 @dataclass(frozen=True)

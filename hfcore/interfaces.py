@@ -144,6 +144,23 @@ class DeclaresCurvatureSupport(Protocol):
     supports_curvature: bool
 
 
+@runtime_checkable
+class HasLowPrecisionCurvature(Protocol):
+    """Optional model capability: Gauss-Newton products computed in a lower precision than the model's.
+
+    :class:`hfcore.mixed_precision.MixedPrecisionModel` has it (a float32 twin of a float64 model);
+    Hessian-free uses it while ``hf.float32_gv_above_lambda`` says so.
+    """
+
+    def low_precision_curvature(self, theta: Vector, batch: Batch) -> CurvatureProduct:
+        """Like :meth:`Model.curvature`, but computed in the lower precision.
+
+        ``theta`` and the product's input and output vectors are this model's own (full-precision)
+        vectors; only the forward pass and the products run in the lower precision.
+        """
+        ...
+
+
 def loss_and_predict(model: Model, theta: Vector, batch: Batch) -> tuple[float, np.ndarray]:
     """The objective on ``batch`` and the outputs ``g(s)`` as NumPy, shape (T, B, n_out).
 

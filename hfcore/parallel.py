@@ -29,6 +29,7 @@ from typing import Any, cast
 import numpy as np
 
 from hfcore.interfaces import Communicator, CurvatureProduct, HasGradientSquares, Model, loss_and_predict
+from hfcore.mixed_precision import float32_curvature
 from hfcore.types import Batch, Vector, normaliser_count
 
 _FAILED, _STOP = 1.0, 2.0  # flags carried in the last column of every exchanged row
@@ -282,6 +283,13 @@ class ShardedModel:
         """Bind one curvature product per owned shard (each caches its forward pass)."""
         plan = self.plan(batch)
         return ShardedCurvature(self, plan, [self.model.curvature(theta, self._shard(batch, plan, s))
+                                             for s in plan.mine])
+
+    def low_precision_curvature(self, theta: Vector, batch: Batch) -> ShardedCurvature:
+        """As :meth:`curvature`, from the wrapped model's low-precision products (a
+        :class:`~hfcore.mixed_precision.MixedPrecisionModel`'s float32 twin), cut into the same shards."""
+        plan = self.plan(batch)
+        return ShardedCurvature(self, plan, [float32_curvature(self.model, theta, self._shard(batch, plan, s))
                                              for s in plan.mine])
 
     def predict(self, theta: Vector, batch: Batch) -> np.ndarray:

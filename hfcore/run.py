@@ -338,7 +338,8 @@ class RunResult:
         s, c = self.state, self.state.counters
         return {
             "solved": s.solved, "iterations": s.iteration, "minibatches": c.minibatches,
-            "gv_products": c.gv_products, "gradient_evals": c.gradient_evals, "test_error": s.test_error,
+            "gv_products": c.gv_products, "gv_float32": c.gv_float32, "gradient_evals": c.gradient_evals,
+            "test_error": s.test_error,
             "test_metrics": self.test_metrics, "n_params": self.n_params, "wall_seconds": s.elapsed,
             "cpu_seconds": s.cpu_seconds, "run_id": self.run_id,
             "checkpoint": None if self.checkpoint is None else str(self.checkpoint),
@@ -350,7 +351,8 @@ class RunResult:
         verdict = "SOLVED" if s.solved else "not solved"
         label = f" {self.label}" if self.label else ""
         return (f"{verdict}:{label} iterations={s.iteration} minibatches={c.minibatches:.0f} gv={c.gv_products} "
-                f"test_error={s.test_error:.4g} wall={s.elapsed:.1f}s cpu={s.cpu_seconds:.1f}s"
+                + (f"gv_float32={c.gv_float32} " if c.gv_float32 else "")
+                + f"test_error={s.test_error:.4g} wall={s.elapsed:.1f}s cpu={s.cpu_seconds:.1f}s"
                 + (f" checkpoint={self.checkpoint}" if self.checkpoint is not None else "")
                 + (f" mlflow_run={self.run_id}" if self.run_id else ""))
 

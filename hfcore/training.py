@@ -101,7 +101,7 @@ def advance(state: RunState, model: Model, task: Task, optimizer: Optimizer) -> 
 def step_metrics(info: StepInfo) -> dict[str, float]:
     """Flat per-iteration metrics (dotted names) from a :class:`StepInfo`."""
     c = info.counters
-    return {
+    metrics = {
         "train.loss": info.train_loss,
         "train.loss_after": info.new_train_loss,
         "hf.lambda": info.lam,
@@ -119,6 +119,9 @@ def step_metrics(info: StepInfo) -> dict[str, float]:
         "cost.sequences": float(c.sequences_gradient + c.sequences_curvature + c.sequences_forward),
         "cost.minibatches": c.minibatches,
     }
+    if c.gv_float32:  # only runs with hf.float32_gv_above_lambda compute any
+        metrics["cost.gv_float32"] = float(c.gv_float32)
+    return metrics
 
 
 CG_REASON_CODES = {"none": 0, "progress": 1, "max_iters": 2, "residual": 3, "negative_curvature": 4, "nonfinite": 5}

@@ -144,6 +144,8 @@ class Counters:
     ``minibatches`` follows M&S 2011 Fig. 3: a minibatch is 1000 sequences
     used for a gradient or a curvature-vector product; forward-only
     evaluations (backtracking, line search, rho) are counted separately.
+    ``gv_float32`` counts the Gv products (of ``gv_products``) computed in float32
+    (``hf.float32_gv_above_lambda``).
     """
 
     gradient_evals: int = 0
@@ -152,6 +154,7 @@ class Counters:
     sequences_gradient: int = 0
     sequences_curvature: int = 0
     sequences_forward: int = 0
+    gv_float32: int = 0
 
     @property
     def minibatches(self) -> float:

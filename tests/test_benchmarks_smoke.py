@@ -268,6 +268,17 @@ def test_cg_precision_runs_every_variant(tmp_path):
     assert 0 < data["errors"]["gradient"] < 1e-4 and 0 < data["errors"]["gv"] < 1e-4
 
 
+def test_gv_precision_threshold_solves_each_lambda_in_both_precisions(tmp_path):
+    proc = run_script("gv_precision_threshold.py", "--T", "12", "--lambdas", "0.05", "0.01", "--override",
+                      "model.hidden=8", "hf.gradient_batch=200", "hf.curvature_batch=100", "task.test_size=100",
+                      "--json", str(tmp_path / "t.json"))
+    assert "| lambda | float64 CG steps | float32 CG steps |" in proc.stdout
+    rows = json.loads((tmp_path / "t.json").read_text())["rows"]
+    assert [(r["lam"], r["precision"]) for r in rows] == [(0.05, "float64"), (0.05, "float32"), (0.01, "float64"),
+                                                          (0.01, "float32")]
+    assert all(r["steps"] >= 1 and r["phi_end"] < 0 and r["cpu_seconds"] >= 0 for r in rows)
+
+
 def test_table_figures_names_each_measured_number_by_heading_row_and_column():
     sys.path.insert(0, str(BENCH))
     from benchlib import table_figures
