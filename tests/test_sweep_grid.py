@@ -265,28 +265,36 @@ def test_runs_logged_before_the_optimizer_group_keep_their_identity():
     assert params_today(today) == (today, ())
 
 
-def test_finished_runs_logged_before_a_key_was_added_keep_their_identity(tmp_path):
-    """An SGD run logged before ``optimizer.nesterov`` existed computed classical momentum: a grid job with
-    the default (false) is that run; one with Nesterov momentum is not."""
+@pytest.mark.parametrize("grid, changed", [
+    ("figure3_quick_sgd", "optimizer.nesterov=true"),
+    ("figure3_quick", "hf.preconditioner=empirical_fisher"),
+    ("figure3_quick", "hf.float32_gv_above_lambda=0.009"),
+])
+def test_finished_runs_logged_before_a_key_was_added_keep_their_identity(tmp_path, grid, changed):
+    """A run logged before the keys of ``ADDED_KEYS`` existed computed what their defaults compute (classical
+    momentum, plain CG, float64 products): a grid job with the defaults is that run; one that sets a key is not."""
     from mlflow.tracking import MlflowClient
 
-    from hfcore.hydra_callbacks import find_finished_run, run_identity
+    from hfcore.build import solver_tag
+    from hfcore.hydra_callbacks import ADDED_KEYS, find_finished_run, run_identity
 
     job = ["experiment=ms2011_addition", "task.T=30", "seed=0"]
-    cfg = job_config("figure3_quick_sgd", job)
+    cfg = job_config(grid, job)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment("hfcore-figure3")
     tags = {"sweep": "figure3_quick", "experiment": "ms2011_addition", "task": "addition", "T": "30", "seed": "0",
-            "damping": "structural", "solver": "sgd"}
+            "damping": "structural", "solver": solver_tag(cfg)}
     run = client.create_run(experiment, tags=tags)
-    for key, value in run_identity(cfg).items():
-        if key != "optimizer.nesterov":
+    identity = run_identity(cfg)
+    assert changed.split("=")[0] in identity  # today's runs log the key
+    for key, value in identity.items():
+        if key not in ADDED_KEYS:
             client.log_param(run.info.run_id, key, value)
     client.set_terminated(run.info.run_id, "FINISHED")
     assert find_finished_run(uri, "hfcore-figure3", cfg, "figure3_quick", "ms2011_addition") == run.info.run_id
-    nesterov = job_config("figure3_quick_sgd", [*job, "optimizer.nesterov=true"])
-    assert find_finished_run(uri, "hfcore-figure3", nesterov, "figure3_quick", "ms2011_addition") is None
+    other = job_config(grid, [*job, changed])
+    assert find_finished_run(uri, "hfcore-figure3", other, "figure3_quick", "ms2011_addition") is None
 
 
 @pytest.mark.parametrize("grid, job, task, held_out", [
