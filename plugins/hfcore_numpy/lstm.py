@@ -99,6 +99,10 @@ class NumpyLSTM:
     225 inputs/outputs (bouncing balls) that is 272 865 parameters, against
     225 825 for the 300-unit RNN.
 
+    :meth:`curvature` binds Gauss-Newton products with structural damping over the
+    definition's damped signals (:class:`LSTMCurvature`); they equal the deriving
+    backends' :class:`~hfcore.kit.derived.DerivedCurvature` to rounding.
+
     Parameters
     ----------
     spec : ModelSpec
