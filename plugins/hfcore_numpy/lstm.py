@@ -59,7 +59,7 @@ class _Trace(NamedTuple):
     h: np.ndarray  # cell outputs o * tanh(c) (H)
     s: np.ndarray  # output pre-activations (O)
     d: np.ndarray | None = None  # [1 - g^2 | gates (1 - gates)]: dg/da and d(gates)/da, = D''(a) (R)
-    otc: np.ndarray | None = None  # o * (1 - tanh(c)^2) = dh/dc (H)
+    dtc: np.ndarray | None = None  # 1 - tanh(c)^2 (H)
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
@@ -207,7 +207,7 @@ class NumpyLSTM:
         return _Trace(a, g, gates, c, tc, h, s.reshape(T, B, self.n_out))
 
     def _derivatives(self, tr: _Trace, ws: Workspace | None = None) -> _Trace:
-        """``tr`` with the units' derivatives: ``d = D''(a)`` (written over ``a``) and ``otc = o (1 - tanh(c)^2)``."""
+        """``tr`` with the units' derivatives: ``d = D''(a)`` (written over ``a``) and ``dtc = 1 - tanh(c)^2``."""
         H = self.n_hidden
         d = tr.a
         assert d is not None
@@ -215,11 +215,10 @@ class NumpyLSTM:
         np.subtract(1.0, d[..., :H], out=d[..., :H])
         np.subtract(1.0, tr.gates, out=d[..., H:])
         d[..., H:] *= tr.gates
-        otc = np.empty_like(tr.tc) if ws is None else ws.get("otc", tr.tc.shape)
-        np.multiply(tr.tc, tr.tc, out=otc)
-        np.subtract(1.0, otc, out=otc)
-        self._blocks(otc)[...] *= self._gate(tr.gates, 2)
-        return tr._replace(a=None, d=d, otc=otc)
+        dtc = np.empty_like(tr.tc) if ws is None else ws.get("dtc", tr.tc.shape)
+        np.multiply(tr.tc, tr.tc, out=dtc)
+        np.subtract(1.0, dtc, out=dtc)
+        return tr._replace(a=None, d=d, dtc=dtc)
 
     def _backward(self, p: LSTMParams, x: np.ndarray, tr: _Trace, ds: np.ndarray, da: np.ndarray,
                   out: np.ndarray, ws: Workspace) -> None:
@@ -232,20 +231,23 @@ class NumpyLSTM:
         """
         T, B, _ = x.shape
         H, nb = self.n_hidden, self.n_blocks
-        d, otc = tr.d, tr.otc
-        assert d is not None and otc is not None
+        d, dtc = tr.d, tr.dtc
+        assert d is not None and dtc is not None
         dh_all = ws.get("dh", (T, B, H))
         np.matmul(ds.reshape(T * B, self.n_out), p.W_y, out=dh_all.reshape(T * B, H))
         dc, dc_next, tmp = ws.get("dc", (B, H)), ws.get("dc_next", (B, H)), ws.get("tmp", (B, H))
         prods = ws.get("prods", (B, 3, H))  # dc g, dc c_{t-1}, dh tanh(c): summed over each block's cells
-        sums = ws.get("sums", (B, 3, nb))
+        sums, one_minus = ws.get("sums", (B, 3, nb)), ws.get("one_minus", (B, 3, nb))
         w_h = p.W_h
         for t in range(T - 1, -1, -1):
             dh = dh_all[t]
             if t < T - 1:
                 np.matmul(da[t + 1], w_h, out=tmp)
                 dh += tmp
-            np.multiply(dh, otc[t], out=dc)
+            # The products keep the order of the BPTT this replaced, so gradients (and the SGD checkpoints
+            # written with them) are bit for bit the same: ((dh o) (1 - tanh(c)^2)), (sum * sigma) (1 - sigma).
+            np.multiply(self._blocks(dh), self._gate(tr.gates[t], 2), out=self._blocks(dc))
+            dc *= dtc[t]
             if t < T - 1:  # c_t reaches c_{t+1} through the forget gate f_{t+1}
                 np.multiply(self._gate(tr.gates[t + 1], 1), self._blocks(dc_next), out=self._blocks(tmp))
                 dc += tmp
@@ -259,9 +261,11 @@ class NumpyLSTM:
                 prods[:, 1] = 0.0  # c_0 = 0: the first forget gate has no effect on the loss
             np.multiply(dh, tr.tc[t], out=prods[:, 2])
             np.sum(self._blocks(prods), axis=-1, out=sums)
-            gate_rows = da[t, :, H:].reshape(B, 3, nb)
-            sums *= d[t, :, H:].reshape(B, 3, nb)
-            gate_rows += sums
+            gates = tr.gates[t].reshape(B, 3, nb)
+            sums *= gates
+            np.subtract(1.0, gates, out=one_minus)
+            sums *= one_minus
+            da[t, :, H:].reshape(B, 3, nb)[...] += sums
             dc, dc_next = dc_next, dc
         self._weight_grads(x, tr.h, ds, da, out)
 
@@ -464,7 +468,7 @@ class LSTMCurvature:
         T, B, H = tr.h.shape
         R = m.n_rows
         d = tr.d
-        assert d is not None and tr.otc is not None
+        assert d is not None and tr.dtc is not None
         # Whole-batch product first: R a_t = V_h h_{t-1} (+ V_x x_t + v_b + W_h R h_{t-1} step by step).
         ra[0] = 0.0
         if T > 1:
@@ -491,7 +495,8 @@ class LSTMCurvature:
                 rc += tmp
                 np.multiply(gate(tr.gates[t], 1), blocks(rc_prev), out=blocks(tmp))
                 rc += tmp
-            np.multiply(tr.otc[t], rc, out=rh[t])
+            np.multiply(gate(tr.gates[t], 2), blocks(rc), out=blocks(rh[t]))
+            rh[t] *= tr.dtc[t]
             np.multiply(gate(rgates, 2), blocks(tr.tc[t]), out=blocks(tmp))
             rh[t] += tmp
             rc, rc_prev = rc_prev, rc
