@@ -135,8 +135,8 @@ class HasGradientSquares(Protocol):
 class DeclaresCurvatureSupport(Protocol):
     """Optional model capability: whether :meth:`Model.curvature` works.
 
-    A model whose ``supports_curvature`` is False (e.g. the LSTM) can only be
-    trained with a first-order optimiser; the run is refused before any work
+    A model whose ``supports_curvature`` is False (a plugin's first-order-only
+    model) can only be trained with a first-order optimiser; the run is refused before any work
     when it is paired with Hessian-free. A model without the attribute is
     taken to support curvature.
     """

@@ -7,7 +7,7 @@ skipped with that message. Only the Model protocol and ``to_numpy``/``from_numpy
 are used.
 
 * Loss, gradient and Gv (with and without the structural term) on tiny masked,
-  variable-length batches, all output losses, both normalisers, both model kinds:
+  variable-length batches, all output losses, both normalisers, every built-in model:
   relative difference (to the NumPy result's norm) at most 1e-10.
 * Five full HF iterations on the addition task from the same seed: the same
   discrete decisions and the same parameter trajectory to 1e-8 (relative).
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from hfcore.cg import ConjugateGradient
-from hfcore.config import CGConfig, DampingConfig, HFConfig, LinearConfig, RNNConfig
+from hfcore.config import CGConfig, DampingConfig, HFConfig, LinearConfig, LSTMConfig, RNNConfig
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hf import HessianFree
 from hfcore.registry import load_plugins
@@ -73,13 +73,14 @@ def rel(got: Any, ref: Any) -> float:
 # --------------------------------------------------------------------------- loss, gradient, Gv
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
 @pytest.mark.parametrize("output", OUTPUT_LOSSES)
-@pytest.mark.parametrize("kind", ["rnn", "linear"])
+@pytest.mark.parametrize("kind", ["rnn", "linear", "lstm"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
     rng = np.random.default_rng(17)
     spec = ModelSpec(3, 2, output)
-    cfg = (RNNConfig(hidden=4, init="dense", init_scale=1.5, l2=1e-3, normaliser=normaliser) if kind == "rnn"
-           else LinearConfig(init_scale=1.5, l2=1e-3, normaliser=normaliser))
+    cfg = {"rnn": RNNConfig(hidden=4, init="dense", init_scale=1.5, l2=1e-3, normaliser=normaliser),
+           "linear": LinearConfig(init_scale=1.5, l2=1e-3, normaliser=normaliser),
+           "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3, normaliser=normaliser)}[kind]
     ref, other = build(REFERENCE, spec, cfg), build(backend, spec, cfg)
     # Away from init, so biases and b_init are non-zero; the batch is padded with sparse masks.
     theta = np64(ref, ref.init_params(rng)) + 0.3 * rng.standard_normal(ref.n_params)

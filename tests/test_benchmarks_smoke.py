@@ -308,3 +308,16 @@ def test_a_benchmark_logs_its_figures_to_mlflow(tmp_path):
     assert any(k.endswith("/CG steps") for k in run.data.metrics)
     assert any(k.startswith("blas.") for k in run.data.params)
     assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"cg_precision.md", "cg_precision.json"}
+
+
+def test_lstm_gv_reports_the_ratio_to_the_gradient(tmp_path):
+    proc = run_script("lstm_gv.py", "--H", "20", "--B", "8", "--T", "5", "--repeats", "2",
+                      "--json", str(tmp_path / "l.json"), "--markdown", str(tmp_path / "l.md"))
+    text = (tmp_path / "l.md").read_text()
+    assert text.strip() == proc.stdout.strip()
+    assert "numpy BLAS" in text and "threads: **1 (primary)**" in text
+    for op in ("forward", "gradient", "bind", "gv"):
+        (row,) = table_rows(text, (op,))
+        assert row[1] == "2" and row[-1].endswith("x")
+    assert "gv / gradient:" in text and "the target of 1.5x" in text
+    assert len(json.loads((tmp_path / "l.json").read_text())["seconds"]["gv"]) == 2

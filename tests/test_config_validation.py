@@ -197,3 +197,15 @@ def test_hf_presets_only_override_the_schema_defaults():
         values = yaml.safe_load(path.read_text()) or {}
         same = {k: v for k, v in values.items() if getattr(HFConfig(), k) == v}
         assert not same, f"{path.name} repeats defaults of HFConfig: {same}"
+
+
+def test_a_model_without_curvature_is_refused_hf_before_work(registry, monkeypatch):
+    """A model declaring ``supports_curvature = False`` (no built-in one does) is refused HF by build."""
+    from hfcore_numpy.lstm import NumpyLSTM
+
+    monkeypatch.setattr(NumpyLSTM, "supports_curvature", False, raising=False)
+    cfg = composed(*TINY, "model=lstm", "model.cells_per_block=2")
+    check_config(cfg, registry)
+    with pytest.raises(ConfigError, match=re.escape("model 'lstm' has no Gauss-Newton product on backend 'numpy'")):
+        build_run(cfg, registry)
+    build_run(composed(*TINY, "model=lstm", "model.cells_per_block=2", "optimizer=sgd"), registry)

@@ -64,7 +64,7 @@ def has_curvature(model: Any) -> bool:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_kit_passes_every_model_on_every_backend(backend, name):
     model, theta, batch = build(backend, name)
-    if not has_curvature(model):  # the NumPy LSTM: first-order only, its declaration is still checked
+    if not has_curvature(model):  # a first-order-only model: its declaration is still checked
         assert check_signals(model, theta, batch) == 2
         return
     errors = check_all(model, theta, batch, SPEC, l2=CONFIGS[name].l2, grad_rtol=1e-7)

@@ -1,4 +1,4 @@
-"""The LSTM baseline (plugins/hfcore_numpy/lstm.py): BPTT gradient, dtypes, errors, and SGD on bouncing balls."""
+"""The NumPy LSTM (plugins/hfcore_numpy/lstm.py): BPTT gradient, Gauss-Newton products, dtypes, errors, SGD."""
 
 from __future__ import annotations
 
@@ -10,13 +10,24 @@ import pytest
 
 from hfcore.config import SGDConfig
 from hfcore.interfaces import Model
+from hfcore.models import NumpyOps
 from hfcore.sgd import MomentumSGD
-from hfcore.testing.conformance import check_gradient, check_loss_and_predict
+from hfcore.testing.conformance import (
+    check_all,
+    check_bind_consistency,
+    check_gradient,
+    check_gv,
+    check_loss_and_predict,
+    check_signals,
+    check_symmetric_psd,
+    relative_error,
+)
 from hfcore.training import advance, initial_state
 from hfcore.types import Batch, ModelSpec
 from hfcore_numpy.losses import output_activation
 from hfcore_numpy.lstm import NumpyLSTM
 from tests.helpers import REGISTRY, backend_cfg, definition, model_cfg
+from tests.test_numpy_backend import make_batch
 
 N_IN, N_OUT, T, B = 3, 2, 6, 4
 
@@ -95,8 +106,11 @@ def test_float32_agrees_with_float64() -> None:
 def test_predict_and_preactivations() -> None:
     model = _model("logistic")
     th, batch = _theta(model), _batch("logistic")
-    s, t = model.preactivations(th, batch)
-    assert s.shape == (T, B, N_OUT) and t.shape == (T, B, 0)
+    s, a = model.preactivations(th, batch)
+    assert s.shape == (T, B, N_OUT) and a.shape == (T, B, model.n_rows)
+    # the damped signals side by side: cell inputs, then gates (as the deriving backends report them)
+    _, signals = model.definition.forward(model.layout.unpack(th), batch.inputs, NumpyOps)
+    np.testing.assert_allclose(a, np.concatenate([g.preactivation for g in signals], axis=-1), rtol=1e-13)
     np.testing.assert_allclose(model.predict(th, batch), output_activation("logistic", s), rtol=1e-12)
 
 
@@ -111,12 +125,63 @@ def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
     assert value == pytest.approx(model.loss(th, batch), rel=1e-13) and outputs.shape == (T, B, N_OUT)
 
 
-def test_curvature_is_refused() -> None:
-    model = _model()
-    message = ("model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=adam, optimizer=sgd or "
-               "backend=autograd")
-    with pytest.raises(ValueError, match=message):
-        model.curvature(_theta(model), _batch("linear"))
+@pytest.mark.parametrize("normaliser", ["targets", "sequences"])
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_gv_matches_dense_gauss_newton_and_structural_term(output: str, normaliser: str) -> None:
+    """The conformance kit: gv(., w) against dense G_f + kappa I + w G_S over the declared signals (padded, masked)."""
+    model = _model(output, normaliser=normaliser)
+    th, batch = _theta(model), _batch(output)
+    assert check_signals(model, th, batch) == 2  # cell inputs (tanh) and gates (logistic)
+    err = check_gv(model, th, batch, model.spec, l2=1e-3, normaliser=normaliser, structural_weights=(0.0, 0.7, 3.0))
+    assert err < 1e-7, f"max rel err {err:.2e}"
+    check_symmetric_psd(model, th, batch, 0.0)
+    check_symmetric_psd(model, th, batch, 0.7)
+    assert check_bind_consistency(model, th, batch) == 0.0
+
+
+def test_gv_variable_lengths_through_the_kit_batch() -> None:
+    """The kit's padded batch (NaN targets where unmasked, lengths down to 2): the whole conformance kit passes."""
+    rng = np.random.default_rng(4)
+    spec = ModelSpec(N_IN, N_OUT, "softmax")
+    model = NumpyLSTM(spec, _cfg())
+    errors = check_all(model, _theta(model), make_batch(rng, spec), spec, l2=1e-3, grad_rtol=1e-7)
+    assert errors["gv"] < 1e-7 and errors["bind_consistency"] == 0.0 and errors["signals"] == 2
+
+
+def test_gv_with_chunks_equals_the_whole_batch() -> None:
+    whole = _model("logistic")
+    chunked = NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(), chunk_size=3)
+    th, batch = _theta(whole), _batch("logistic", seed=2)
+    v = np.random.default_rng(5).standard_normal(whole.n_params)
+    for w in (0.0, 0.7):
+        np.testing.assert_allclose(chunked.curvature(th, batch).gv(v, w), whole.curvature(th, batch).gv(v, w),
+                                   rtol=1e-12, atol=1e-15)
+
+
+def test_gv_float32_agrees_with_float64() -> None:
+    m64, m32 = _model("softmax"), _model("softmax", dtype="float32")
+    th, batch = _theta(m64), _batch("softmax")
+    v = np.random.default_rng(6).standard_normal(m64.n_params)
+    got = m32.curvature(m32.from_numpy(th), batch).gv(m32.from_numpy(v), 0.7)
+    want = m64.curvature(th, batch).gv(v, 0.7)
+    assert got.dtype == np.float32
+    assert relative_error(got, want) < 1e-5
+
+
+@pytest.mark.parametrize("normaliser", ["targets", "sequences"])
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_gv_equals_the_autograd_derived_gv(output: str, normaliser: str) -> None:
+    """Same theta, batch and v: the hand-written Gv equals the kit's DerivedCurvature on autograd (max rel err)."""
+    pytest.importorskip("autograd")
+    cfg = _cfg(normaliser=normaliser)
+    model = NumpyLSTM(ModelSpec(N_IN, N_OUT, output), cfg)
+    derived = REGISTRY.get("backend", "autograd").factory(model.definition, cfg, SimpleNamespace(dtype="float64"))
+    th, batch = _theta(model), _batch(output, seed=7)
+    ours, theirs = model.curvature(th, batch), derived.curvature(th, batch)
+    rng = np.random.default_rng(8)
+    errors = {w: max(relative_error(ours.gv(v, w), theirs.gv(v, w))
+                     for v in rng.standard_normal((3, model.n_params))) for w in (0.0, 0.7)}
+    assert max(errors.values()) < 1e-12, f"max rel err vs autograd: {errors}"
 
 
 def test_bad_block_size() -> None:

@@ -1,13 +1,14 @@
-"""LSTM with forget gates (Gers, Schmidhuber & Cummins 1999) in NumPy: loss and hand-written BPTT.
+"""LSTM with forget gates (Gers, Schmidhuber & Cummins 1999) in NumPy: loss, BPTT and Gauss-Newton products.
 
 The baseline of M&S 2011 Table 1 (algorithm notes sec. 10): memory blocks of
-several cells that share one input, one forget and one output gate, trained
-by a first-order optimizer (``optimizer=sgd``). It has no Gauss-Newton product;
-:meth:`NumpyLSTM.curvature` raises.
+several cells that share one input, one forget and one output gate. It trains
+with a first-order optimizer (``optimizer=sgd``) or with HF: :meth:`NumpyLSTM.curvature`
+binds hand-written R-op Gauss-Newton products with structural damping over the
+definition's damped signals (:class:`LSTMCurvature`).
 
 All arrays are time-major ``(T, B, dim)``. Products that do not go through the
 recurrence are single GEMMs over all ``T*B`` rows; only the recurrent product
-with ``W_h`` (forward) and ``W_h'`` (backward) loops over time.
+with ``W_h`` (forward, R-forward) and ``W_h'`` (backward) loops over time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from hfcore.kit.batches import (
     BatchArrays,
+    Workspace,
     as_vector,
     batch_norm,
     iter_chunks,
@@ -28,7 +30,7 @@ from hfcore.kit.batches import (
 )
 from hfcore.kit.definitions import LSTM
 from hfcore.kit.layout import ParamLayout
-from hfcore.kit.losses import evaluate, output_activation
+from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
 from hfcore.types import Batch, ModelSpec
 
 
@@ -43,14 +45,21 @@ class LSTMParams(NamedTuple):
 
 
 class _Trace(NamedTuple):
-    """Forward quantities BPTT needs, all (T, B, .)."""
+    """Forward quantities BPTT and Gv need, all (T, B, .).
 
+    ``a`` holds the pre-activations after :meth:`NumpyLSTM._forward`; :meth:`NumpyLSTM._derivatives`
+    overwrites that buffer with the units' curvatures ``D''(a)`` (then ``d``, and ``a`` is None).
+    """
+
+    a: np.ndarray | None  # pre-activations [cell inputs | gates] (R)
     g: np.ndarray  # tanh cell inputs (H)
     gates: np.ndarray  # sigmoid gates [input | forget | output] (3 * n_blocks)
     c: np.ndarray  # cell states (H)
     tc: np.ndarray  # tanh(c) (H)
     h: np.ndarray  # cell outputs o * tanh(c) (H)
     s: np.ndarray  # output pre-activations (O)
+    d: np.ndarray | None = None  # [1 - g^2 | gates (1 - gates)]: dg/da and d(gates)/da, = D''(a) (R)
+    dtc: np.ndarray | None = None  # 1 - tanh(c)^2 (H)
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
@@ -90,6 +99,10 @@ class NumpyLSTM:
     225 inputs/outputs (bouncing balls) that is 272 865 parameters, against
     225 825 for the 300-unit RNN.
 
+    :meth:`curvature` binds Gauss-Newton products with structural damping over the
+    definition's damped signals (:class:`LSTMCurvature`); they equal the deriving
+    backends' :class:`~hfcore.kit.derived.DerivedCurvature` to rounding.
+
     Parameters
     ----------
     spec : ModelSpec
@@ -103,7 +116,7 @@ class NumpyLSTM:
         ``float64`` (default) or ``float32``.
     chunk_size : int, optional
         Sequences processed together; larger batches are split (working memory
-        about ``(5 H + 3 n_blocks) * T * chunk_size`` numbers).
+        about ``(8 H + 9 n_blocks) * T * chunk_size`` numbers for a gradient).
     definition : hfcore.kit.definitions.LSTM, optional
         The model's definition, when already built (else built from ``spec`` and ``cfg``).
 
@@ -112,9 +125,6 @@ class NumpyLSTM:
     ValueError
         On an invalid spec or config (one-line message).
     """
-
-    supports_curvature = False
-    """No Gauss-Newton product: the LSTM is the first-order baseline (``optimizer=sgd``)."""
 
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
                  definition: LSTM | None = None) -> None:
@@ -141,13 +151,14 @@ class NumpyLSTM:
         v = self.layout.unpack(theta)
         return LSTMParams(v["W_x"], v["W_h"], theta[self._bias[0]:self._bias[1]], v["W_y"], v["b_y"])
 
-    def _expand(self, gate: np.ndarray) -> np.ndarray:
-        """Block values (..., n_blocks) broadcast to their cells (..., H)."""
-        return np.repeat(gate, self.cells_per_block, axis=-1)
+    def _blocks(self, cells: np.ndarray) -> np.ndarray:
+        """A view (..., n_blocks, k) of cell values (..., H): a gate (..., n_blocks, 1) then broadcasts to its cells."""
+        return cells.reshape(cells.shape[:-1] + (self.n_blocks, self.cells_per_block))
 
-    def _block_sum(self, cells: np.ndarray) -> np.ndarray:
-        """Sum of cell values (..., H) within each block -> (..., n_blocks)."""
-        return cells.reshape(cells.shape[:-1] + (self.n_blocks, self.cells_per_block)).sum(axis=-1)
+    def _gate(self, gates: np.ndarray, j: int) -> np.ndarray:
+        """Gate ``j`` (0 input, 1 forget, 2 output) of ``gates`` (..., 3 n_blocks) as a view (..., n_blocks, 1)."""
+        nb = self.n_blocks
+        return gates[..., j * nb:(j + 1) * nb, None]
 
     # ------------------------------------------------------------------ init
     def init_params(self, rng: np.random.Generator) -> np.ndarray:
@@ -166,70 +177,113 @@ class NumpyLSTM:
         for chunk in iter_chunks(batch, self.chunk_size):
             yield prepare_batch(chunk, self.n_in, self.n_out, self.dtype, norm)
 
-    def _forward(self, p: LSTMParams, x: np.ndarray) -> _Trace:
-        """Forward pass over one chunk, keeping what BPTT needs."""
+    def _forward(self, p: LSTMParams, x: np.ndarray, ws: Workspace | None = None) -> _Trace:
+        """Forward pass over one chunk, keeping what BPTT needs; arrays from ``ws`` when given, else new."""
         T, B, _ = x.shape
-        H, nb = self.n_hidden, self.n_blocks
-        a = np.matmul(x.reshape(T * B, self.n_in), p.W_x.T).reshape(T, B, self.n_rows)
+        H, R = self.n_hidden, self.n_rows
+        ws = Workspace(self.dtype) if ws is None else ws
+        a = ws.get("a", (T, B, R))
+        np.matmul(x.reshape(T * B, self.n_in), p.W_x.T, out=a.reshape(T * B, R))
         a += p.b
-        g = np.empty((T, B, H), dtype=self.dtype)
-        gates = np.empty((T, B, 3 * nb), dtype=self.dtype)
-        c = np.empty_like(g)
-        tc = np.empty_like(g)
-        h = np.empty_like(g)
+        g, c, tc, h = (ws.get(name, (T, B, H)) for name in ("g", "c", "tc", "h"))
+        gates = ws.get("gates", (T, B, R - H))
+        tmp, tmp_r = ws.get("tmp", (B, H)), ws.get("tmp_r", (B, R))
         w_h_t = p.W_h.T
         for t in range(T):
             if t > 0:
-                a[t] += h[t - 1] @ w_h_t
+                np.matmul(h[t - 1], w_h_t, out=tmp_r)
+                a[t] += tmp_r
             np.tanh(a[t, :, :H], out=g[t])
             gates[t] = _sigmoid(a[t, :, H:])
-            i_e = self._expand(gates[t, :, :nb])
-            c[t] = i_e * g[t]
+            c_t = self._blocks(c[t])
+            np.multiply(self._gate(gates[t], 0), self._blocks(g[t]), out=c_t)
             if t > 0:
-                c[t] += self._expand(gates[t, :, nb : 2 * nb]) * c[t - 1]
+                np.multiply(self._gate(gates[t], 1), self._blocks(c[t - 1]), out=self._blocks(tmp))
+                c[t] += tmp
             np.tanh(c[t], out=tc[t])
-            np.multiply(self._expand(gates[t, :, 2 * nb :]), tc[t], out=h[t])
+            np.multiply(self._gate(gates[t], 2), self._blocks(tc[t]), out=self._blocks(h[t]))
         s = np.matmul(h.reshape(T * B, H), p.W_y.T)
         s += p.b_y
-        return _Trace(g, gates, c, tc, h, s.reshape(T, B, self.n_out))
+        return _Trace(a, g, gates, c, tc, h, s.reshape(T, B, self.n_out))
 
-    def _backward(self, p: LSTMParams, x: np.ndarray, tr: _Trace, ds: np.ndarray) -> np.ndarray:
-        """BPTT for one chunk: the unnormalised gradient (flat) given ``ds = m (yhat - y)``."""
+    def _derivatives(self, tr: _Trace, ws: Workspace | None = None) -> _Trace:
+        """``tr`` with the units' derivatives: ``d = D''(a)`` (written over ``a``) and ``dtc = 1 - tanh(c)^2``."""
+        H = self.n_hidden
+        d = tr.a
+        assert d is not None
+        np.multiply(tr.g, tr.g, out=d[..., :H])
+        np.subtract(1.0, d[..., :H], out=d[..., :H])
+        np.subtract(1.0, tr.gates, out=d[..., H:])
+        d[..., H:] *= tr.gates
+        dtc = np.empty_like(tr.tc) if ws is None else ws.get("dtc", tr.tc.shape)
+        np.multiply(tr.tc, tr.tc, out=dtc)
+        np.subtract(1.0, dtc, out=dtc)
+        return tr._replace(a=None, d=d, dtc=dtc)
+
+    def _backward(self, p: LSTMParams, x: np.ndarray, tr: _Trace, ds: np.ndarray, da: np.ndarray,
+                  out: np.ndarray, ws: Workspace) -> None:
+        """Linear BPTT over one chunk: the unnormalised ``J' (ds, da)`` written into ``out`` (flat).
+
+        ``ds`` (T, B, O) is the cotangent of the outputs ``s`` (``m (yhat - y)`` for the gradient,
+        ``m H_L R s`` for Gv); ``da`` (T, B, R) enters holding a cotangent of the pre-activations
+        ``a`` themselves (zeros for the gradient, the structural term for Gv) and leaves holding
+        ``dL/da``. ``tr`` needs :meth:`_derivatives`. Every block of ``out`` is written.
+        """
         T, B, _ = x.shape
         H, nb = self.n_hidden, self.n_blocks
-        da = np.empty((T, B, self.n_rows), dtype=self.dtype)
-        dh_out = np.matmul(ds.reshape(T * B, self.n_out), p.W_y).reshape(T, B, H)
-        dc_next = np.zeros((B, H), dtype=self.dtype)  # dL/dc_{t+1} reaching c_t through the forget gate
-        f_next = np.zeros((B, H), dtype=self.dtype)
+        d, dtc = tr.d, tr.dtc
+        assert d is not None and dtc is not None
+        dh_all = ws.get("dh", (T, B, H))
+        np.matmul(ds.reshape(T * B, self.n_out), p.W_y, out=dh_all.reshape(T * B, H))
+        dc, dc_next, tmp = ws.get("dc", (B, H)), ws.get("dc_next", (B, H)), ws.get("tmp", (B, H))
+        prods = ws.get("prods", (B, 3, H))  # dc g, dc c_{t-1}, dh tanh(c): summed over each block's cells
+        sums, one_minus = ws.get("sums", (B, 3, nb)), ws.get("one_minus", (B, 3, nb))
         w_h = p.W_h
         for t in range(T - 1, -1, -1):
-            dh = dh_out[t] if t == T - 1 else dh_out[t] + da[t + 1] @ w_h
-            i_g = tr.gates[t, :, :nb]
-            f_g = tr.gates[t, :, nb : 2 * nb]
-            o_g = tr.gates[t, :, 2 * nb :]
-            tc = tr.tc[t]
-            dc = dh * self._expand(o_g) * (1.0 - tc * tc) + dc_next * f_next
-            da[t, :, :H] = dc * self._expand(i_g) * (1.0 - tr.g[t] * tr.g[t])
-            da[t, :, H : H + nb] = self._block_sum(dc * tr.g[t]) * i_g * (1.0 - i_g)
+            dh = dh_all[t]
+            if t < T - 1:
+                np.matmul(da[t + 1], w_h, out=tmp)
+                dh += tmp
+            # The products keep the order of the BPTT this replaced, so gradients (and the SGD checkpoints
+            # written with them) are bit for bit the same: ((dh o) (1 - tanh(c)^2)), (sum * sigma) (1 - sigma).
+            np.multiply(self._blocks(dh), self._gate(tr.gates[t], 2), out=self._blocks(dc))
+            dc *= dtc[t]
+            if t < T - 1:  # c_t reaches c_{t+1} through the forget gate f_{t+1}
+                np.multiply(self._gate(tr.gates[t + 1], 1), self._blocks(dc_next), out=self._blocks(tmp))
+                dc += tmp
+            np.multiply(self._gate(tr.gates[t], 0), self._blocks(dc), out=self._blocks(tmp))
+            tmp *= d[t, :, :H]
+            da[t, :, :H] += tmp
+            np.multiply(dc, tr.g[t], out=prods[:, 0])
             if t > 0:
-                da[t, :, H + nb : H + 2 * nb] = self._block_sum(dc * tr.c[t - 1]) * f_g * (1.0 - f_g)
+                np.multiply(dc, tr.c[t - 1], out=prods[:, 1])
             else:
-                da[t, :, H + nb : H + 2 * nb] = 0.0  # c_0 = 0: the first forget gate has no effect
-            da[t, :, H + 2 * nb :] = self._block_sum(dh * tc) * o_g * (1.0 - o_g)
-            dc_next, f_next = dc, self._expand(f_g)
-        grad = np.empty(self.n_params, dtype=self.dtype)
-        q = self.unpack(grad)
-        da2 = da.reshape(T * B, self.n_rows)
-        q.W_x[...] = da2.T @ x.reshape(T * B, self.n_in)
-        if T > 1:
-            q.W_h[...] = da[1:].reshape((T - 1) * B, self.n_rows).T @ tr.h[:-1].reshape((T - 1) * B, H)
+                prods[:, 1] = 0.0  # c_0 = 0: the first forget gate has no effect on the loss
+            np.multiply(dh, tr.tc[t], out=prods[:, 2])
+            np.sum(self._blocks(prods), axis=-1, out=sums)
+            gates = tr.gates[t].reshape(B, 3, nb)
+            sums *= gates
+            np.subtract(1.0, gates, out=one_minus)
+            sums *= one_minus
+            da[t, :, H:].reshape(B, 3, nb)[...] += sums
+            dc, dc_next = dc_next, dc
+        self._weight_grads(x, tr.h, ds, da, out)
+
+    def _weight_grads(self, x: np.ndarray, h: np.ndarray, ds: np.ndarray, da: np.ndarray, out: np.ndarray) -> None:
+        """The flat ``J'`` of the cotangents ``da`` (of ``a``) and ``ds`` (of ``s``): one GEMM per block."""
+        T, B, _ = x.shape
+        H, R = self.n_hidden, self.n_rows
+        q = self.unpack(out)
+        da2 = da.reshape(T * B, R)
+        np.matmul(da2.T, x.reshape(T * B, self.n_in), out=q.W_x)
+        if T > 1:  # h_0 = 0: step 1 adds nothing to dW_h
+            np.matmul(da[1:].reshape((T - 1) * B, R).T, h[:-1].reshape((T - 1) * B, H), out=q.W_h)
         else:
             q.W_h[...] = 0.0
-        q.b[...] = da2.sum(axis=0)
+        np.sum(da2, axis=0, out=q.b)
         ds2 = ds.reshape(T * B, self.n_out)
-        q.W_y[...] = ds2.T @ tr.h.reshape(T * B, H)
-        q.b_y[...] = ds2.sum(axis=0)
-        return grad
+        np.matmul(ds2.T, h.reshape(T * B, H), out=q.W_y)
+        np.sum(ds2, axis=0, out=q.b_y)
 
     def _loss_sum(self, s: np.ndarray, data: BatchArrays) -> tuple[float, np.ndarray]:
         """Masked loss sum (float64 accumulation) and ``yhat``."""
@@ -248,9 +302,10 @@ class NumpyLSTM:
         """:meth:`loss` and :meth:`predict` from one forward pass (test evaluation)."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
+        ws = Workspace(self.dtype)
         total, norm, outs = 0.0, 1.0, []
         for data in self._chunks(batch):
-            value, yhat = self._loss_sum(self._forward(p, data.x).s, data)
+            value, yhat = self._loss_sum(self._forward(p, data.x, ws).s, data)
             total += value
             norm = data.norm
             outs.append(yhat)
@@ -260,16 +315,21 @@ class NumpyLSTM:
         """Objective and its gradient by hand-written BPTT, in chunks of ``chunk_size`` sequences."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
+        ws = Workspace(self.dtype)
         grad = np.zeros(self.n_params, dtype=self.dtype)
+        part = np.empty(self.n_params, dtype=self.dtype)
         total, norm = 0.0, 1.0
         for data in self._chunks(batch):
-            tr = self._forward(p, data.x)
+            tr = self._derivatives(self._forward(p, data.x, ws), ws)
             value, ds = self._loss_sum(tr.s, data)
             total += value
             norm = data.norm
             ds -= data.y  # dL/ds = yhat - y for matched pairs
             ds *= data.mask
-            grad += self._backward(p, data.x, tr, ds)
+            da = ws.get("da", tr.d.shape)
+            da.fill(0.0)  # the loss reaches a only through s
+            self._backward(p, data.x, tr, ds, da, part, ws)
+            grad += part
         grad *= 1.0 / norm
         grad += self.l2 * theta
         return total / norm + self._l2(theta), grad
@@ -278,30 +338,24 @@ class NumpyLSTM:
         """Outputs ``g(s_t)``, shape (T, B, n_out)."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
-        outs = [output_activation(self.output, self._forward(p, data.x).s) for data in self._chunks(batch)]
+        ws = Workspace(self.dtype)
+        outs = [output_activation(self.output, self._forward(p, data.x, ws).s) for data in self._chunks(batch)]
         return join_chunks(outs, self.dtype)
 
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """``(s, t)``: output pre-activations (T, B, n_out) and an empty (T, B, 0) hidden part.
+        """``(s, a)``: output pre-activations (T, B, n_out) and the damped signals' pre-activations (T, B, R).
 
-        An LSTM has no tanh hidden units in the sense of structural damping, so
-        ``t`` is empty.
+        ``a`` is ``[cell inputs (H) | gates (3 n_blocks)]``, the definition's two damped signals
+        side by side (as the deriving backends report them).
         """
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         data = prepare_batch(batch, self.n_in, self.n_out, self.dtype, 1.0)
-        s = self._forward(self.unpack(theta), data.x).s
-        return s, np.empty(s.shape[:2] + (0,), dtype=self.dtype)
+        tr = self._forward(self.unpack(theta), data.x)
+        return tr.s, tr.a
 
-    def curvature(self, theta: np.ndarray, batch: Batch) -> Any:
-        """Not available: the LSTM baseline has no Gauss-Newton product.
-
-        Raises
-        ------
-        ValueError
-            Always.
-        """
-        raise ValueError("model 'lstm' has no Gauss-Newton product on backend 'numpy': use optimizer=adam, "
-                         "optimizer=sgd or backend=autograd")
+    def curvature(self, theta: np.ndarray, batch: Batch) -> LSTMCurvature:
+        """Bind Gauss-Newton products at ``theta`` on ``batch`` (forward pass cached)."""
+        return LSTMCurvature(self, theta, batch)
 
     def to_numpy(self, v: np.ndarray) -> np.ndarray:
         """A NumPy copy of ``v``."""
@@ -310,3 +364,139 @@ class NumpyLSTM:
     def from_numpy(self, v: np.ndarray) -> np.ndarray:
         """``v`` as a new contiguous array of the model dtype."""
         return np.array(v, dtype=self.dtype, copy=True, order="C")
+
+
+class _ChunkState(NamedTuple):
+    """Cached forward quantities of one chunk of sequences."""
+
+    x: np.ndarray
+    trace: _Trace
+    out_curv: OutputCurvature
+    valid: np.ndarray
+
+
+class LSTMCurvature:
+    """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyLSTM`, bound to ``(theta, batch)``.
+
+    The forward pass (states, gates, the units' derivatives and the masked output Hessian
+    factors; the inputs are referenced, not copied) is computed once here, per chunk of
+    ``chunk_size`` sequences; each :meth:`gv` is one R-forward pass and one linear BPTT pass.
+    Products that do not go through the recurrence are GEMMs over all ``T*B`` rows; only the
+    products with ``W_h`` (forward) and ``W_h'`` (backward) loop over time.
+
+    Notes
+    -----
+    ``G_S = sum_k J_k' diag(valid D_k''(a_k)) J_k / N`` over the damped signals that
+    :class:`hfcore.kit.definitions.LSTM` declares (both weight 1): the cell-input pre-activations
+    (unit tanh, ``D'' = 1 - g^2``) and the gate pre-activations (unit logistic,
+    ``D'' = sigma (1 - sigma)``), at real (non-padding) steps, divided by the loss's N; this is
+    :class:`hfcore.kit.derived.DerivedCurvature`'s term. Since ``D''(a) R a`` is the R-forward
+    value of the units' outputs, its cotangent ``w valid D'' R a`` joins ``dL/da`` directly.
+    Bound objects keep about ``(6 H + 6 n_blocks) * T * B`` numbers for the batch and reuse work
+    buffers, so one must not be used from several threads at once; results are fresh arrays.
+    """
+
+    def __init__(self, model: NumpyLSTM, theta: np.ndarray, batch: Batch) -> None:
+        self.model = model
+        self.theta = as_vector(theta, model.n_params, model.dtype, "theta").copy()
+        self.params = model.unpack(self.theta)
+        self.norm = batch_norm(batch, model.normaliser)
+        self.chunks: list[_ChunkState] = []
+        for data in model._chunks(batch):
+            tr = model._derivatives(model._forward(self.params, data.x))
+            out_curv = OutputCurvature(model.output, tr.s, data.mask)
+            self.chunks.append(_ChunkState(data.x, tr._replace(s=None), out_curv, data.valid))
+        self._ws = Workspace(model.dtype)
+
+    def gv(self, v: np.ndarray, structural_weight: float = 0.0) -> np.ndarray:
+        """Return ``(G_f + kappa I + structural_weight * G_S) v`` (see class notes).
+
+        Parameters
+        ----------
+        v : ndarray, shape (n_params,)
+            Direction in the flat layout; not modified.
+        structural_weight : float
+            Coefficient ``w`` of ``G_S`` (M&S 2011 eq. 10, sec. 3.2).
+
+        Returns
+        -------
+        ndarray, shape (n_params,)
+            A new array of the model dtype, normalised like the loss.
+        """
+        m = self.model
+        v = as_vector(v, m.n_params, m.dtype, "v")
+        vp = m.unpack(v)
+        w = float(structural_weight)
+        out = np.empty(m.n_params, dtype=m.dtype)
+        part = None
+        for k, chunk in enumerate(self.chunks):
+            if k == 0:
+                self._chunk_gv(chunk, vp, w, out)
+            else:
+                part = np.empty_like(out) if part is None else part
+                self._chunk_gv(chunk, vp, w, part)
+                out += part
+        out *= 1.0 / self.norm
+        if m.l2:
+            out += m.l2 * v
+        return out
+
+    def _chunk_gv(self, c: _ChunkState, vp: LSTMParams, w: float, out: np.ndarray) -> None:
+        """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out``: R-forward, then :meth:`NumpyLSTM._backward`."""
+        m, tr, ws = self.model, c.trace, self._ws
+        T, B, H = tr.h.shape
+        n_o = m.n_out
+        ra = ws.get("da", (T, B, m.n_rows))
+        rh = ws.get("dh", (T, B, H))  # free again once Rs is formed: the backward pass reuses it
+        self._r_forward(c, vp, ra, rh)
+        rs = ws.get("rs", (T, B, n_o))
+        np.matmul(tr.h.reshape(T * B, H), vp.W_y.T, out=rs.reshape(T * B, n_o))
+        tmp_s = ws.get("tmp_s", (T, B, n_o))
+        np.matmul(rh.reshape(T * B, H), self.params.W_y.T, out=tmp_s.reshape(T * B, n_o))
+        rs += tmp_s
+        rs += vp.b_y
+        rds = c.out_curv.apply(rs, out=rs)
+        if w != 0.0:  # ra holds D''(a) R a: the structural cotangent of a, at real steps only
+            ra *= c.valid * w
+        else:
+            ra.fill(0.0)
+        m._backward(self.params, c.x, tr, rds, ra, out, ws)
+
+    def _r_forward(self, c: _ChunkState, vp: LSTMParams, ra: np.ndarray, rh: np.ndarray) -> None:
+        """R-forward pass of one chunk: ``ra`` (T, B, R) ends as ``D''(a) R a`` (R of [g | gates]), ``rh`` as R h."""
+        m, tr, p, ws = self.model, c.trace, self.params, self._ws
+        T, B, H = tr.h.shape
+        R = m.n_rows
+        d = tr.d
+        assert d is not None and tr.dtc is not None
+        # Whole-batch product first: R a_t = V_h h_{t-1} (+ V_x x_t + v_b + W_h R h_{t-1} step by step).
+        ra[0] = 0.0
+        if T > 1:
+            np.matmul(tr.h[:-1].reshape((T - 1) * B, H), vp.W_h.T, out=ra[1:].reshape((T - 1) * B, R))
+        ra += vp.b
+        tmp_r, tmp = ws.get("tmp_r", (B, R)), ws.get("tmp", (B, H))
+        rc, rc_prev = ws.get("rc", (B, H)), ws.get("rc_prev", (B, H))
+        v_x_t, w_h_t = vp.W_x.T, p.W_h.T
+        blocks, gate = m._blocks, m._gate
+        for t in range(T):
+            np.matmul(c.x[t], v_x_t, out=tmp_r)
+            ra[t] += tmp_r
+            if t > 0:
+                np.matmul(rh[t - 1], w_h_t, out=tmp_r)
+                ra[t] += tmp_r
+            ra[t] *= d[t]  # R g and R gates
+            rg, rgates = ra[t, :, :H], ra[t, :, H:]
+            # R c_t = i R g + R i g (+ R f c_{t-1} + f R c_{t-1}); R h_t = o (1 - tanh(c)^2) R c_t + R o tanh(c_t)
+            np.multiply(gate(tr.gates[t], 0), blocks(rg), out=blocks(rc))
+            np.multiply(gate(rgates, 0), blocks(tr.g[t]), out=blocks(tmp))
+            rc += tmp
+            if t > 0:
+                np.multiply(gate(rgates, 1), blocks(tr.c[t - 1]), out=blocks(tmp))
+                rc += tmp
+                np.multiply(gate(tr.gates[t], 1), blocks(rc_prev), out=blocks(tmp))
+                rc += tmp
+            np.multiply(gate(tr.gates[t], 2), blocks(rc), out=blocks(rh[t]))
+            rh[t] *= tr.dtc[t]
+            np.multiply(gate(rgates, 2), blocks(tr.tc[t]), out=blocks(tmp))
+            rh[t] += tmp
+            rc, rc_prev = rc_prev, rc
