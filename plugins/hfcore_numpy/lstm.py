@@ -33,6 +33,8 @@ from hfcore.kit.layout import ParamLayout
 from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
 from hfcore.types import Batch, ModelSpec
 
+from .chunked import ChunkedCurvature
+
 
 class LSTMParams(NamedTuple):
     """Views into a flat parameter vector (see :class:`NumpyLSTM` for the layout)."""
@@ -375,7 +377,7 @@ class _ChunkState(NamedTuple):
     valid: np.ndarray
 
 
-class LSTMCurvature:
+class LSTMCurvature(ChunkedCurvature):
     """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyLSTM`, bound to ``(theta, batch)``.
 
     The forward pass (states, gates, the units' derivatives and the masked output Hessian
@@ -407,39 +409,6 @@ class LSTMCurvature:
             out_curv = OutputCurvature(model.output, tr.s, data.mask)
             self.chunks.append(_ChunkState(data.x, tr._replace(s=None), out_curv, data.valid))
         self._ws = Workspace(model.dtype)
-
-    def gv(self, v: np.ndarray, structural_weight: float = 0.0) -> np.ndarray:
-        """Return ``(G_f + kappa I + structural_weight * G_S) v`` (see class notes).
-
-        Parameters
-        ----------
-        v : ndarray, shape (n_params,)
-            Direction in the flat layout; not modified.
-        structural_weight : float
-            Coefficient ``w`` of ``G_S`` (M&S 2011 eq. 10, sec. 3.2).
-
-        Returns
-        -------
-        ndarray, shape (n_params,)
-            A new array of the model dtype, normalised like the loss.
-        """
-        m = self.model
-        v = as_vector(v, m.n_params, m.dtype, "v")
-        vp = m.unpack(v)
-        w = float(structural_weight)
-        out = np.empty(m.n_params, dtype=m.dtype)
-        part = None
-        for k, chunk in enumerate(self.chunks):
-            if k == 0:
-                self._chunk_gv(chunk, vp, w, out)
-            else:
-                part = np.empty_like(out) if part is None else part
-                self._chunk_gv(chunk, vp, w, part)
-                out += part
-        out *= 1.0 / self.norm
-        if m.l2:
-            out += m.l2 * v
-        return out
 
     def _chunk_gv(self, c: _ChunkState, vp: LSTMParams, w: float, out: np.ndarray) -> None:
         """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out``: R-forward, then :meth:`NumpyLSTM._backward`."""

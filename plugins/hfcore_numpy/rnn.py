@@ -26,6 +26,7 @@ from hfcore.kit.layout import RNNLayout, RNNParams
 from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
 from hfcore.types import Batch, ModelSpec
 
+from .chunked import ChunkedCurvature
 from .squares import add_squares, by_sequence, group_size
 
 
@@ -324,7 +325,7 @@ class _ChunkState(NamedTuple):
     valid: np.ndarray
 
 
-class RNNCurvature:
+class RNNCurvature(ChunkedCurvature):
     """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyRNN`, bound to ``(theta, batch)``.
 
     The forward pass (``h``, ``1 - h^2`` and the masked output Hessian factors; the
@@ -352,39 +353,6 @@ class RNNCurvature:
             out_curv = OutputCurvature(model.output, s, data.mask)
             self.chunks.append(_ChunkState(data.x, h, d, out_curv, data.valid))
         self._ws = Workspace(model.dtype)
-
-    def gv(self, v: np.ndarray, structural_weight: float = 0.0) -> np.ndarray:
-        """Return ``(G_f + kappa I + structural_weight * G_S) v`` (see class notes).
-
-        Parameters
-        ----------
-        v : ndarray, shape (n_params,)
-            Direction in the flat layout; not modified.
-        structural_weight : float
-            Coefficient ``w`` of ``G_S`` (M&S 2011 eq. 10, sec. 3.2).
-
-        Returns
-        -------
-        ndarray, shape (n_params,)
-            A new array of the model dtype, normalised like the loss.
-        """
-        m = self.model
-        v = as_vector(v, m.n_params, m.dtype, "v")
-        vp = m.unpack(v)
-        w = float(structural_weight)
-        out = np.empty(m.n_params, dtype=m.dtype)
-        part = None
-        for k, chunk in enumerate(self.chunks):
-            if k == 0:
-                self._chunk_gv(chunk, vp, w, out)
-            else:
-                part = np.empty_like(out) if part is None else part
-                self._chunk_gv(chunk, vp, w, part)
-                out += part
-        out *= 1.0 / self.norm
-        if m.l2:
-            out += m.l2 * v
-        return out
 
     def _chunk_gv(
         self, c: _ChunkState, vp: RNNParams, w: float, out: np.ndarray

@@ -1,0 +1,58 @@
+"""What the NumPy backend's bound Gauss-Newton products share: summing per-chunk products into one vector.
+
+A model binds its forward pass once per chunk of sequences (:class:`~hfcore_numpy.rnn.RNNCurvature`,
+:class:`~hfcore_numpy.lstm.LSTMCurvature`); each product is then the sum of the chunks' unnormalised
+products, divided by the loss's N, plus the L2 term.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hfcore.kit.batches import as_vector
+
+
+class ChunkedCurvature:
+    """Base of a bound product: subclasses set ``model``, ``chunks`` and ``norm`` and write ``_chunk_gv``."""
+
+    model: Any
+    chunks: list[Any]
+    norm: float
+
+    def _chunk_gv(self, chunk: Any, vp: Any, w: float, out: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def gv(self, v: np.ndarray, structural_weight: float = 0.0) -> np.ndarray:
+        """Return ``(G_f + kappa I + structural_weight * G_S) v`` (see the subclass's notes).
+
+        Parameters
+        ----------
+        v : ndarray, shape (n_params,)
+            Direction in the flat layout; not modified.
+        structural_weight : float
+            Coefficient ``w`` of ``G_S`` (M&S 2011 eq. 10, sec. 3.2).
+
+        Returns
+        -------
+        ndarray, shape (n_params,)
+            A new array of the model dtype, normalised like the loss.
+        """
+        m = self.model
+        v = as_vector(v, m.n_params, m.dtype, "v")
+        vp = m.unpack(v)
+        w = float(structural_weight)
+        out = np.empty(m.n_params, dtype=m.dtype)
+        part = None
+        for k, chunk in enumerate(self.chunks):
+            if k == 0:
+                self._chunk_gv(chunk, vp, w, out)
+            else:
+                part = np.empty_like(out) if part is None else part
+                self._chunk_gv(chunk, vp, w, part)
+                out += part
+        out *= 1.0 / self.norm
+        if m.l2:
+            out += m.l2 * v
+        return out
