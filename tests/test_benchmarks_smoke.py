@@ -321,3 +321,16 @@ def test_lstm_gv_reports_the_ratio_to_the_gradient(tmp_path):
         assert row[1] == "2" and row[-1].endswith("x")
     assert "gv / gradient:" in text and "the target of 1.5x" in text
     assert len(json.loads((tmp_path / "l.json").read_text())["seconds"]["gv"]) == 2
+
+
+def test_equality_tables_measure_every_backend_that_builds_the_model(tmp_path):
+    proc = run_script("equality.py", "--models", "lstm", "no_such_model", "--markdown", str(tmp_path / "e.md"))
+    text = (tmp_path / "e.md").read_text()
+    assert "| no_such_model | (not registered" in text
+    for output in ("linear", "logistic", "softmax"):
+        (numpy_row,) = table_rows(text, ("lstm", "numpy", output))
+        assert numpy_row[5:] == ["(reference)"] * 3  # numpy has the hand-written R-op: the reference
+        assert float(numpy_row[3]) < 1e-6 and float(numpy_row[4]) < 1e-6  # finite differences, dense J'HJ
+        (autograd_row,) = table_rows(text, ("lstm", "autograd", output))
+        assert max(float(x) for x in autograd_row[5:]) < 1e-12
+    assert text.strip().endswith(proc.stdout.strip().splitlines()[-1])

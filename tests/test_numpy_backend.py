@@ -10,6 +10,7 @@ import pytest
 
 from hfcore.config import BackendConfig, LinearConfig, RNNConfig
 from hfcore.kit.definitions import Linear, TanhRNN
+from hfcore.testing.batches import masked_batch
 from hfcore.testing.conformance import (
     check_all,
     check_bind_consistency,
@@ -36,21 +37,7 @@ def make_cfg(**overrides) -> RNNConfig:
 
 def make_batch(rng: np.random.Generator, spec: ModelSpec, steps: int = T, size: int = B) -> Batch:
     """Variable lengths (padding), sparse masks inside the real steps, NaN targets where unmasked."""
-    lengths = rng.integers(2, steps + 1, size)
-    lengths[0] = steps
-    lengths[-1] = 2
-    valid = np.arange(steps)[:, None] < lengths[None, :]
-    x = rng.standard_normal((steps, size, spec.n_in)) * valid[..., None]
-    mask = (rng.random((steps, size)) < 0.4) & valid
-    mask[lengths - 1, np.arange(size)] = True  # every sequence has at least its last step
-    if spec.output == "linear":
-        y = rng.standard_normal((steps, size, spec.n_out))
-    elif spec.output == "logistic":
-        y = rng.random((steps, size, spec.n_out))
-    else:
-        y = np.eye(spec.n_out)[rng.integers(0, spec.n_out, (steps, size))]
-    y[~mask] = np.nan  # "only read where mask is 1"
-    return Batch(x, y, mask.astype(float), lengths)
+    return masked_batch(rng, spec, steps, size)
 
 
 def make_case(kind: str, output: str, normaliser: str, seed: int, dtype=np.float64):
