@@ -193,8 +193,9 @@ def test_crash_or_interrupt_never_leaves_running(tmp_path, exc, status):
     assert run.info.status == status
 
 
-def test_cli_resume_continues_exactly(tmp_path):
-    common = [*TINY, "tracking=none", "hf.stop_on_success=false"]
+def assert_resume_continues_exactly(tmp_path, *overrides: str) -> np.ndarray:
+    """4 iterations straight, and 2 then a resume to 4, end in the same state; returns the final theta."""
+    common = [*TINY, *overrides, "tracking=none", "hf.stop_on_success=false"]
     straight = hf_train(tmp_path, *common, "hf.max_iterations=4", "checkpoint.dir=straight")
     first = hf_train(tmp_path, *common, "hf.max_iterations=2", "checkpoint.dir=part")
     assert straight.returncode == 0 and first.returncode == 0, first.stderr
@@ -208,6 +209,11 @@ def test_cli_resume_continues_exactly(tmp_path):
     meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
     for key in ("iteration", "optimizer", "data_rng", "counters", "test_error"):
         assert meta_a[key] == meta_b[key], key
+    return a["theta"]
+
+
+def test_cli_resume_continues_exactly(tmp_path):
+    assert_resume_continues_exactly(tmp_path)
 
 
 def test_resume_continues_its_mlflow_run_and_a_fork_gets_a_new_one(tmp_path):

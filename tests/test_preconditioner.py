@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 
 import numpy as np
@@ -18,7 +17,7 @@ from hfcore.parallel import SerialComm, ShardedModel
 from hfcore.types import Batch, ModelSpec
 from tests.helpers import make_model, make_task
 from tests.test_cg import spd
-from tests.test_cli import TINY, hf_train, runs
+from tests.test_cli import TINY, assert_resume_continues_exactly, hf_train, runs
 
 PRECOND = "hf.preconditioner=empirical_fisher"
 
@@ -221,22 +220,9 @@ def test_cli_refuses_the_preconditioner_without_the_capability(tmp_path):
 
 
 def test_cli_resume_with_the_preconditioner_continues_exactly(tmp_path):
-    common = [*TINY, PRECOND, "tracking=none", "hf.stop_on_success=false"]
-    straight = hf_train(tmp_path, *common, "hf.max_iterations=4", "checkpoint.dir=straight")
-    first = hf_train(tmp_path, *common, "hf.max_iterations=2", "checkpoint.dir=part")
-    assert straight.returncode == 0 and first.returncode == 0, first.stderr
-    second = hf_train(tmp_path, *common, "hf.max_iterations=4", "checkpoint.dir=resumed",
-                      f"checkpoint.resume={tmp_path / 'part' / 'state.npz'}")
-    assert second.returncode == 0, second.stderr
-    a = np.load(tmp_path / "straight" / "state.npz")
-    b = np.load(tmp_path / "resumed" / "state.npz")
-    assert np.array_equal(a["theta"], b["theta"])
-    assert np.array_equal(a["optimizer.warm_start"], b["optimizer.warm_start"])
-    meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
-    for key in ("iteration", "optimizer", "data_rng", "counters", "test_error"):
-        assert meta_a[key] == meta_b[key], key
+    theta = assert_resume_continues_exactly(tmp_path, PRECOND)
     plain = hf_train(tmp_path, *TINY, "tracking=none", "hf.stop_on_success=false", "hf.max_iterations=4",
                      "checkpoint.dir=plain")
     assert plain.returncode == 0
-    assert not np.array_equal(np.load(tmp_path / "plain" / "state.npz")["theta"], a["theta"])  # it did act
+    assert not np.array_equal(np.load(tmp_path / "plain" / "state.npz")["theta"], theta)  # it did act
 
