@@ -11,15 +11,24 @@ from typing import Any
 
 import numpy as np
 
-from hfcore.kit.batches import as_vector
+from hfcore.kit.batches import Workspace, as_vector, batch_norm
+from hfcore.types import Batch
 
 
 class ChunkedCurvature:
-    """Base of a bound product: subclasses set ``model``, ``chunks`` and ``norm`` and write ``_chunk_gv``."""
+    """Base of a bound product: binds ``(theta, batch)`` chunk by chunk; subclasses write ``_bind_chunk``
+    (the chunk's cached forward pass) and ``_chunk_gv`` (its unnormalised product)."""
 
-    model: Any
-    chunks: list[Any]
-    norm: float
+    def __init__(self, model: Any, theta: np.ndarray, batch: Batch) -> None:
+        self.model = model
+        self.theta = as_vector(theta, model.n_params, model.dtype, "theta").copy()
+        self.params = model.unpack(self.theta)
+        self.norm = batch_norm(batch, model.normaliser)
+        self.chunks = [self._bind_chunk(data) for data in model._chunks(batch)]
+        self._ws = Workspace(model.dtype)
+
+    def _bind_chunk(self, data: Any) -> Any:
+        raise NotImplementedError
 
     def _chunk_gv(self, chunk: Any, vp: Any, w: float, out: np.ndarray) -> None:
         raise NotImplementedError

@@ -398,17 +398,10 @@ class LSTMCurvature(ChunkedCurvature):
     buffers, so one must not be used from several threads at once; results are fresh arrays.
     """
 
-    def __init__(self, model: NumpyLSTM, theta: np.ndarray, batch: Batch) -> None:
-        self.model = model
-        self.theta = as_vector(theta, model.n_params, model.dtype, "theta").copy()
-        self.params = model.unpack(self.theta)
-        self.norm = batch_norm(batch, model.normaliser)
-        self.chunks: list[_ChunkState] = []
-        for data in model._chunks(batch):
-            tr = model._derivatives(model._forward(self.params, data.x))
-            out_curv = OutputCurvature(model.output, tr.s, data.mask)
-            self.chunks.append(_ChunkState(data.x, tr._replace(s=None), out_curv, data.valid))
-        self._ws = Workspace(model.dtype)
+    def _bind_chunk(self, data: Any) -> _ChunkState:
+        tr = self.model._derivatives(self.model._forward(self.params, data.x))
+        return _ChunkState(data.x, tr._replace(s=None), OutputCurvature(self.model.output, tr.s, data.mask),
+                           data.valid)
 
     def _chunk_gv(self, c: _ChunkState, vp: LSTMParams, w: float, out: np.ndarray) -> None:
         """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out``: R-forward, then :meth:`NumpyLSTM._backward`."""

@@ -342,17 +342,9 @@ class RNNCurvature(ChunkedCurvature):
     object must not be used from several threads at once; results are fresh arrays.
     """
 
-    def __init__(self, model: NumpyRNN, theta: np.ndarray, batch: Batch) -> None:
-        self.model = model
-        self.theta = as_vector(theta, model.n_params, model.dtype, "theta").copy()
-        self.params = model.unpack(self.theta)
-        self.norm = batch_norm(batch, model.normaliser)
-        self.chunks: list[_ChunkState] = []
-        for data in model._chunks(batch):
-            h, d, s = model._forward_full(self.params, data.x)
-            out_curv = OutputCurvature(model.output, s, data.mask)
-            self.chunks.append(_ChunkState(data.x, h, d, out_curv, data.valid))
-        self._ws = Workspace(model.dtype)
+    def _bind_chunk(self, data: Any) -> _ChunkState:
+        h, d, s = self.model._forward_full(self.params, data.x)
+        return _ChunkState(data.x, h, d, OutputCurvature(self.model.output, s, data.mask), data.valid)
 
     def _chunk_gv(
         self, c: _ChunkState, vp: RNNParams, w: float, out: np.ndarray
