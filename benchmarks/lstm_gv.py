@@ -1,8 +1,8 @@
-"""NumPy LSTM: the hand-written Gauss-Newton product against the same model's gradient, in one process.
+"""NumPy LSTM or GRU: the hand-written Gauss-Newton product against the same model's gradient, in one process.
 
 Issue 19's target: at 100 cells, B = 1000, T = 100, float64 and one thread, one Gv product of the NumPy
-LSTM (``model=lstm backend=numpy``) costs at most 1.5x its gradient (loss + BPTT). With interleaved
-repeats this times, on one fixed batch:
+LSTM (``model=lstm backend=numpy``; the GRU with ``--model gru``) costs at most 1.5x its gradient (loss +
+BPTT). With interleaved repeats this times, on one fixed batch:
 
 * ``forward``   ``model.loss`` (one forward pass),
 * ``gradient``  ``model.loss_and_grad`` (forward + BPTT): the baseline,
@@ -17,6 +17,7 @@ the header (threads pinned with threadpoolctl). The structural term is on (``--s
 
     python benchmarks/lstm_gv.py                                  # H=100, B=1000, T=100, float64, 1 thread
     python benchmarks/lstm_gv.py --B 200 --T 50 --repeats 3      # a smaller size on a loaded machine
+    python benchmarks/lstm_gv.py --model gru                      # the NumPy GRU, same sizes (H = 100 units)
 
 No test asserts a time.
 """
@@ -59,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--H", type=int, default=100, help="memory cells (default 100)")
+    p.add_argument("--model", default="lstm", choices=["lstm", "gru"], help="the NumPy model (default lstm)")
+    p.add_argument("--H", type=int, default=100, help="memory cells or GRU units (default 100)")
     p.add_argument("--cells-per-block", type=int, default=10, help="cells per block (default 10)")
     p.add_argument("--B", type=int, default=1000, help="sequences in the batch (default 1000)")
     p.add_argument("--T", type=int, default=100, help="steps per sequence (default 100)")
@@ -80,14 +82,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace) -> tuple[Any, np.ndarray, Batch, np.ndarray]:
-    """The NumPy LSTM through the plugin registry, a point away from init, a full-mask batch and a direction."""
-    from hfcore.config import LSTMConfig
+    """The NumPy model through the plugin registry, a point away from init, a full-mask batch and a direction."""
+    from hfcore.config import GRUConfig, LSTMConfig
     from hfcore.registry import load_plugins
 
     _, registry = load_plugins()
     spec = ModelSpec(args.inputs, args.outputs, "linear")
-    cfg = LSTMConfig(hidden=args.H, cells_per_block=args.cells_per_block, l2=1e-5)
-    definition = registry.get("model", "lstm").factory(spec, cfg)
+    cfg = (GRUConfig(hidden=args.H, l2=1e-5) if args.model == "gru"
+           else LSTMConfig(hidden=args.H, cells_per_block=args.cells_per_block, l2=1e-5))
+    definition = registry.get("model", args.model).factory(spec, cfg)
     model = registry.get("backend", "numpy").factory(definition, cfg,
                                                      SimpleNamespace(dtype=args.dtype, chunk_size=args.B))
     rng = np.random.default_rng(0)
@@ -127,10 +130,11 @@ def render(args: argparse.Namespace, env: dict[str, Any], times: dict[str, list[
     ratio_min, ratio_median = stats["gv"].min / grad.min, stats["gv"].median / grad.median
     verdict = "meets" if ratio_median <= TARGET else "misses"
     lines = [
-        "# NumPy LSTM: Gv against the gradient",
+        f"# NumPy {args.model.upper()}: Gv against the gradient",
         "",
         *header_lines(env, [args.threads]),
-        (f"- model `lstm`, backend `numpy`, {args.dtype}: H = {args.H} cells in blocks of {args.cells_per_block}, "
+        (f"- model `{args.model}`, backend `numpy`, {args.dtype}: H = {args.H} "
+         + (f"cells in blocks of {args.cells_per_block}, " if args.model == "lstm" else "units, ") +
          f"I = {args.inputs}, O = {args.outputs} (linear output), B = {args.B}, T = {args.T}, full mask; "
          f"gv with structural weight {args.structural_weight}"),
         "",
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     env["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     report = render(args, env, times)
     emit(report, {"args": vars(args), "environment": env, "seconds": times}, args.json, args.markdown,
-         args.mlflow, "lstm_gv")
+         args.mlflow, f"{args.model}_gv")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The core's own components (the tanh RNN, LSTM and affine models, HF and the SGD and Adam baselines, CG,
+"""The core's own components (the tanh RNN, LSTM, GRU and affine models, HF and the SGD and Adam baselines, CG,
 Tikhonov and structural damping, the serial communicator), registered through the same hooks as any plugin."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from hfcore.config import (
     AdamConfig,
     CGConfig,
     DampingConfig,
+    GRUConfig,
     HFConfig,
     HFOptimizerConfig,
     LinearConfig,
@@ -23,7 +24,7 @@ from hfcore.config import (
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hf import HessianFree
 from hfcore.hookspecs import hookimpl
-from hfcore.kit.definitions import LSTM, Linear, TanhRNN
+from hfcore.kit.definitions import GRU, LSTM, Linear, TanhRNN
 from hfcore.parallel import SerialComm
 from hfcore.sgd import MomentumSGD
 
@@ -34,6 +35,7 @@ def hfcore_register_models(registry) -> None:
     registry.add_model(TanhRNN.name, TanhRNN, RNNConfig())
     registry.add_model(Linear.name, Linear, LinearConfig())
     registry.add_model(LSTM.name, LSTM, LSTMConfig())
+    registry.add_model(GRU.name, GRU, GRUConfig())
 
 
 def make_structural(cfg: DampingConfig) -> LevenbergMarquardt:

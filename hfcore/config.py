@@ -86,6 +86,20 @@ class LSTMConfig(RNNConfig):
 
 
 @dataclass
+class GRUConfig(RNNConfig):
+    """``model=gru``: a gated recurrent unit (Cho et al. 2014), reset before the recurrent product.
+
+    ``hidden`` units; weights as :class:`RNNConfig` (dense by default); the update gate's
+    bias starts at ``update_bias`` (``sigmoid(-1) = 0.27``: each step keeps most of ``h``).
+    """
+
+    name: str = "gru"
+    init: str = "dense"
+    input_scale: float = 1.0
+    update_bias: float = -1.0
+
+
+@dataclass
 class TaskConfig:
     """Base schema of every task; tasks add their own fields."""
 

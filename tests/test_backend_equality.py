@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from hfcore.cg import ConjugateGradient
-from hfcore.config import CGConfig, DampingConfig, HFConfig, LinearConfig, LSTMConfig, RNNConfig
+from hfcore.config import CGConfig, DampingConfig, GRUConfig, HFConfig, LinearConfig, LSTMConfig, RNNConfig
 from hfcore.damping import LevenbergMarquardt
 from hfcore.hf import HessianFree
 from hfcore.registry import load_plugins
@@ -73,14 +73,15 @@ def rel(got: Any, ref: Any) -> float:
 # --------------------------------------------------------------------------- loss, gradient, Gv
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
 @pytest.mark.parametrize("output", OUTPUT_LOSSES)
-@pytest.mark.parametrize("kind", ["rnn", "linear", "lstm"])
+@pytest.mark.parametrize("kind", ["rnn", "linear", "lstm", "gru"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
     rng = np.random.default_rng(17)
     spec = ModelSpec(3, 2, output)
     cfg = {"rnn": RNNConfig(hidden=4, init="dense", init_scale=1.5, l2=1e-3, normaliser=normaliser),
            "linear": LinearConfig(init_scale=1.5, l2=1e-3, normaliser=normaliser),
-           "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3, normaliser=normaliser)}[kind]
+           "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3, normaliser=normaliser),
+           "gru": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3, normaliser=normaliser)}[kind]
     ref, other = build(REFERENCE, spec, cfg), build(backend, spec, cfg)
     # Away from init, so biases and b_init are non-zero; the batch is padded with sparse masks.
     theta = np64(ref, ref.init_params(rng)) + 0.3 * rng.standard_normal(ref.n_params)

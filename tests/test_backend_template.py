@@ -4,7 +4,7 @@
 arrays whose only pieces are ``value_and_grad`` and ``linearise``, both by complex-step derivatives
 (``Im f(theta + i h e_j) / h``, exact to rounding for analytic maps). It is registered through a real
 ``hfcore_register_backends`` hookimpl and must pass the conformance kit (:mod:`hfcore.testing`) on the
-built-in tanh RNN and on the gated LSTM, and agree with the autograd and torch backends, which are built
+built-in tanh RNN and on the gated LSTM and GRU, and agree with the autograd and torch backends, which are built
 on the same template.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hfcore.config import BackendConfig, LSTMConfig, RNNConfig
+from hfcore.config import BackendConfig, GRUConfig, LSTMConfig, RNNConfig
 from hfcore.hookspecs import hookimpl
 from hfcore.kit.derived import DerivedModel, Linearisation
 from hfcore.registry import load_plugins
@@ -75,6 +75,7 @@ SPEC = ModelSpec(3, 2, "softmax")
 CONFIGS = {
     "rnn_tanh": RNNConfig(hidden=4, init="dense", init_scale=1.5, l2=1e-3),
     "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3),
+    "gru": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3),
 }
 
 
@@ -94,7 +95,7 @@ def test_template_backend_passes_the_conformance_kit(name):
     assert isinstance(model, ComplexStep)
     errors = check_all(model, theta, batch, SPEC, l2=CONFIGS[name].l2, grad_rtol=1e-7)
     assert errors["gv"] < 1e-6 and errors["bind_consistency"] == 0.0
-    assert errors["signals"] == {"rnn_tanh": 1, "lstm": 2}[name]
+    assert errors["signals"] == {"rnn_tanh": 1, "lstm": 2, "gru": 3}[name]
 
 
 def test_template_chunks_sum_to_the_whole_batch():

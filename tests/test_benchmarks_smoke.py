@@ -334,3 +334,17 @@ def test_equality_tables_measure_every_backend_that_builds_the_model(tmp_path):
         (autograd_row,) = table_rows(text, ("lstm", "autograd", output))
         assert max(float(x) for x in autograd_row[5:]) < 1e-12
     assert text.strip().endswith(proc.stdout.strip().splitlines()[-1])
+
+
+def test_gv_benchmark_and_equality_tables_cover_the_numpy_gru(tmp_path):
+    proc = run_script("lstm_gv.py", "--model", "gru", "--H", "6", "--B", "4", "--T", "3", "--repeats", "1")
+    assert proc.stdout.startswith("# NumPy GRU: Gv against the gradient")
+    assert "model `gru`, backend `numpy`, float64: H = 6 units" in proc.stdout and "gv / gradient:" in proc.stdout
+    run_script("equality.py", "--models", "gru", "--markdown", str(tmp_path / "e.md"))
+    text = (tmp_path / "e.md").read_text()
+    for output in ("linear", "logistic", "softmax"):
+        (numpy_row,) = table_rows(text, ("gru", "numpy", output))
+        assert numpy_row[5:] == ["(reference)"] * 3  # the hand-written R-op is the reference now
+        assert float(numpy_row[3]) < 1e-6 and float(numpy_row[4]) < 1e-6
+        (autograd_row,) = table_rows(text, ("gru", "autograd", output))
+        assert max(float(x) for x in autograd_row[5:]) < 1e-12

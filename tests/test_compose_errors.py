@@ -26,7 +26,7 @@ def registry():
     (["--multirun", "sweep=adam_lr_natural"], "In 'sweep/adam_lr_natural': Key 'eval_split' not in 'AdditionConfig'"),
     (["solver=sgd", "solver.learning_rate=0.1"], "solver=sgd is now optimizer=sgd (its options are optimizer.<key>"),
     (["task=nope"], "no task 'nope'; the options are addition, "),
-    (["model=foo"], "linear, lstm, rnn_tanh"),  # after "no model 'foo'; the options are" and any plugin's models
+    (["model=foo"], "gru, linear, lstm"),  # after "no model 'foo'; the options are" and any plugin's models
     (["task.T=abc"], "bad value for task.T: Value 'abc' of type 'str' could not be converted to Integer"),
     (["hf.gradient_batch=1.5"], "bad value for hf.gradient_batch:"),
     (["task.T==3"], "bad override: Error parsing override 'task.T==3'"),

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hfcore.config import LinearConfig, LSTMConfig, RNNConfig
+from hfcore.config import GRUConfig, LinearConfig, LSTMConfig, RNNConfig
 from hfcore.kit.definitions import LSTM, TanhRNN
 from hfcore.models import DampedSignal
 from hfcore.registry import load_plugins
@@ -29,6 +29,7 @@ CONFIGS = {
     "rnn_tanh": RNNConfig(hidden=4, init="dense", init_scale=1.5, l2=1e-3),
     "linear": LinearConfig(init_scale=1.5, l2=1e-3),
     "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3),
+    "gru": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3),
     "leaky_rnn": toy_model.LeakyConfig(hidden=4, leak=0.7, damp_weight=0.5, l2=1e-3),
 }
 
@@ -69,7 +70,7 @@ def test_kit_passes_every_model_on_every_backend(backend, name):
         return
     errors = check_all(model, theta, batch, SPEC, l2=CONFIGS[name].l2, grad_rtol=1e-7)
     assert errors["gv"] < 1e-6 and errors["bind_consistency"] == 0.0
-    assert errors["signals"] == {"rnn_tanh": 1, "linear": 0, "lstm": 2, "leaky_rnn": 1}[name]
+    assert errors["signals"] == {"rnn_tanh": 1, "linear": 0, "lstm": 2, "gru": 3, "leaky_rnn": 1}[name]
 
 
 class OutputsReported(TanhRNN):

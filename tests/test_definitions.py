@@ -12,6 +12,7 @@ from hfcore.kit.definitions import LSTM, Linear, TanhRNN
 from hfcore.kit.layout import ParamLayout
 from hfcore.models import ModelDefinition, NumpyOps
 from hfcore.types import Batch, ModelSpec
+from hfcore_numpy.gru import NumpyGRU
 from hfcore_numpy.linear import NumpyLinear
 from hfcore_numpy.lstm import NumpyLSTM
 from hfcore_numpy.rnn import NumpyRNN
@@ -73,7 +74,13 @@ def _batch(T: int = 6, B: int = 4) -> Batch:
                  mask=np.ones((T, B)), lengths=np.full(B, T))
 
 
-@pytest.mark.parametrize("model_cls, cfg", [(NumpyRNN, rnn_cfg), (NumpyLSTM, lstm_cfg), (NumpyLinear, linear_cfg)])
+def gru_cfg(init: str) -> SimpleNamespace:
+    return SimpleNamespace(hidden=12, l2=1e-3, init=init, num_connections=4, init_scale=1.3, input_scale=0.7,
+                           normaliser="targets", update_bias=-1.5)
+
+
+@pytest.mark.parametrize("model_cls, cfg", [(NumpyRNN, rnn_cfg), (NumpyLSTM, lstm_cfg), (NumpyLinear, linear_cfg),
+                                            (NumpyGRU, gru_cfg)])
 def test_forward_map_equals_the_hand_written_numpy_model(model_cls, cfg) -> None:
     model = model_cls(SPEC, cfg("dense"))
     rng = np.random.default_rng(2)
@@ -89,6 +96,10 @@ def test_forward_map_equals_the_hand_written_numpy_model(model_cls, cfg) -> None
         np.testing.assert_array_equal(signal.preactivation, t_ref)
     elif model_cls is NumpyLinear:
         assert tuple(signals) == ()
+    elif model_cls is NumpyGRU:  # the two gates (logistic), then the candidate (tanh): t_ref side by side
+        assert [(g.name, g.unit, g.weight) for g in signals] == [
+            ("update", "logistic", 1.0), ("reset", "logistic", 0.5), ("candidate", "tanh", 1.0)]
+        np.testing.assert_allclose(np.concatenate([g.preactivation for g in signals], -1), t_ref, rtol=1e-13)
     else:
         assert [(g.name, g.unit, g.preactivation.shape) for g in signals] == [
             ("cell_inputs", "tanh", (6, 4, 12)), ("gates", "logistic", (6, 4, 12))]

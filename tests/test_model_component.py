@@ -79,15 +79,15 @@ def test_numpy_backend_names_model_and_backends_for_a_plugin_model(tmp_path) -> 
     out = hf_train(tmp_path, *TOY_RUN, prelude=TOY_PLUGIN)
     assert out.returncode == 2
     (line,) = [x for x in out.stderr.splitlines() if x.strip()]
-    assert line == ("hf-train: error: backend 'numpy' has hand-written derivatives for rnn_tanh, linear, lstm only; "
-                    "model 'leaky_rnn' needs backend=autograd or backend=torch")
+    assert line == ("hf-train: error: backend 'numpy' has hand-written derivatives for rnn_tanh, linear, lstm, gru "
+                    "only; model 'leaky_rnn' needs backend=autograd or backend=torch")
 
 
 def test_help_lists_a_plugin_models_options(tmp_path) -> None:
     out = hf_train(tmp_path, "model=leaky_rnn", "--help", prelude=TOY_PLUGIN)
     assert out.returncode == 0, out.stderr[-2000:]
     groups = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line and not line.startswith(" "))
-    # A subset: other installed plugins (e.g. the example plugin's gru) may add models of their own.
-    assert {"leaky_rnn", "linear", "lstm", "rnn_tanh"} <= set(groups["model"].split(", "))
+    # A subset: other installed plugins (e.g. the example plugin's mgu) may add models of their own.
+    assert {"leaky_rnn", "linear", "lstm", "gru", "rnn_tanh"} <= set(groups["model"].split(", "))
     model = out.stdout.split("\nmodel:\n", 1)[1].split("\ntask:", 1)[0]
     assert "  name: leaky_rnn" in model and "  leak: 0.5" in model and "  damp_weight: 1.0" in model

@@ -285,13 +285,13 @@ def test_plugin_make_model_dispatch():
     lin = plugin.make_model(lin_def, lin_cfg, SimpleNamespace(dtype="float32"))
     assert isinstance(lin, NumpyLinear) and lin.dtype == np.float32 and lin.definition is lin_def
 
-    class Gru(TanhRNN):  # a subclass may change the forward map: hand-written derivatives would not follow
-        name = "gru"
+    class Mgu(TanhRNN):  # a subclass may change the forward map: hand-written derivatives would not follow
+        name = "mgu"
 
-    message = ("backend 'numpy' has hand-written derivatives for rnn_tanh, linear, lstm only; "
-               "model 'gru' needs backend=autograd or backend=torch")
+    message = ("backend 'numpy' has hand-written derivatives for rnn_tanh, linear, lstm, gru only; "
+               "model 'mgu' needs backend=autograd or backend=torch")
     with pytest.raises(ValueError, match=f"^{message}$"):
-        plugin.make_model(Gru(spec, rnn_cfg), rnn_cfg, cfg)
+        plugin.make_model(Mgu(spec, rnn_cfg), rnn_cfg, cfg)
     with pytest.raises(ValueError, match="float32, float64"):
         plugin.make_model(rnn, rnn_cfg, SimpleNamespace(dtype="bfloat16"))
     assert plugin.make_model(rnn, rnn_cfg, plugin.NumpyBackendConfig(chunk_size=7)).chunk_size == 7

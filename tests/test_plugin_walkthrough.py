@@ -2,7 +2,7 @@
 
 A code block the page marks ``<!-- example-file: PATH -->`` must be that file of
 ``examples/hfcore-example-plugin/`` exactly; one marked ``<!-- example-excerpt: PATH -->`` must appear in
-that file verbatim. The GRU walkthrough must show the parts a model author writes (schema, blocks,
+that file verbatim. The MGU walkthrough must show the parts a model author writes (schema, blocks,
 forward map with its signals, registration) as excerpts.
 """
 
@@ -35,17 +35,17 @@ def test_every_marked_block_matches_the_example_source():
 
 
 @pytest.mark.parametrize("needle", [
-    "class GRUConfig(ModelConfig):", "def blocks(self)", "def forward(self", "DampedSignal(\"candidate\"",
-    "CANDIDATE_WEIGHT, UPDATE_WEIGHT, RESET_WEIGHT =", "def make_gru", "registry.add_model(\"gru\"",
+    "class MGUConfig(ModelConfig):", "def blocks(self)", "def forward(self", "DampedSignal(\"candidate\"",
+    "CANDIDATE_WEIGHT, UPDATE_WEIGHT =", "def make_mgu", "registry.add_model(\"mgu\"",
 ])
-def test_gru_walkthrough_shows_each_part_as_checked_code(needle):
+def test_mgu_walkthrough_shows_each_part_as_checked_code(needle):
     assert any(needle in text for kind, _, text in marked_blocks() if kind == "excerpt"), needle
 
 
 def test_an_unmarked_copy_would_be_caught():
-    """The pattern really finds the blocks: every fenced block that names gru.py's code is marked."""
+    """The pattern really finds the blocks: every fenced block that names mgu.py's code is marked."""
     text = DOC.read_text()
     fenced = re.findall(r"(<!-- example-\w+: \S+ -->\n)?```python\n(.*?)^```$", text, re.S | re.M)
     for marker, body in fenced:
-        if "def forward(self" in body or "class GRUConfig" in body:
-            assert marker, f"an unmarked block copies the GRU's code:\n{body[:200]}"
+        if "def forward(self" in body or "class MGUConfig" in body:
+            assert marker, f"an unmarked block copies the MGU's code:\n{body[:200]}"

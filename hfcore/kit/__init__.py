@@ -24,7 +24,7 @@ Modules
     :class:`~hfcore.kit.layout.ParamLayout`, the flat layout of a definition's blocks,
     and the built-in models' layouts for hand-written backends.
 :mod:`hfcore.kit.definitions`
-    The built-in models ``rnn_tanh``, ``linear`` and ``lstm`` as definitions
+    The built-in models ``rnn_tanh``, ``linear``, ``lstm`` and ``gru`` as definitions
     (:class:`hfcore.models.ModelDefinition`).
 :mod:`hfcore.kit.derived`
     The backend template :class:`~hfcore.kit.derived.DerivedModel`: the model of any

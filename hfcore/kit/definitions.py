@@ -1,4 +1,4 @@
-"""The built-in models as :class:`hfcore.models.ModelDefinition`\\ s: the tanh RNN, the affine map and the LSTM.
+"""The built-in models as :class:`hfcore.models.ModelDefinition`\\ s: the tanh RNN, the affine map, the LSTM, the GRU.
 
 Each class validates its spec and config (one-line ``ValueError``), declares its
 parameters as named blocks with init rules (the flat layout every backend uses,
@@ -31,6 +31,9 @@ CELLS_PER_BLOCK = 10
 
 FORGET_BIAS = 1.0
 """Initial forget-gate bias: gates start mostly open so the cells remember (Gers et al. 1999 start them open too)."""
+
+GRU_UPDATE_WEIGHT, GRU_RESET_WEIGHT, GRU_CANDIDATE_WEIGHT = 1.0, 0.5, 1.0
+"""Structural-damping weights of the GRU's signals (see :class:`GRU`)."""
 
 
 def _check_scale(cfg: Any) -> float:
@@ -276,6 +279,101 @@ class LSTM:
         s = (ops.stack(hs).reshape(T * B, H) @ params["W_y"].T + params["b_y"]).reshape(T, B, self.n_out)
         return s, (DampedSignal("cell_inputs", ops.stack(cell_pre), "tanh", 1.0),
                    DampedSignal("gates", ops.stack(gate_pre), "logistic", 1.0))
+
+
+class GRU:
+    """Gated recurrent unit (Cho et al. 2014; reset applied before the recurrent product) (model ``gru``).
+
+    For ``H`` units and ``h_0 = 0``::
+
+        a_z = W_x[z] x_t + W_h[z] h_{t-1} + b_z,   z_t = sigmoid(a_z)     (update gate)
+        a_r = W_x[r] x_t + W_h[r] h_{t-1} + b_r,   r_t = sigmoid(a_r)     (reset gate)
+        a_c = W_x[c] x_t + W_c (r_t * h_{t-1}) + b_c,   c_t = tanh(a_c)  (candidate)
+        h_t = h_{t-1} + z_t * (c_t - h_{t-1})
+        s_t = W_y h_t + b_y
+
+    **Blocks** (flat order): ``W_x`` (3H, I) with rows ``[update | reset | candidate]``, ``W_h``
+    (2H, H) with rows ``[update | reset]``, ``W_c`` (H, H), ``b_z``, ``b_r``, ``b_c`` (H,) each,
+    ``W_y`` (O, H), ``b_y`` (O,); ``n_params = 3H*I + 3H*H + 3H + O*H + O``. Matrices are drawn
+    as by :class:`TanhRNN` (``W_x`` times ``input_scale``); biases are 0 except ``b_z``,
+    ``update_bias`` (-1 by default: ``z = 0.27``, so each step keeps most of ``h``).
+
+    **Damped signals**: the pre-activations the recurrent weights feed, each with its unit:
+    ``update`` ``a_z`` (logistic, weight :data:`GRU_UPDATE_WEIGHT` = 1: it moves ``h`` by
+    ``z'(a_z) (c - h_{t-1})``, as far as the candidate can), ``reset`` ``a_r`` (logistic,
+    :data:`GRU_RESET_WEIGHT` = 0.5: it reaches ``h`` only through ``W_c`` inside the candidate,
+    whose own term already damps that path) and ``candidate`` ``a_c`` (tanh,
+    :data:`GRU_CANDIDATE_WEIGHT` = 1: the new content, as the tanh RNN's units). ``h`` itself is
+    a running mix of those signals and is not damped (the LSTM leaves its cell out likewise).
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        Input/output sizes and the output/loss pair.
+    cfg : GRUConfig-like
+        Read by attribute: ``hidden``, ``update_bias``, ``init``, ``num_connections``,
+        ``init_scale``, ``input_scale``.
+
+    Raises
+    ------
+    ValueError
+        On an invalid spec or config (one line).
+    """
+
+    name = "gru"
+
+    def __init__(self, spec: ModelSpec, cfg: Any) -> None:
+        validate_common(spec, cfg)
+        if int(cfg.hidden) < 1:
+            raise ValueError(f"gru needs hidden >= 1, got {cfg.hidden!r}")
+        self.update_bias = float(cfg.update_bias)
+        if not abs(self.update_bias) < float("inf"):
+            raise ValueError(f"gru needs a finite update_bias, got {cfg.update_bias!r}")
+        self.weights = _WeightInit(cfg)
+        self.spec = spec
+        self.n_in, self.n_hidden, self.n_out = int(spec.n_in), int(cfg.hidden), int(spec.n_out)
+
+    def blocks(self) -> Sequence[ParamBlock]:
+        """``W_x, W_h, W_c, b_z, b_r, b_c, W_y, b_y`` (see the class docstring)."""
+        H = self.n_hidden
+        return (
+            ParamBlock("W_x", (3 * H, self.n_in), self.weights.rule(self.weights.input_scale)),
+            ParamBlock("W_h", (2 * H, H), self.weights.rule()),
+            ParamBlock("W_c", (H, H), self.weights.rule()),
+            ParamBlock("b_z", (H,), Constant(self.update_bias)),
+            ParamBlock("b_r", (H,), Zeros()),
+            ParamBlock("b_c", (H,), Zeros()),
+            ParamBlock("W_y", (self.n_out, H), self.weights.rule()),
+            ParamBlock("b_y", (self.n_out,), Zeros()),
+        )
+
+    def forward(self, params: Mapping[str, Any], x: Any, ops: Ops) -> tuple[Any, Sequence[DampedSignal]]:
+        """``(s, [update, reset, candidate])`` for inputs ``x`` (T, B, I)."""
+        T, B = x.shape[0], x.shape[1]
+        H = self.n_hidden
+        b = ops.concatenate([params["b_z"], params["b_r"], params["b_c"]])
+        w_x_t, w_h_t, w_c_t = params["W_x"].T, params["W_h"].T, params["W_c"].T
+        gate_pre: list[Any] = []
+        cand_pre: list[Any] = []
+        hs: list[Any] = []
+        for t in range(T):
+            a = x[t] @ w_x_t + b
+            a_zr, a_c = a[:, :2 * H], a[:, 2 * H:]
+            if t > 0:  # h_0 = 0: the first step has no recurrent terms
+                a_zr = a_zr + hs[-1] @ w_h_t
+            gates = ops.sigmoid(a_zr)
+            z, r = gates[:, :H], gates[:, H:]
+            if t > 0:
+                a_c = a_c + (r * hs[-1]) @ w_c_t
+            c = ops.tanh(a_c)
+            hs.append(z * c if t == 0 else hs[-1] + z * (c - hs[-1]))
+            gate_pre.append(a_zr)
+            cand_pre.append(a_c)
+        s = (ops.stack(hs).reshape(T * B, H) @ params["W_y"].T + params["b_y"]).reshape(T, B, self.n_out)
+        gate_pre = ops.stack(gate_pre)
+        return s, (DampedSignal("update", gate_pre[..., :H], "logistic", GRU_UPDATE_WEIGHT),
+                   DampedSignal("reset", gate_pre[..., H:], "logistic", GRU_RESET_WEIGHT),
+                   DampedSignal("candidate", ops.stack(cand_pre), "tanh", GRU_CANDIDATE_WEIGHT))
 
 
 LEGACY_KINDS: dict[str, tuple[str, frozenset[str]]] = {

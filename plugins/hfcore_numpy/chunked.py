@@ -1,8 +1,8 @@
 """What the NumPy backend's bound Gauss-Newton products share: summing per-chunk products into one vector.
 
 A model binds its forward pass once per chunk of sequences (:class:`~hfcore_numpy.rnn.RNNCurvature`,
-:class:`~hfcore_numpy.lstm.LSTMCurvature`); each product is then the sum of the chunks' unnormalised
-products, divided by the loss's N, plus the L2 term.
+:class:`~hfcore_numpy.lstm.LSTMCurvature`, :class:`~hfcore_numpy.gru.GRUCurvature`); each product is then
+the sum of the chunks' unnormalised products, divided by the loss's N, plus the L2 term.
 """
 
 from __future__ import annotations

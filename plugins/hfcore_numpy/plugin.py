@@ -8,13 +8,14 @@ from typing import Any
 from hfcore.config import BackendConfig
 from hfcore.hookspecs import hookimpl
 from hfcore.kit.batches import DTYPES
-from hfcore.kit.definitions import LSTM, Linear, TanhRNN
+from hfcore.kit.definitions import GRU, LSTM, Linear, TanhRNN
 
+from .gru import NumpyGRU
 from .linear import NumpyLinear
 from .lstm import NumpyLSTM
 from .rnn import NumpyRNN
 
-HAND_WRITTEN = {TanhRNN: NumpyRNN, Linear: NumpyLinear, LSTM: NumpyLSTM}
+HAND_WRITTEN = {TanhRNN: NumpyRNN, Linear: NumpyLinear, LSTM: NumpyLSTM, GRU: NumpyGRU}
 """Definition class -> the NumPy model with its hand-written derivatives."""
 
 
@@ -32,7 +33,7 @@ class NumpyBackendConfig(BackendConfig):
     chunk_size: int = 1000
 
 
-def make_model(definition: Any, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLSTM | NumpyLinear:
+def make_model(definition: Any, model_cfg: Any, backend_cfg: Any) -> NumpyRNN | NumpyLSTM | NumpyGRU | NumpyLinear:
     """The NumPy model of a built-in ``definition``, with hand-written derivatives.
 
     Parameters

@@ -1,1 +1,1 @@
-"""Example hfcore plugin: the ``recall`` task, the ``fixed`` damping and the ``gru`` model."""
+"""Example hfcore plugin: the ``recall`` task, the ``fixed`` damping and the ``mgu`` model."""

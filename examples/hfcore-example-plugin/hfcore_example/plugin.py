@@ -2,7 +2,7 @@
 
 from hfcore.hookspecs import hookimpl
 from hfcore_example.fixed import FixedDampingConfig, make_fixed
-from hfcore_example.gru import GRUConfig, make_gru
+from hfcore_example.mgu import MGUConfig, make_mgu
 from hfcore_example.recall import RecallConfig, make_recall
 
 
@@ -18,4 +18,4 @@ def hfcore_register_dampings(registry):
 
 @hookimpl
 def hfcore_register_models(registry):
-    registry.add_model("gru", make_gru, GRUConfig())
+    registry.add_model("mgu", make_mgu, MGUConfig())

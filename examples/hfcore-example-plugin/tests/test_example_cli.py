@@ -51,20 +51,20 @@ def test_bad_option_is_a_one_line_error(tmp_path):
     assert out.stderr.strip() == "hf-train: error: task 'recall': window=10 must be in [1, T-1] = [1, 9]"
 
 
-def test_help_lists_the_gru_and_its_typed_options(tmp_path):
-    out = hf_train("model=gru", "--help", cwd=tmp_path)
+def test_help_lists_the_mgu_and_its_typed_options(tmp_path):
+    out = hf_train("model=mgu", "--help", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert re.search(r"model: .*\bgru\b", out.stdout)
+    assert re.search(r"model: .*\bmgu\b", out.stdout)
     assert "update_bias: -1.0" in out.stdout and "hidden: 32" in out.stdout
 
 
-def test_tiny_gru_run_makes_progress_and_options_are_typed(tmp_path):
-    out = hf_train("model=gru", "backend=autograd", "model.update_bias=-1", "task=addition", "task.T=10",
+def test_tiny_mgu_run_makes_progress_and_options_are_typed(tmp_path):
+    out = hf_train("model=mgu", "backend=autograd", "model.update_bias=-1", "task=addition", "task.T=10",
                    "model.hidden=8", "task.test_size=100", "hf=small", "hf.max_iterations=4", "tracking=none",
                    "progress=false", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     losses = [float(v) for v in re.findall(r"iter \d+ +loss (\S+)", out.stdout + out.stderr)]
     assert len(losses) == 4 and losses[-1] < losses[0]
-    bad = hf_train("model=gru", "model.update_bias=abc", "tracking=none", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
+    bad = hf_train("model=mgu", "model.update_bias=abc", "tracking=none", f"hydra.run.dir={tmp_path}", cwd=tmp_path)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert bad.stderr.startswith("hf-train: error: bad value for model.update_bias")

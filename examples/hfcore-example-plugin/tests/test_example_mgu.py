@@ -1,13 +1,13 @@
-"""The GRU against hfcore's conformance kit, on every installed backend that derives models.
+"""The minimal gated unit (MGU) against hfcore's conformance kit, on every installed backend that derives models.
 
 The kit is ``hfcore.testing.conformance.check_all`` (the declared signals against the forward map,
 gradient and Gauss-Newton products against dense finite-difference matrices with G_S from the declared
 signals, symmetry, bind consistency) plus ``hfcore.testing.definitions.check_init_rules``. It must pass
-on the GRU and fail on each of three injected bugs:
+on the MGU and fail on each of three injected bugs:
 
 1. ``ReportsCandidateOutput``: the candidate's signal is ``tanh(a_c)``, not its pre-activation ``a_c``;
 2. ``CandidateDeclaredLogistic``: the candidate's signal declared with unit ``logistic`` (it feeds a tanh);
-3. ``InitIgnoresRng``: the recurrent update weights drawn from NumPy's global generator, not the run's ``rng``.
+3. ``InitIgnoresRng``: the recurrent gate weights drawn from NumPy's global generator, not the run's ``rng``.
 """
 
 import dataclasses
@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hfcore_example.gru import GRU, GRUConfig
+from hfcore_example.mgu import MGU, MGUConfig
 
 from hfcore.kit.layout import ParamLayout
 from hfcore.registry import load_plugins
@@ -24,7 +24,7 @@ from hfcore.testing.definitions import check_init_rules
 from hfcore.types import Batch, ModelSpec
 
 SPEC = ModelSpec(n_in=2, n_out=2, output="softmax")
-CFG = GRUConfig(hidden=3, l2=1e-3, update_bias=-0.5)
+CFG = MGUConfig(hidden=3, l2=1e-3, update_bias=-0.5)
 _, REGISTRY = load_plugins()
 
 
@@ -62,12 +62,12 @@ def kit(definition, backend="autograd"):
 
 
 @pytest.mark.parametrize("backend", ["autograd", "torch"])
-def test_kit_passes_on_the_gru(backend):
-    errors = kit(GRU(SPEC, CFG), backend)
+def test_kit_passes_on_the_mgu(backend):
+    errors = kit(MGU(SPEC, CFG), backend)
     assert errors["gradient"] < 1e-6 and errors["gv"] < 1e-6
 
 
-class ReportsCandidateOutput(GRU):
+class ReportsCandidateOutput(MGU):
     """Bug 1: reports the candidate's output tanh(a_c) where it means the pre-activation a_c."""
 
     def forward(self, params, x, ops):
@@ -76,7 +76,7 @@ class ReportsCandidateOutput(GRU):
         return s, [candidate, *signals[1:]]
 
 
-class CandidateDeclaredLogistic(GRU):
+class CandidateDeclaredLogistic(MGU):
     """Bug 2: declares the candidate logistic although it feeds a tanh."""
 
     def forward(self, params, x, ops):
@@ -92,8 +92,8 @@ class GlobalNormal:
         return np.random.standard_normal(shape) / np.sqrt(shape[-1])
 
 
-class InitIgnoresRng(GRU):
-    """Bug 3: the update gate's recurrent weights drawn from NumPy's global generator."""
+class InitIgnoresRng(MGU):
+    """Bug 3: the gate's recurrent weights drawn from NumPy's global generator."""
 
     def blocks(self):
         return [dataclasses.replace(b, init=GlobalNormal()) if b.name == "W_zh" else b for b in super().blocks()]
@@ -118,23 +118,23 @@ class FixedSeedNormal:
 
 
 def test_init_check_catches_a_rule_with_its_own_seed_and_passes_constants():
-    class OwnSeed(GRU):
+    class OwnSeed(MGU):
         def blocks(self):
             return [dataclasses.replace(b, init=FixedSeedNormal()) if b.name == "W_cx" else b for b in super().blocks()]
 
     with pytest.raises(AssertionError, match="block 'W_cx': init rule draws the same values from every generator"):
         check_init_rules(OwnSeed(SPEC, CFG))
-    assert check_init_rules(GRU(SPEC, CFG)) == 11  # b_z (Constant) and the Zeros biases pass
+    assert check_init_rules(MGU(SPEC, CFG)) == 8  # b_z (Constant) and the Zeros biases pass
 
 
 def test_config_is_validated_in_one_line():
     for bad, message in [(dict(hidden=0), "hidden=0 must be >= 1"), (dict(init="orthogonal"), "init='orthogonal'"),
                          (dict(init_scale=0.0), "must be > 0")]:
         with pytest.raises(ValueError, match=message):
-            GRU(SPEC, dataclasses.replace(CFG, **bad))
+            MGU(SPEC, dataclasses.replace(CFG, **bad))
 
 
 def test_update_bias_sets_the_initial_update_gate_bias():
-    definition = GRU(SPEC, dataclasses.replace(CFG, update_bias=-2.5))
+    definition = MGU(SPEC, dataclasses.replace(CFG, update_bias=-2.5))
     b_z = next(b for b in definition.blocks() if b.name == "b_z")
     assert np.all(b_z.init(np.random.default_rng(0), b_z.shape) == -2.5)

@@ -1,0 +1,275 @@
+"""The NumPy GRU (plugins/hfcore_numpy/gru.py): BPTT gradient, Gauss-Newton products with structural damping,
+dtypes, chunks, and equality with the model derived on autograd."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from hfcore.interfaces import Model
+from hfcore.kit.definitions import GRU
+from hfcore.models import NumpyOps
+from hfcore.testing.conformance import (
+    check_all,
+    check_bind_consistency,
+    check_gradient,
+    check_gv,
+    check_loss_and_predict,
+    check_signals,
+    check_symmetric_psd,
+    relative_error,
+)
+from hfcore.types import Batch, ModelSpec
+from hfcore_numpy.gru import NumpyGRU
+from hfcore_numpy.losses import output_activation
+from tests.helpers import REGISTRY, backend_cfg, definition, model_cfg
+from tests.test_numpy_backend import make_batch
+
+N_IN, N_OUT, T, B, H = 3, 2, 6, 4, 4
+
+
+def _cfg(**kw) -> SimpleNamespace:
+    base = dict(name="gru", hidden=H, update_bias=-1.0, l2=1e-3, init="dense", num_connections=15,
+                init_scale=1.5, input_scale=1.0, normaliser="targets")
+    base.update(kw)
+    return SimpleNamespace(**base)
+
+
+def _batch(output: str, seed: int = 0) -> Batch:
+    """Sparse masks and padding (lengths 6, 3, 5, 1)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, B, N_IN))
+    if output == "softmax":
+        y = np.eye(N_OUT)[rng.integers(N_OUT, size=(T, B))]
+    else:
+        y = rng.random((T, B, N_OUT))
+    mask = (rng.random((T, B)) < 0.7).astype(float)
+    lengths = np.array([6, 3, 5, 1])
+    for b, n in enumerate(lengths):
+        x[n:, b] = 0.0
+        mask[n:, b] = 0.0
+    mask[lengths - 1, np.arange(B)] = 1.0
+    return Batch(x, y, mask, lengths)
+
+
+def _model(output: str = "linear", dtype: str = "float64", **kw) -> NumpyGRU:
+    return NumpyGRU(ModelSpec(N_IN, N_OUT, output), _cfg(**kw), dtype=dtype)
+
+
+def _theta(model: NumpyGRU, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return model.init_params(rng) + 0.3 * rng.standard_normal(model.n_params)  # leave the init's constant biases
+
+
+def _naive_loss(theta: np.ndarray, batch: Batch, output: str, l2: float) -> float:
+    """Loop-per-sequence reference of the documented equations, reading the documented flat layout directly."""
+    sizes = [3 * H * N_IN, 2 * H * H, H * H, 3 * H, N_OUT * H, N_OUT]
+    W_x, W_h, W_c, b, W_y, b_y = np.split(theta, np.cumsum(sizes)[:-1])
+    W_x, W_h, W_c, W_y = W_x.reshape(3 * H, N_IN), W_h.reshape(2 * H, H), W_c.reshape(H, H), W_y.reshape(N_OUT, H)
+    total = 0.0
+    for j in range(batch.size):
+        h = np.zeros(H)
+        for i in range(batch.steps):
+            x = batch.inputs[i, j]
+            z = 1 / (1 + np.exp(-(W_x[:H] @ x + W_h[:H] @ h + b[:H])))
+            r = 1 / (1 + np.exp(-(W_x[H:2 * H] @ x + W_h[H:] @ h + b[H:2 * H])))
+            c = np.tanh(W_x[2 * H:] @ x + W_c @ (r * h) + b[2 * H:])
+            h = (1 - z) * h + z * c
+            s = W_y @ h + b_y
+            y = batch.targets[i, j]
+            if output == "linear":
+                loss = 0.5 * np.sum((s - y) ** 2)
+            elif output == "logistic":
+                loss = np.sum(np.logaddexp(0, s) - y * s)
+            else:
+                loss = np.logaddexp.reduce(s) - y @ s
+            total += batch.mask[i, j] * loss
+    return total / np.sum(batch.mask) + 0.5 * l2 * theta @ theta
+
+
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_loss_is_the_documented_equations(output: str) -> None:
+    model = _model(output)
+    assert isinstance(model, Model)
+    assert model.n_params == 3 * H * (N_IN + H + 1) + N_OUT * (H + 1)  # the documented layout
+    th, batch = _theta(model), _batch(output)
+    assert model.loss(th, batch) == pytest.approx(_naive_loss(th, batch, output, 1e-3), rel=1e-12)
+
+
+@pytest.mark.parametrize("normaliser", ["targets", "sequences"])
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_gradient_matches_finite_differences(output: str, normaliser: str) -> None:
+    model = _model(output, normaliser=normaliser)
+    err = check_gradient(model, _theta(model), _batch(output), eps=1e-6, rtol=1e-6)
+    assert err < 1e-6
+
+
+def test_gradient_with_chunks_and_sparse_init() -> None:
+    spec = ModelSpec(N_IN, N_OUT, "logistic")
+    model = NumpyGRU(spec, _cfg(init="sparse", num_connections=2), chunk_size=3)
+    th, batch = _theta(model), _batch("logistic", seed=3)
+    check_gradient(model, th, batch)
+    whole = NumpyGRU(spec, _cfg(init="sparse", num_connections=2))
+    np.testing.assert_allclose(model.loss_and_grad(th, batch)[1], whole.loss_and_grad(th, batch)[1], rtol=1e-12)
+
+
+def test_init_layout() -> None:
+    model = _model(update_bias=-2.0)
+    p = model.unpack(model.init_params(np.random.default_rng(0)))
+    assert p.W_x.shape == (3 * H, N_IN) and p.W_h.shape == (2 * H, H) and p.W_c.shape == (H, H)
+    np.testing.assert_array_equal(p.b[:H], -2.0)  # the update gate starts mostly closed: h is kept
+    np.testing.assert_array_equal(p.b[H:], 0.0)
+    np.testing.assert_array_equal(p.b_y, 0.0)
+    assert np.all(p.W_h != 0.0)  # dense by default
+
+
+def test_float32_agrees_with_float64() -> None:
+    m64, m32 = _model("softmax"), _model("softmax", dtype="float32")
+    th, batch = _theta(m64), _batch("softmax")
+    f64, g64 = m64.loss_and_grad(th, batch)
+    f32, g32 = m32.loss_and_grad(m32.from_numpy(th), batch)
+    assert g32.dtype == np.float32 and m32.predict(th, batch).dtype == np.float32
+    assert f32 == pytest.approx(f64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
+    v = np.random.default_rng(6).standard_normal(m64.n_params)
+    got = m32.curvature(m32.from_numpy(th), batch).gv(m32.from_numpy(v), 0.7)
+    assert got.dtype == np.float32
+    assert relative_error(got, m64.curvature(th, batch).gv(v, 0.7)) < 1e-5
+
+
+def test_predict_and_preactivations() -> None:
+    model = _model("logistic")
+    th, batch = _theta(model), _batch("logistic")
+    s, a = model.preactivations(th, batch)
+    assert s.shape == (T, B, N_OUT) and a.shape == (T, B, 3 * H)
+    # the damped signals side by side: update, reset, candidate (as the deriving backends report them)
+    _, signals = model.definition.forward(model.layout.unpack(th), batch.inputs, NumpyOps)
+    assert [g.name for g in signals] == ["update", "reset", "candidate"]
+    assert [(g.unit, g.weight) for g in signals] == [("logistic", 1.0), ("logistic", 0.5), ("tanh", 1.0)]
+    np.testing.assert_allclose(a, np.concatenate([g.preactivation for g in signals], axis=-1), rtol=1e-13)
+    np.testing.assert_allclose(model.predict(th, batch), output_activation("logistic", s), rtol=1e-12)
+
+
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
+    model = _model(output)
+    chunked = NumpyGRU(ModelSpec(N_IN, N_OUT, output), _cfg(), chunk_size=3)
+    th, batch = _theta(model), _batch(output)
+    for m in (model, chunked):
+        assert check_loss_and_predict(m, th, batch) == 0.0
+    assert chunked.loss(th, batch) == pytest.approx(model.loss(th, batch), rel=1e-13)
+
+
+@pytest.mark.parametrize("normaliser", ["targets", "sequences"])
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_gv_matches_dense_gauss_newton_and_structural_term(output: str, normaliser: str) -> None:
+    """The conformance kit: gv(., w) against dense G_f + kappa I + w G_S over the declared signals (padded, masked)."""
+    model = _model(output, normaliser=normaliser)
+    th, batch = _theta(model), _batch(output)
+    assert check_signals(model, th, batch) == 3  # update, reset (logistic), candidate (tanh)
+    err = check_gv(model, th, batch, model.spec, l2=1e-3, normaliser=normaliser, structural_weights=(0.0, 0.7, 3.0))
+    assert err < 1e-7, f"max rel err {err:.2e}"
+    check_symmetric_psd(model, th, batch, 0.0)
+    check_symmetric_psd(model, th, batch, 0.7)
+    assert check_bind_consistency(model, th, batch) == 0.0
+
+
+class _ResetWeightedOne(GRU):
+    """Mutant declaration: the reset gate damped with weight 1 instead of the GRU's 0.5."""
+
+    def forward(self, params, x, ops):
+        s, (update, reset, candidate) = super().forward(params, x, ops)
+        return s, (update, reset.__class__(reset.name, reset.preactivation, reset.unit, 1.0), candidate)
+
+
+def test_structural_term_follows_the_declared_weights() -> None:
+    """The hand-written term weights each signal as declared: against a mutant's weight, check_gv disagrees."""
+    model = _model("softmax")
+    th, batch = _theta(model), _batch("softmax")
+    model.definition = _ResetWeightedOne(model.spec, _cfg())
+    with pytest.raises(AssertionError, match="structural"):
+        check_gv(model, th, batch, model.spec, l2=1e-3)
+
+
+def test_gv_variable_lengths_through_the_kit_batch() -> None:
+    """The kit's padded batch (NaN targets where unmasked, lengths down to 2): the whole conformance kit passes."""
+    rng = np.random.default_rng(4)
+    spec = ModelSpec(N_IN, N_OUT, "softmax")
+    model = NumpyGRU(spec, _cfg())
+    errors = check_all(model, _theta(model), make_batch(rng, spec), spec, l2=1e-3, grad_rtol=1e-7)
+    assert errors["gv"] < 1e-7 and errors["bind_consistency"] == 0.0 and errors["signals"] == 3
+
+
+def test_gv_with_chunks_equals_the_whole_batch() -> None:
+    whole = _model("logistic")
+    chunked = NumpyGRU(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(), chunk_size=3)
+    th, batch = _theta(whole), _batch("logistic", seed=2)
+    v = np.random.default_rng(5).standard_normal(whole.n_params)
+    for w in (0.0, 0.7):
+        np.testing.assert_allclose(chunked.curvature(th, batch).gv(v, w), whole.curvature(th, batch).gv(v, w),
+                                   rtol=1e-12, atol=1e-15)
+
+
+def test_single_step_sequences() -> None:
+    """T = 1: no recurrent term at all (W_h and W_c get zero gradient and curvature)."""
+    model = _model("linear")
+    rng = np.random.default_rng(9)
+    batch = Batch(rng.standard_normal((1, 3, N_IN)), rng.standard_normal((1, 3, N_OUT)), np.ones((1, 3)),
+                  np.ones(3, dtype=int))
+    th = _theta(model)
+    check_all(model, th, batch, model.spec, l2=1e-3, grad_rtol=1e-7)
+
+
+@pytest.mark.parametrize("normaliser", ["targets", "sequences"])
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_numpy_equals_the_autograd_derived_model(output: str, normaliser: str) -> None:
+    """Same theta, batch and v: loss, gradient and Gv equal the kit's derived model on autograd (max rel err)."""
+    pytest.importorskip("autograd")
+    cfg = _cfg(normaliser=normaliser)
+    model = NumpyGRU(ModelSpec(N_IN, N_OUT, output), cfg)
+    derived = REGISTRY.get("backend", "autograd").factory(model.definition, cfg, SimpleNamespace(dtype="float64"))
+    th, batch = _theta(model), _batch(output, seed=7)
+    (f, g), (f_ref, g_ref) = model.loss_and_grad(th, batch), derived.loss_and_grad(th, batch)
+    assert f == pytest.approx(float(f_ref), rel=1e-13)
+    assert relative_error(g, np.asarray(g_ref)) < 1e-12
+    ours, theirs = model.curvature(th, batch), derived.curvature(th, batch)
+    rng = np.random.default_rng(8)
+    errors = {w: max(relative_error(ours.gv(v, w), theirs.gv(v, w))
+                     for v in rng.standard_normal((3, model.n_params))) for w in (0.0, 0.7)}
+    assert max(errors.values()) < 1e-12, f"max rel err vs autograd: {errors}"
+
+
+def test_backend_dispatch_builds_the_numpy_gru() -> None:
+    spec = ModelSpec(N_IN, N_OUT, "softmax")
+    cfg = model_cfg(name="gru", hidden=5, update_bias=-1.0, init="dense", input_scale=1.0)
+    model = REGISTRY.get("backend", "numpy").factory(definition(spec, cfg), cfg, backend_cfg())
+    assert isinstance(model, NumpyGRU) and model.n_hidden == 5
+
+
+@pytest.mark.parametrize("bad, message", [(dict(hidden=0), "gru needs hidden >= 1"),
+                                          (dict(update_bias=float("nan")), "finite update_bias"),
+                                          (dict(init="orthogonal"), "unknown init")])
+def test_bad_config(bad, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        _model(**bad)
+
+
+def test_hf_trains_the_gru_on_numpy_and_autograd_alike(tmp_path) -> None:
+    """``hf-train model=gru`` on a plain install: HF lowers the loss, and both backends log the same losses."""
+    pytest.importorskip("autograd")
+    from tests.test_cli import hf_train
+
+    args = ("model=gru", "task=addition", "task.T=10", "model.hidden=8", "hf=small", "hf.max_iterations=4",
+            "task.test_size=100", "progress=false", "tracking=none")
+    losses = {}
+    for backend in ("numpy", "autograd"):
+        (tmp_path / backend).mkdir()
+        out = hf_train(tmp_path / backend, *args, f"backend={backend}")
+        assert out.returncode == 0, out.stderr[-3000:]
+        text = out.stdout + out.stderr  # the log goes to either stream
+        losses[backend] = [float(line.split(" loss ")[1].split()[0]) for line in text.splitlines() if " loss " in line]
+        assert "task=addition T=10 seed=0 iterations=4" in text
+    assert len(losses["numpy"]) == 4 and losses["numpy"][-1] < 0.5 * losses["numpy"][0], losses
+    assert losses["numpy"] == pytest.approx(losses["autograd"], rel=1e-4)
