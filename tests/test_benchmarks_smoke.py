@@ -348,3 +348,25 @@ def test_gv_benchmark_and_equality_tables_cover_the_numpy_gru(tmp_path):
         assert float(numpy_row[3]) < 1e-6 and float(numpy_row[4]) < 1e-6
         (autograd_row,) = table_rows(text, ("gru", "autograd", output))
         assert max(float(x) for x in autograd_row[5:]) < 1e-12
+
+
+@pytest.mark.extra("torch")
+def test_gv_torch_checks_agreement_and_reports_numpy_over_torch(tmp_path):
+    proc = run_script("gv_torch.py", "--models", "lstm", "no_such_model", "--H", "20", "--B", "8", "--T", "5",
+                      "--repeats", "2", "--json", str(tmp_path / "g.json"), "--markdown", str(tmp_path / "g.md"))
+    text = (tmp_path / "g.md").read_text()
+    assert text.strip() == proc.stdout.strip()
+    assert "skipped model 'no_such_model': not registered" in proc.stderr
+    assert "- skipped `no_such_model`: not registered in this install" in text
+    assert "numpy BLAS" in text and "- torch: " in text and "threads: **1 (primary)**" in text
+    (agree,) = table_rows(section(text, "## Agreement"), ("lstm",))
+    assert max(float(x) for x in agree[1:]) < 1e-10  # the same model and parameters on both backends
+    for backend in ("numpy", "torch"):
+        for op in ("gradient", "bind", "gv"):
+            (row,) = table_rows(text, ("lstm", backend, op))
+            assert row[3] == "2" and row[-1].endswith("x")
+    ratios = section(text, "## NumPy / torch")
+    assert [r[1] for r in table_rows(ratios, ("lstm",))] == ["gradient", "bind", "gv"]
+    assert "**lstm: NumPy Gv / torch Gv" in ratios and "the target of at most 1.3x" in ratios
+    seconds = json.loads((tmp_path / "g.json").read_text())["results"]["lstm"]["seconds"]
+    assert len(seconds["torch"]["gv"]) == 2 and len(seconds["numpy"]["gradient"]) == 2

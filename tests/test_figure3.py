@@ -24,7 +24,11 @@ def hf_report(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def fake_store(path: Path, runs: list[dict]) -> str:
-    """A store with hf-train-like runs of experiment hfcore-figure3: tags, the budget param, the final metrics."""
+    """A store with hf-train-like runs of experiment hfcore-figure3: tags, the budget param, the final metrics.
+
+    A run's ``method`` is its damping (HF) or ``sgd``; with ``model`` it logs the model and optimiser params too
+    (``optimizer``: a first-order one, ``sgd`` or ``adam``; ``nesterov``).
+    """
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
@@ -32,9 +36,9 @@ def fake_store(path: Path, runs: list[dict]) -> str:
     client = MlflowClient(tracking_uri=uri)
     exp = client.create_experiment("hfcore-figure3")
     for r in runs:
-        sgd = r["method"] == "sgd"
+        sgd = r["method"] == "sgd" or "optimizer" in r
         tags = {"experiment": f"ms2011_{r['problem']}", "task": r["problem"], "T": str(r["T"]), "seed": str(r["seed"]),
-                "damping": "structural" if sgd else r["method"], "solver": "sgd" if sgd else "cg",
+                "damping": "structural" if sgd else r["method"], "solver": r.get("optimizer", "sgd") if sgd else "cg",
                 "sweep": r.get("sweep", "figure3_full")}
         if "pid" in r:
             tags.update({"hfcore.host": socket.gethostname(), "hfcore.pid": str(r["pid"])})
@@ -42,11 +46,68 @@ def fake_store(path: Path, runs: list[dict]) -> str:
         step, now = r.get("iterations", 10), int(time.time() * 1000)
         metrics = {"cost.minibatches": r["minibatches"], "cost.gradient_evals": step, "time.elapsed": 60.0,
                    "task.solved": float(r.get("solved", False)), "test.error": 0.0005}
+        params = {"hf.budget_minibatches": "50000.0"}
+        if "model" in r:  # logged as hf-train logs them; without, a run of the days before models and optimisers
+            params.update({"model.name": r["model"], "optimizer.name": r.get("optimizer", "hf"),
+                           "optimizer.nesterov": str(r.get("nesterov", False))})
         client.log_batch(run_id, metrics=[Metric(k, float(v), now, step) for k, v in metrics.items()],
-                         params=[Param("hf.budget_minibatches", "50000.0")])
+                         params=[Param(k, v) for k, v in params.items()])
         if r.get("status", "FINISHED") != "RUNNING":
             client.set_terminated(run_id, r.get("status", "FINISHED"))
     return uri
+
+
+def test_report_names_each_model_and_optimiser_in_the_table_and_the_legend(tmp_path):
+    """Runs of other models and optimisers (from their logged params) are methods of their own: a row each in
+    the tables and a series each in the plot, LSTM + Adam apart from LSTM + SGD and LSTM + SGD (Nesterov)."""
+    from hfcore_reports.figure3 import legend
+
+    base = {"problem": "addition", "T": 30, "seed": 0, "solved": True}
+    uri = fake_store(tmp_path / "m.db", [
+        {**base, "method": "structural", "minibatches": 1000.0},  # logged no model: the paper's RNN
+        {**base, "method": "structural", "model": "rnn_tanh", "minibatches": 1100.0, "seed": 1},
+        {**base, "method": "structural", "model": "lstm", "minibatches": 800.0},
+        {**base, "method": "adam", "model": "lstm", "optimizer": "adam", "minibatches": 3000.0},
+        {**base, "method": "adam", "model": "lstm", "optimizer": "adam", "minibatches": 9.0, "seed": 1,
+         "solved": False},
+        {**base, "method": "sgd", "model": "lstm", "optimizer": "sgd", "nesterov": True, "minibatches": 5000.0},
+        {**base, "method": "sgd", "model": "lstm", "optimizer": "sgd", "minibatches": 7000.0},
+        {**base, "method": "adam", "model": "gru", "optimizer": "adam", "minibatches": 2000.0},
+        {**base, "method": "adam", "model": "rnn_tanh", "optimizer": "adam", "minibatches": 4000.0}])
+    done = hf_report(tmp_path, "figure3", "--sweep", "figure3_full", "--uri", uri, "--out", "m")
+    assert done.returncode == 0, done.stderr
+    table = [line for line in (tmp_path / "m" / "summary.md").read_text().splitlines() if line.startswith("| ")]
+    assert table[1:] == [
+        "| addition | 30 | RNN + HF, structural damping | 2/2 | 1,050 | 1,000-1,100 | - | 60 |",
+        "| addition | 30 | RNN + Adam | 1/1 | 4,000 | 4,000-4,000 | - | 60 |",
+        "| addition | 30 | LSTM + HF, structural damping | 1/1 | 800 | 800-800 | - | 60 |",
+        "| addition | 30 | LSTM + SGD + momentum | 1/1 | 7,000 | 7,000-7,000 | - | 60 |",
+        "| addition | 30 | LSTM + SGD (Nesterov) | 1/1 | 5,000 | 5,000-5,000 | - | 60 |",
+        "| addition | 30 | LSTM + Adam | 1/2 | 3,000 | 3,000-3,000 | - | 60 |",
+        "| addition | 30 | GRU + Adam | 1/1 | 2,000 | 2,000-2,000 | - | 60 |"]
+    with (tmp_path / "m" / "runs.csv").open() as fh:
+        methods = {r["method"] for r in csv.DictReader(fh)}
+    assert methods == {"structural", "adam", "lstm-structural", "lstm-sgd", "lstm-sgd-nesterov", "lstm-adam",
+                       "gru-adam"}
+    with (tmp_path / "m" / "summary.csv").open() as fh:
+        summary = list(csv.DictReader(fh))
+    assert [r["label"] for r in summary][-2:] == ["LSTM + Adam", "GRU + Adam"]
+    entries = legend(summary)
+    assert [label for label, _ in entries] == [r["label"] for r in summary]
+    assert len({style for _, style in entries}) == len(entries)  # each series drawn its own way
+    assert (tmp_path / "m" / "figure3.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_row_reads_the_method_from_the_logged_params():
+    tags = {"experiment": "ms2011_addition", "T": "30", "seed": "0", "damping": "structural", "solver": "sgd"}
+    params = {"model.name": "lstm", "optimizer.name": "sgd", "optimizer.nesterov": "True"}
+    assert run_row(tags, params, {}, "r")["method"] == "lstm-sgd-nesterov"
+    assert run_row(tags, {**params, "optimizer.nesterov": "False"}, {}, "r")["method"] == "lstm-sgd"
+    adam = {**tags, "solver": "adam"}
+    assert run_row(adam, {"model.name": "gru", "optimizer.name": "adam"}, {}, "r")["method"] == "gru-adam"
+    hf = {**tags, "solver": "cg", "damping": "tikhonov"}
+    assert run_row(hf, {"model.name": "lstm", "optimizer.name": "hf"}, {}, "r")["method"] == "lstm-tikhonov"
+    assert run_row(hf, {"model.kind": "rnn"}, {}, "r")["method"] == "tikhonov"  # runs before model components
 
 
 def dead_pid() -> int:
@@ -85,17 +146,17 @@ def test_report_combines_stores_and_tables_into_one_figure(tmp_path):
     text = (tmp_path / "all" / "summary.md").read_text()
     table = [line for line in text.splitlines() if line.startswith("| ")]
     assert table[1:8] == [
-        "| addition | 100 | structural | 1/1 | 3,000 | 3,000-3,000 | - | 3,000 |",
-        "| addition | 100 | sgd | 0/1 | - | - | - | 60 |",
-        "| xor | 30 | structural | 2/2 | 675 | 650-700 | - | 65 |",
-        "| memorization_5bit | 100 | structural | 0/0 | - | - | 1 | - |",
-        "| memorization_5bit | 100 | tikhonov | 0/1 | - | - | - | 60 |",
-        "| memorization_20bit | 50 | structural | 0/0 | - | - | 2 | - |",
+        "| addition | 100 | RNN + HF, structural damping | 1/1 | 3,000 | 3,000-3,000 | - | 3,000 |",
+        "| addition | 100 | RNN + SGD + momentum | 0/1 | - | - | - | 60 |",
+        "| xor | 30 | RNN + HF, structural damping | 2/2 | 675 | 650-700 | - | 65 |",
+        "| memorization_5bit | 100 | RNN + HF, structural damping | 0/0 | - | - | 1 | - |",
+        "| memorization_5bit | 100 | RNN + HF, Tikhonov damping only | 0/1 | - | - | - | 60 |",
+        "| memorization_20bit | 50 | RNN + HF, structural damping | 0/0 | - | - | 2 | - |",
         "| problem | T | method | seed | state | last iteration | minibatches so far | source |"]
     assert table[8:] == [
-        f"| memorization_5bit | 100 | structural | 0 | running | 239 | 568 | {one} |",
-        f"| memorization_20bit | 50 | structural | 0 | stopped | 7 | 90 | {two} |",
-        f"| memorization_20bit | 50 | structural | 1 | stopped | 8 | 95 | {two} |"]
+        f"| memorization_5bit | 100 | RNN + HF, structural damping | 0 | running | 239 | 568 | {one} |",
+        f"| memorization_20bit | 50 | RNN + HF, structural damping | 0 | stopped | 7 | 90 | {two} |",
+        f"| memorization_20bit | 50 | RNN + HF, structural damping | 1 | stopped | 8 | 95 | {two} |"]
     with (tmp_path / "all" / "runs.csv").open() as fh:
         sources = {(r["problem"], r["seed"], r["method"]): r["source"] for r in csv.DictReader(fh)}
     assert sources["addition", "0", "structural"] == "b.csv" and sources["xor", "0", "structural"] == "a.csv"
@@ -108,7 +169,8 @@ def test_report_of_tables_alone_reads_no_store(tmp_path):
                                     "addition,30,tikhonov,0,False,2014,60,566,0.2,,0\n")
     done = hf_report(tmp_path, "figure3", "--csv", "t.csv", "--out", "t")
     assert done.returncode == 0, done.stderr
-    assert "| addition | 30 | tikhonov | 0/1 | - | - | - | 566 |" in (tmp_path / "t" / "summary.md").read_text()
+    assert "| addition | 30 | RNN + HF, Tikhonov damping only | 0/1 | - | - | - | 566 |" in (
+        tmp_path / "t" / "summary.md").read_text()
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -155,8 +217,8 @@ def test_aggregate_counts_finished_runs_only_and_takes_the_median():
         2, 3, 1, 200.0, 100.0, 300.0, 7.0)
     assert xor["problem"] == "xor"
     text = markdown(aggregate(rows), rows)
-    assert "| addition | 30 | structural | 2/3 | 200 | 100-300 | 1 | 7 |" in text
-    assert "| addition | 30 | structural | 3 | running | 5 | 50 | s |" in text
+    assert "| addition | 30 | RNN + HF, structural damping | 2/3 | 200 | 100-300 | 1 | 7 |" in text
+    assert "| addition | 30 | RNN + HF, structural damping | 3 | running | 5 | 50 | s |" in text
 
 
 def test_combine_keeps_a_finished_run_over_a_later_unfinished_one():

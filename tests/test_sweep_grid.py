@@ -236,7 +236,7 @@ def test_report_reads_the_store_and_writes_table_and_plot(tmp_path):
         ("addition", "10", "tikhonov", "0", "finished", "False")]
     assert float(rows[0]["minibatches"]) > 0 and rows[0]["run_id"] and rows[0]["iterations"] == "2"
     assert not math.isnan(float(rows[0]["wall_seconds"]))
-    assert "| addition | 10 | structural | 0/1 | - | - | - |" in (out / "summary.md").read_text()
+    assert "| addition | 10 | RNN + HF, structural damping | 0/1 | - | - | - |" in (out / "summary.md").read_text()
     with (out / "summary.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 2
     assert (out / "figure3.png").read_bytes()[:4] == b"\x89PNG"

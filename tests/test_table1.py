@@ -38,10 +38,76 @@ def test_aggregate_pairs_seeds_and_reads_each_metric_its_way():
     lines = text.splitlines()
     assert "Sweep `table1_quick`. Every run: `hf.budget_seconds=900` `hf.budget_clock=cpu` (CPU seconds" in text
     (balls_line,) = [x for x in lines if x.startswith("| bouncing_balls")]
-    assert "| 12 ± 2.8 | 11.5 ± 0.71 | no | 1/2 |" in balls_line and "| 225,825 / 272,865 | 22 | 35 |" in balls_line
+    assert "| 12 ± 2.8 | 11.5 ± 0.71 | LSTM + SGD | RNN + HF 1/2, LSTM + SGD 1/2 |" in balls_line
+    assert "| 225,825 / 272,865 | 22 | 35 |" in balls_line
     (seq_line,) = [x for x in lines if "per sequence" in x]
-    assert "(higher is better) | -300 | -400 | yes | 1/1 |" in seq_line and seq_line.endswith("| -569 | -683 |")
+    assert "(higher is better) | -300 | -400 | RNN + HF | RNN + HF 1/1 |" in seq_line
+    assert seq_line.endswith("| -569 | -683 |")
+    assert "| RNN + HF (ours) | LSTM + SGD (ours) | best | best, by seed | CPU per run (s), RNN + HF / LSTM + SGD " in (
+        text)
     assert "not comparable with the paper's" in text
+
+
+def fake_store(path, runs):
+    """A store with hf-train-like FINISHED runs of experiment hfcore-table1: the tags, the params a run logs of its
+    model, optimiser and budget, and its final metrics."""
+    from mlflow.entities import Metric, Param
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{path}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("hfcore-table1")
+    for r in runs:
+        optimizer = r.get("optimizer", "hf")
+        tags = {"task": r["task"], "T": "200", "seed": str(r["seed"]), "damping": "structural",
+                "solver": "cg" if optimizer == "hf" else optimizer, "optimizer": optimizer, "sweep": "t1"}
+        run_id = client.create_run(exp, tags=tags).info.run_id
+        params = {"model.name": r["model"], "optimizer.name": optimizer, "hf.budget_seconds": "900.0",
+                  "hf.budget_clock": "cpu"}
+        if optimizer == "sgd":
+            params["optimizer.nesterov"] = str(r.get("nesterov", False))
+        metrics = {"test.error": r["error"], "time.cpu": r.get("cpu", 900.0), "time.elapsed": 950.0,
+                   "cost.gradient_evals": 10}
+        client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 10) for k, v in metrics.items()],
+                         params=[Param(k, v) for k, v in params.items()])
+        client.set_terminated(run_id, "FINISHED")
+    return uri
+
+
+def test_report_gives_each_model_and_optimiser_a_column_and_names_the_best(tmp_path):
+    """LSTM + HF, LSTM + Adam, LSTM + SGD (Nesterov) and GRU + Adam runs (by their logged params) are methods of
+    their own beside the paper's two; the best mean wins the row, and each method's seed wins are counted."""
+    balls = "bouncing_balls"
+    runs = [{"task": balls, "model": "rnn_tanh", "seed": 0, "error": 10},
+            {"task": balls, "model": "rnn_tanh", "seed": 1, "error": 14},
+            {"task": balls, "model": "lstm", "optimizer": "sgd", "seed": 0, "error": 30},
+            {"task": balls, "model": "lstm", "optimizer": "sgd", "seed": 1, "error": 31},
+            {"task": balls, "model": "lstm", "optimizer": "sgd", "nesterov": True, "seed": 0, "error": 20},
+            {"task": balls, "model": "lstm", "optimizer": "sgd", "nesterov": True, "seed": 1, "error": 21},
+            {"task": balls, "model": "lstm", "optimizer": "adam", "seed": 0, "error": 11},
+            {"task": balls, "model": "lstm", "optimizer": "adam", "seed": 1, "error": 9},
+            {"task": balls, "model": "lstm", "seed": 0, "error": 8, "cpu": 890.0},
+            {"task": balls, "model": "lstm", "seed": 1, "error": 15, "cpu": 880.0},
+            {"task": balls, "model": "gru", "optimizer": "adam", "seed": 0, "error": 40}]
+    fake_store(tmp_path / "mlflow.db", runs)
+    done = hf_report(tmp_path, "table1", "--sweep", "t1", "--out", "t")
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "t" / "runs.csv").open() as fh:
+        methods = [r["method"] for r in csv.DictReader(fh)]
+    assert sorted(set(methods)) == ["gru-adam", "hf", "lstm", "lstm-adam", "lstm-hf", "lstm-sgd-nesterov"]
+    lines = (tmp_path / "t" / "table1.md").read_text().splitlines()
+    header = next(x for x in lines if x.startswith("| task"))
+    assert header.startswith("| task | test metric | RNN + HF (ours) | LSTM + HF (ours) | LSTM + SGD (ours) "
+                             "| LSTM + SGD (Nesterov) (ours) | LSTM + Adam (ours) | GRU + Adam (ours) | best "
+                             "| best, by seed | CPU per run (s), RNN + HF / LSTM + HF / LSTM + SGD / ")
+    (row,) = [x for x in lines if x.startswith(f"| {balls}")]
+    # Means 12, 11.5, 30.5, 20.5, 10, 40: LSTM + Adam is best. The GRU ran seed 0 only, so seed 0 alone is
+    # paired: LSTM + HF's 8 beat every other run of seed 0.
+    assert "| 12 ± 2.8 | 11.5 ± 4.9 | 30.5 ± 0.71 | 20.5 ± 0.71 | 10 ± 1.4 | 40 | LSTM + Adam | LSTM + HF 1/1 |" in row
+    assert "| 900 / 885 / 900 / 900 / 900 / 900 |" in row
+    with (tmp_path / "t" / "table1.csv").open() as fh:
+        (entry,) = list(csv.DictReader(fh))
+    assert entry["best"] == "lstm-adam" and entry["lstm-hf_wins"] == "1" and entry["gru-adam_runs"] == "1"
 
 
 def test_grids_run_both_methods_and_the_report_reads_them_back(tmp_path):

@@ -55,7 +55,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                       help="runs.csv tables of the earlier hf-figure3 harness (docs/results/figure3-*/runs.csv)")
     fig3.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name, or "
                                                              "figure3-report)")
-    t1 = sub.add_parser("table1", help="M&S 2011 Table 1: RNN + HF against LSTM + SGD on the natural tasks",
+    t1 = sub.add_parser("table1", help="M&S 2011 Table 1: RNN + HF against LSTM + SGD (and any other model and "
+                        "optimiser of the runs) on the natural tasks",
                         description="Writes runs.csv, table1.csv, table1.md and predictions/ to --out from the "
                                     "FINISHED runs the filter selects (the latest run of each task, method and "
                                     "seed), all of one time budget.")

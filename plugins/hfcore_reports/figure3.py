@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hfcore_reports.methods import Training, model_label, order, training_of
 from hfcore_reports.store import FINISHED, ReportError, runs_of, state_of, state_of_exit
 
 REPORT_FILES = ("runs.csv", "summary.csv", "summary.md", "figure3.png")
@@ -29,17 +30,56 @@ PROBLEMS = ("addition", "multiplication", "xor", "temporal_order", "temporal_ord
             "memorization_5bit", "memorization_20bit")
 """The paper's seven problems in its order, memorization in its 5- and 20-bit variants."""
 METHODS = {"structural": ("HF, structural damping", "C0", "o"), "tikhonov": ("HF, Tikhonov damping only", "C3", "s"),
-           "sgd": ("SGD + momentum + clipping", "C2", "^")}
-"""Label, colour and marker of each method (the paper's colours: blue structural, red Tikhonov)."""
+           "sgd": ("SGD + momentum", "C2", "^"), "sgd-nesterov": ("SGD (Nesterov)", "C4", "v"),
+           "adam": ("Adam", "C1", "D")}
+"""Words, colour and marker of each method of training (the paper's colours: blue structural, red Tikhonov), for
+any model; HF by its damping."""
+LINESTYLES = {"rnn": "-", "lstm": "--", "gru": ":"}
+"""The line of each model (another model's is dash-dotted)."""
+
+
+def method_key(tags: dict[str, str], params: dict[str, str]) -> str:
+    """A run's method: HF's damping or the optimiser (``sgd``, ``sgd-nesterov``, ``adam``), after the model for
+    a model other than the paper's tanh RNN (``lstm-structural``, ``lstm-adam``, ``gru-sgd-nesterov``)."""
+    training = training_of(params, tags) or Training("rnn", "hf")
+    hf = tags.get("solver", "cg") == "cg" and training.optimizer == "hf"
+    base = tags["damping"] if hf else training.optimizer
+    return base if training.model == "rnn" else f"{training.model}-{base}"
+
+
+def split_key(method: str) -> tuple[str, str]:
+    """(model, method of training) of a :func:`method_key`: ``lstm-sgd-nesterov`` is (``lstm``,
+    ``sgd-nesterov``), ``tikhonov`` (``rnn``, ``tikhonov``)."""
+    if method in METHODS or "-" not in method:
+        return "rnn", method
+    model, _, base = method.partition("-")
+    return model, base
+
+
+def method_label(method: str) -> str:
+    """What the legend and the tables call a :func:`method_key`: ``RNN + HF, structural damping``, ``LSTM +
+    Adam``, ``LSTM + SGD (Nesterov)``; an unknown method of training by its own name."""
+    model, base = split_key(method)
+    words = METHODS[base][0] if base in METHODS else base
+    return f"{model_label(model)} + {words}"
+
+
+def method_style(method: str) -> tuple[str, str, str]:
+    """(colour, marker, line style) of a method in the plot: colour and marker by the method of training, line
+    style by the model."""
+    model, base = split_key(method)
+    colour, marker = METHODS[base][1:] if base in METHODS else ("C7", "x")
+    return colour, marker, LINESTYLES.get(model, "-.")
 
 
 def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, float], run_id: str,
             state: str = FINISHED) -> dict[str, Any]:
     """One run of a Figure 3 grid as a report row, from its MLflow tags, params and latest metrics.
 
-    The problem is the ``ms2011_*`` preset's name (tag ``experiment``), the method the damping for HF and the
-    solver otherwise. M&S Fig. 3: a run using more than its budget (``hf.budget_minibatches``) is a failure,
-    even if its last iteration solved the task. A run that has not finished is not solved (yet).
+    The problem is the ``ms2011_*`` preset's name (tag ``experiment``), the method its :func:`method_key` (the
+    damping for HF, the optimiser otherwise, after the model unless the RNN). M&S Fig. 3: a run using more than
+    its budget (``hf.budget_minibatches``) is a failure, even if its last iteration solved the task. A run that
+    has not finished is not solved (yet).
     """
     experiment = tags.get("experiment", "none")
     minibatches = metrics.get("cost.minibatches", math.nan)
@@ -47,7 +87,7 @@ def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, flo
     return {
         "problem": experiment.removeprefix("ms2011_") if experiment != "none" else tags.get("task", ""),
         "T": int(tags["T"]),
-        "method": tags["damping"] if tags.get("solver", "cg") == "cg" else tags["solver"],
+        "method": method_key(tags, params),
         "seed": int(tags["seed"]),
         "state": state,
         "solved": state == FINISHED and bool(metrics.get("task.solved", 0.0)) and minibatches <= budget,
@@ -128,8 +168,15 @@ def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
 def _order(row: dict[str, Any]) -> tuple:
     problem = row["problem"]
     rank = PROBLEMS.index(problem) if problem in PROBLEMS else len(PROBLEMS)
-    method = list(METHODS).index(row["method"]) if row["method"] in METHODS else len(METHODS)
-    return (rank, problem, row["T"], method, row["method"], row["seed"])
+    return (rank, problem, row["T"], _method_order(row["method"]), row["seed"])
+
+
+def _method_order(method: str) -> tuple:
+    """The RNN's methods first, then the LSTM's, the GRU's, others'; within a model HF (structural, then
+    Tikhonov), SGD, SGD with Nesterov momentum, Adam, others."""
+    model, base = split_key(method)
+    rank = list(METHODS).index(base) if base in METHODS else len(METHODS)
+    return (order(Training(model, "")), rank, method)
 
 
 def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -144,7 +191,8 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         ok = [float(r["minibatches"]) for r in done if r["solved"]]
         walls = [float(r["wall_seconds"]) for r in done if not math.isnan(float(r["wall_seconds"]))]
         out.append({
-            "problem": problem, "T": T, "method": method, "successes": len(ok), "runs": len(done),
+            "problem": problem, "T": T, "method": method, "label": method_label(method), "successes": len(ok),
+            "runs": len(done),
             "not_finished": len(rs) - len(done),
             "median_minibatches": statistics.median(ok) if ok else math.nan,
             "mean_minibatches": sum(ok) / len(ok) if ok else math.nan,
@@ -166,7 +214,7 @@ def markdown(summary: list[dict[str, Any]], rows: Sequence[dict[str, Any]] = ())
              "| not finished | median wall (s) |", "|---|---|---|---|---|---|---|---|"]
     for s in summary:
         span = f"{_number(s['min_minibatches'])}-{_number(s['max_minibatches'])}" if s["successes"] else "-"
-        lines.append(f"| {s['problem']} | {s['T']} | {s['method']} | {s['successes']}/{s['runs']} "
+        lines.append(f"| {s['problem']} | {s['T']} | {method_label(s['method'])} | {s['successes']}/{s['runs']} "
                      f"| {_number(s['median_minibatches'])} | {span} | {s['not_finished'] or '-'} "
                      f"| {_number(s['median_wall_seconds'])} |")
     waiting = [r for r in rows if r["state"] != FINISHED]
@@ -175,7 +223,8 @@ def markdown(summary: list[dict[str, Any]], rows: Sequence[dict[str, Any]] = ())
                   "sweep resumes them from their checkpoints):", "",
                   "| problem | T | method | seed | state | last iteration | minibatches so far | source |",
                   "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['problem']} | {r['T']} | {r['method']} | {r['seed']} | {r['state']} | {r['iterations']} "
+        lines += [f"| {r['problem']} | {r['T']} | {method_label(r['method'])} | {r['seed']} | {r['state']} "
+                  f"| {r['iterations']} "
                   f"| {_number(float(r['minibatches']))} | {r['source']} |" for r in waiting]
     return "\n".join(lines)
 
@@ -215,14 +264,15 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
     fig = plt.figure(figsize=(3.6 * cols, 4.6 * rows), layout="constrained")
     outer = fig.add_gridspec(rows, cols)
     lengths = sorted({s["T"] for s in summary})
+    methods = sorted({s["method"] for s in summary}, key=_method_order)
     for i, problem in enumerate(problems):
         inner = outer[i // cols, i % cols].subgridspec(2, 1, height_ratios=(2.2, 1), hspace=0.05)
         top = fig.add_subplot(inner[0])
         bottom = fig.add_subplot(inner[1], sharex=top)
         mine = [s for s in summary if s["problem"] == problem]
-        for method, (label, color, marker) in METHODS.items():
+        for method in methods:
             cells = [s for s in mine if s["method"] == method and s["runs"]]
-            _draw_method(top, bottom, cells, label, color, marker)
+            _draw_method(top, bottom, cells, method)
         waiting = sum(s["not_finished"] for s in mine)
         if waiting:
             top.text(0.02, 0.97, f"{waiting} run{'s' * (waiting > 1)} not finished", transform=top.transAxes,
@@ -243,24 +293,32 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
             bottom.set_ylabel("failure rate")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
-    present = {s["method"] for s in summary}
-    handles = [plt.Line2D([], [], color=c, marker=m, label=label) for method, (label, c, m) in METHODS.items()
-               if method in present]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8)
+    handles = [plt.Line2D([], [], color=c, marker=m, linestyle=ls, label=label)
+               for label, (c, m, ls) in legend(summary)]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _draw_method(top: Any, bottom: Any, cells: list[dict[str, Any]], label: str, color: str, marker: str) -> None:
+def legend(summary: Iterable[dict[str, Any]]) -> list[tuple[str, tuple[str, str, str]]]:
+    """The plot's legend: each method of ``summary`` in order (:func:`_method_order`), its label and its
+    (colour, marker, line style)."""
+    methods = sorted({s["method"] for s in summary}, key=_method_order)
+    return [(method_label(m), method_style(m)) for m in methods]
+
+
+def _draw_method(top: Any, bottom: Any, cells: list[dict[str, Any]], method: str) -> None:
     """One method's line in a problem's panels: its median minibatches (min/max bars) and its failure rate."""
     if not cells:
         return
+    color, marker, linestyle = method_style(method)
+    label = method_label(method)
     solved = [s for s in cells if s["successes"]]
     if solved:
         median = [s["median_minibatches"] for s in solved]
         spread = [[m - s["min_minibatches"] for m, s in zip(median, solved, strict=True)],
                   [s["max_minibatches"] - m for m, s in zip(median, solved, strict=True)]]
-        top.errorbar([s["T"] for s in solved], median, yerr=spread, color=color, marker=marker, capsize=3,
-                     label=label)
+        top.errorbar([s["T"] for s in solved], median, yerr=spread, color=color, marker=marker, linestyle=linestyle,
+                     capsize=3, label=label)
     bottom.plot([s["T"] for s in cells], [1 - s["successes"] / s["runs"] for s in cells], color=color,
-                marker=marker, label=label)
+                marker=marker, linestyle=linestyle, label=label)

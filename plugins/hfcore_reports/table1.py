@@ -1,8 +1,9 @@
-"""The Table 1 report (M&S 2011): RNN + HF against LSTM + SGD on the natural tasks, under equal time budgets.
+"""The Table 1 report (M&S 2011): RNN + HF against LSTM + SGD on the natural tasks, under equal time budgets, and
+any other model and optimiser the runs used (LSTM + HF, LSTM + Adam, LSTM + SGD (Nesterov), GRU + ...).
 
 The runs are those of the ``table1_*`` grids (``conf/sweep/``), read from the MLflow store
-(:func:`rows_from_store`); :func:`write_report` writes ``runs.csv``, ``table1.csv``, ``table1.md`` (both methods
-side by side per task and test metric, whether HF won, per seed too, the time each run had, and the paper's
+(:func:`rows_from_store`); :func:`write_report` writes ``runs.csv``, ``table1.csv``, ``table1.md`` (the methods
+side by side per task and test metric, which won, per seed too, the time each run had, and the paper's
 numbers for reference) and one predictions picture per task and method (the lowest seed's, from its run's
 artifacts) under ``predictions/``.
 """
@@ -19,20 +20,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hfcore_reports.methods import Training, order, parse_key, training_of
 from hfcore_reports.store import ReportError, runs_of
 
 TASKS = ("bouncing_balls", "music", "speech")
-METHODS = {"rnn_tanh": "hf", "rnn": "hf", "lstm": "lstm"}
-"""The method of a run by its model (``model.name``; ``model.kind`` in runs logged before models were
-components): the paper's RNN is trained with HF, the LSTM with SGD."""
-
-
-def model_of(params: dict[str, str]) -> str | None:
-    """The run's model name, from either spelling of the parameter."""
-    return params.get("model.name", params.get("model.kind"))
-
-
 LABELS = {"hf": "RNN + HF", "lstm": "LSTM + SGD"}
+"""The paper's two methods, by the keys their rows have always had: the RNN trained with HF, the LSTM with SGD
+(classical momentum). Every other model and optimiser is keyed ``<model>-<optimizer>`` (:func:`method_of`)."""
+PAPER_KEYS = {"rnn-hf": "hf", "lstm-sgd": "lstm"}
+
+
+def method_of(training: Training) -> str:
+    """The key of a run's method in the table: ``hf`` and ``lstm`` for the paper's two, else the
+    :attr:`~hfcore_reports.methods.Training.key` (``lstm-adam``, ``lstm-hf``, ``lstm-sgd-nesterov``)."""
+    return PAPER_KEYS.get(training.key, training.key)
+
+
+def label_of(method: str) -> str:
+    """A method's words in the table: ``RNN + HF``, ``LSTM + SGD``, ``LSTM + Adam``, ``LSTM + SGD (Nesterov)``."""
+    return LABELS.get(method) or parse_key(method).label
+
+
+def _training(method: str) -> Training:
+    return parse_key({v: k for k, v in PAPER_KEYS.items()}.get(method, method))
+
+
+def methods_in(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """The methods of ``rows`` in the table's order: the RNN's, the LSTM's, the GRU's, others'; within a model
+    HF, SGD, SGD (Nesterov), Adam, others."""
+    return sorted({r["method"] for r in rows}, key=lambda m: order(_training(m)))
+
 CLOCK_WORDS = {"cpu": "CPU seconds of the run's process", "wall": "wall-clock seconds"}
 RUN_FIELDS = ("task", "method", "seed", "budget_seconds", "budget_clock", "iterations", "minibatches",
               "wall_seconds", "cpu_seconds", "test_error", "test_loss", "log_likelihood_per_sequence",
@@ -70,7 +87,8 @@ def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, flo
             ) -> dict[str, Any]:
     """One finished run of a Table 1 grid as a report row, from its MLflow tags, params and latest metrics."""
     return {
-        "task": tags["task"], "method": METHODS[model_of(params)], "seed": int(tags["seed"]),
+        "task": tags["task"], "method": method_of(training_of(params, tags) or Training("rnn", "hf")),
+        "seed": int(tags["seed"]),
         "budget_seconds": as_float(params.get("hf.budget_seconds")), "budget_clock": params.get("hf.budget_clock"),
         "iterations": int(metrics.get("cost.gradient_evals", 0)),  # one gradient per HF iteration or SGD step
         "minibatches": metrics.get("cost.minibatches", math.nan),
@@ -98,7 +116,7 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
 
     rows: dict[tuple, dict[str, Any]] = {}
     for run in runs_of(uri, experiment, filter_string):  # first: it refuses a store that does not exist
-        if run.data.tags.get("task") in TASKS and model_of(run.data.params) in METHODS:
+        if run.data.tags.get("task") in TASKS and training_of(run.data.params, run.data.tags) is not None:
             row = run_row(run.data.tags, run.data.params, run.data.metrics, run.info.run_id)
             rows[row["task"], row["method"], row["seed"], row["budget_seconds"], row["budget_clock"]] = row
     budgets = sorted({(r["budget_seconds"], r["budget_clock"]) for r in rows.values()})
@@ -135,30 +153,49 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per task and metric: both methods' mean and spread over seeds, wins, time, sizes."""
+    """One entry per task and metric: each method's mean and spread over seeds, the best method, wins, time, sizes.
+
+    The methods are those of ``rows`` (:func:`methods_in`), every entry has each one's columns
+    (``<method>_mean``, ``_sd``, ``_runs``, ``_wins``, ...). ``paired_seeds`` are the seeds that every method
+    with runs of the task ran; a method's ``_wins`` counts those on which it beat all the others.
+    """
     rows = list(rows)
+    methods = methods_in(rows)
     out = []
     for task in [t for t in TASKS if any(r["task"] == t for r in rows)]:
-        by_method = {m: {int(r["seed"]): r for r in rows if r["task"] == task and r["method"] == m}
-                     for m in LABELS}
+        by_method = {m: {int(r["seed"]): r for r in rows if r["task"] == task and r["method"] == m} for m in methods}
+        ran = [m for m in methods if by_method[m]]
         for metric in METRICS[task]:
             values = {m: {s: as_float(r[metric.column]) for s, r in runs.items()} for m, runs in by_method.items()}
-            paired = sorted(set(values["hf"]) & set(values["lstm"]))
+            paired = sorted(set.intersection(*(set(values[m]) for m in ran))) if len(ran) > 1 else []
             sign = 1.0 if metric.higher_is_better else -1.0
             entry = {"task": task, "metric": metric.label, "higher_is_better": metric.higher_is_better,
-                     "paired_seeds": len(paired),
-                     "hf_wins": sum(sign * (values["hf"][s] - values["lstm"][s]) > 0 for s in paired),
+                     "paired_seeds": len(paired), "best": _best(values, ran, sign),
                      "paper_hf": metric.paper[0] if metric.paper else math.nan,
                      "paper_lstm": metric.paper[1] if metric.paper else math.nan}
             for m, runs in by_method.items():
                 entry[f"{m}_mean"], entry[f"{m}_sd"] = _stats(list(values[m].values()))
                 entry[f"{m}_runs"] = len(runs)
+                entry[f"{m}_wins"] = sum(all(sign * (values[m][s] - values[o][s]) > 0 for o in ran if o != m)
+                                         for s in paired) if m in ran else 0
                 entry[f"{m}_wall_seconds"] = _mean([as_float(r["wall_seconds"]) for r in runs.values()])
                 entry[f"{m}_cpu_seconds"] = _mean([as_float(r.get("cpu_seconds")) for r in runs.values()])
                 entry[f"{m}_iterations"] = _mean([as_float(r["iterations"]) for r in runs.values()])
                 entry[f"{m}_params"] = next((r["n_params"] for r in runs.values() if str(r["n_params"])), "")
             out.append(entry)
     return out
+
+
+def _best(values: dict[str, dict[int, float]], ran: list[str], sign: float) -> str:
+    """The method whose mean over seeds is best, ``-`` with fewer than two methods to compare or a tie (a method
+    whose every run diverged, a mean of NaN, is not in the race)."""
+    means = {m: _mean(list(values[m].values())) for m in ran}
+    means = {m: v for m, v in means.items() if not math.isnan(v)}
+    if len(ran) < 2 or not means:
+        return "-"
+    top = max(sign * v for v in means.values())
+    leaders = [m for m, v in means.items() if sign * v == top]
+    return leaders[0] if len(leaders) == 1 else "-"
 
 
 def _value(mean: float, sd: float, runs: int) -> str:
@@ -173,11 +210,15 @@ def _whole(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0f}"
 
 
-def _verdict(entry: dict[str, Any]) -> str:
-    hf, lstm = entry["hf_mean"], entry["lstm_mean"]
-    if math.isnan(hf) or math.isnan(lstm):
-        return "-"
-    return "yes" if (hf > lstm) == entry["higher_is_better"] and hf != lstm else "no"
+def _by_seed(entry: dict[str, Any], methods: list[str]) -> str:
+    """``RNN + HF 2/3, LSTM + Adam 1/3``: the paired seeds each method won (those that won any)."""
+    paired = entry["paired_seeds"]
+    wins = [f"{label_of(m)} {entry[f'{m}_wins']}/{paired}" for m in methods if entry[f"{m}_wins"]]
+    return ", ".join(wins) if wins else ("-" if not paired else f"none of {paired}")
+
+
+def _each(entry: dict[str, Any], methods: list[str], column: str, show: Any) -> str:
+    return " / ".join(show(entry[f"{m}_{column}"]) for m in methods)
 
 
 def _hours(seconds: float) -> str:
@@ -199,31 +240,33 @@ def markdown(summary: list[dict[str, Any]], settings: dict[str, Any] | None = No
     ``settings`` holds ``sweep``, ``budget_seconds`` and ``budget_clock``; ``total`` is (finished runs, their
     training CPU seconds summed, their training wall seconds summed).
     """
+    methods = [k.removesuffix("_runs") for k in summary[0] if k.endswith("_runs")] if summary else []
+    labels = [label_of(m) for m in methods]
     lines = ["# M&S 2011 Table 1, reproduced offline", ""]
     if settings:
         clock = settings["budget_clock"]
         lines += [f"Sweep `{settings['sweep']}`. Every run: `hf.budget_seconds={settings['budget_seconds']:g}` "
                   f"`hf.budget_clock={clock}` ({CLOCK_WORDS.get(clock, clock)} in iterations and test "
                   "evaluations).", ""]
-    lines += ["| task | test metric | RNN + HF (ours) | LSTM + SGD (ours) | HF better? | HF better, by seed "
-              "| CPU per run (s), HF / LSTM | wall per run (s), HF / LSTM | iterations per run, HF / LSTM "
-              "| parameters, RNN / LSTM | paper: RNN + HF | paper: LSTM |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    each = " / ".join(labels)
+    lines += ["| task | test metric | " + " | ".join(f"{label} (ours)" for label in labels) + " | best | best, by seed "
+              f"| CPU per run (s), {each} | wall per run (s), {each} | iterations per run, {each} "
+              f"| parameters, {each} | paper: RNN + HF | paper: LSTM |",
+              "|---|---|" + "---|" * len(methods) + "---|---|---|---|---|---|---|---|"]
     for s in summary:
         better = "higher" if s["higher_is_better"] else "lower"
+        values = " | ".join(_value(s[f"{m}_mean"], s[f"{m}_sd"], s[f"{m}_runs"]) for m in methods)
         lines.append(
-            f"| {s['task']} | {s['metric']} ({better} is better) | {_value(s['hf_mean'], s['hf_sd'], s['hf_runs'])} "
-            f"| {_value(s['lstm_mean'], s['lstm_sd'], s['lstm_runs'])} | {_verdict(s)} "
-            f"| {s['hf_wins']}/{s['paired_seeds']} "
-            f"| {_whole(s['hf_cpu_seconds'])} / {_whole(s['lstm_cpu_seconds'])} "
-            f"| {_whole(s['hf_wall_seconds'])} / {_whole(s['lstm_wall_seconds'])} "
-            f"| {_whole(s['hf_iterations'])} / {_whole(s['lstm_iterations'])} "
-            f"| {_count(s['hf_params'])} / {_count(s['lstm_params'])} "
+            f"| {s['task']} | {s['metric']} ({better} is better) | {values} "
+            f"| {label_of(s['best']) if s['best'] != '-' else '-'} | {_by_seed(s, methods)} "
+            f"| {_each(s, methods, 'cpu_seconds', _whole)} | {_each(s, methods, 'wall_seconds', _whole)} "
+            f"| {_each(s, methods, 'iterations', _whole)} | {_each(s, methods, 'params', _count)} "
             f"| {_paper(s['paper_hf'])} | {_paper(s['paper_lstm'])} |")
     lines += [
         "",
-        "Values are means ± standard deviation over seeds (finished runs only); \"HF better, by seed\" counts the "
-        "seeds on which the RNN + HF run beat the LSTM + SGD run of the same seed. CPU and wall time are each "
+        "Values are means ± standard deviation over seeds (finished runs only); \"best\" is the method with the "
+        "best mean, \"best, by seed\" counts the seeds (of those every method ran) on which a method's run beat "
+        "every other method's run of the same seed. CPU and wall time are each "
         "run's `time.cpu` and `time.elapsed`: iterations and test evaluations, without start-up and logging; "
         "wall time above CPU time is time the run waited for a core."
         + (f" In all: {total[0]} runs, {_hours(total[1])} CPU-hours and {_hours(total[2])} hours of wall time in "
@@ -233,7 +276,7 @@ def markdown(summary: list[dict[str, Any]], settings: dict[str, Any] | None = No
         "chorales from music21's corpus on an eighth-note grid instead of the paper's MIDI collection, speech "
         "synthesised with espeak-ng instead of TIMIT (docs/natural-tasks.md). The paper's normalisation of Table 1 "
         "is not known either. So the absolute numbers are not comparable with the paper's, which are shown for "
-        "reference only; compare our two columns with each other.",
+        "reference only; compare our columns with each other.",
     ]
     pictures = list(pictures)
     if pictures:

@@ -1,0 +1,80 @@
+"""What a run was trained with, read from its logged params: the model, the optimiser and (SGD) Nesterov momentum.
+
+Both reports name their methods from these (:func:`training_of`): the key of a method is a short, file-name-safe
+string (it names ``predictions/<task>-<method>.png``), its label the words a reader sees ("LSTM + Adam").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RNN_MODELS = ("rnn_tanh", "rnn")
+"""The paper's tanh RNN (``model.kind`` ``rnn`` in runs logged before models were components)."""
+MODEL_LABELS = {"rnn_tanh": "RNN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
+MODEL_ORDER = ("rnn", "lstm", "gru")
+OPTIMIZER_LABELS = {"hf": "HF", "sgd": "SGD", "sgd-nesterov": "SGD (Nesterov)", "adam": "Adam"}
+OPTIMIZER_ORDER = ("hf", "sgd", "sgd-nesterov", "adam")
+
+
+@dataclass(frozen=True)
+class Training:
+    """A run's model (``rnn`` for the tanh RNN) and optimiser (``hf``, ``sgd``, ``sgd-nesterov``, ``adam``, or a
+    plugin's name)."""
+
+    model: str
+    optimizer: str
+
+    @property
+    def key(self) -> str:
+        """``<model>-<optimizer>``, e.g. ``lstm-adam``, ``rnn-hf``, ``lstm-sgd-nesterov``."""
+        return f"{self.model}-{self.optimizer}"
+
+    @property
+    def label(self) -> str:
+        """E.g. ``LSTM + Adam``, ``RNN + HF``, ``LSTM + SGD (Nesterov)``."""
+        return f"{model_label(self.model)} + {OPTIMIZER_LABELS.get(self.optimizer, self.optimizer)}"
+
+
+def model_label(model: str) -> str:
+    """``RNN``, ``LSTM``, ``GRU``; a plugin's model by its own name."""
+    return MODEL_LABELS.get(model, model)
+
+
+def _true(value: str | None) -> bool:
+    return str(value).strip().lower() in ("true", "1", "yes")
+
+
+def training_of(params: dict[str, str], tags: dict[str, str] | None = None) -> Training | None:
+    """The run's :class:`Training`, from its logged params (and tags, for runs logged before the params existed).
+
+    The model is ``model.name`` (``model.kind`` in older runs); a run that logged neither is the tanh RNN (the
+    only model there was). The optimiser is ``optimizer.name``; in runs from before the ``optimizer`` group, SGD
+    was a solver (tag or param ``solver`` ``sgd``) and an older LSTM run with no optimiser logged at all was
+    trained with SGD (the only first-order method then). ``optimizer.nesterov`` true makes SGD
+    ``sgd-nesterov``. None if the model is given but empty.
+    """
+    tags = tags or {}
+    model = params.get("model.name", params.get("model.kind", "rnn_tanh"))
+    if not model:
+        return None
+    model = "rnn" if model in RNN_MODELS else model
+    optimizer = params.get("optimizer.name") or tags.get("optimizer")
+    if not optimizer:
+        solver = params.get("solver.name") or tags.get("solver")
+        optimizer = "sgd" if solver == "sgd" or model == "lstm" else "hf"
+    if optimizer == "sgd" and _true(params.get("optimizer.nesterov")):
+        optimizer = "sgd-nesterov"
+    return Training(model, optimizer)
+
+
+def parse_key(key: str) -> Training:
+    """The :class:`Training` of a key that :attr:`Training.key` made (``lstm-sgd-nesterov``)."""
+    model, _, optimizer = key.partition("-")
+    return Training(model, optimizer)
+
+
+def order(training: Training) -> tuple:
+    """Sort key: the RNN, LSTM, GRU, then other models; within each HF, SGD, SGD (Nesterov), Adam, others."""
+    m = MODEL_ORDER.index(training.model) if training.model in MODEL_ORDER else len(MODEL_ORDER)
+    o = OPTIMIZER_ORDER.index(training.optimizer) if training.optimizer in OPTIMIZER_ORDER else len(OPTIMIZER_ORDER)
+    return (m, training.model, o, training.optimizer)
