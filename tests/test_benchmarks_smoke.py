@@ -334,3 +334,18 @@ def test_equality_tables_measure_every_backend_that_builds_the_model(tmp_path):
         (autograd_row,) = table_rows(text, ("lstm", "autograd", output))
         assert max(float(x) for x in autograd_row[5:]) < 1e-12
     assert text.strip().endswith(proc.stdout.strip().splitlines()[-1])
+
+
+def test_lstm_signals_records_each_set_and_seed_and_resumes(tmp_path):
+    tiny = ["--out", str(tmp_path), "--sets", "tikhonov", "hidden,cell", "--seeds", "0", "--T", "10", "--hidden", "4",
+            "--cells-per-block", "2", "--test-size", "20", "--budget-cpu", "60",
+            "--extra", "hf.max_iterations=2", "hf.gradient_batch=40", "hf.curvature_batch=20"]
+    run_script("lstm_signals.py", *tiny)
+    with (tmp_path / "runs.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["signals"], r["damping"], r["returncode"]) for r in rows] == [
+        ("tikhonov", "tikhonov", "0"), ("hidden,cell", "structural", "0")]
+    assert all(r["solved"] in ("True", "False") and int(r["iterations"]) == 2 for r in rows)
+    assert "model.damped_signals=[hidden,cell]" in rows[1]["command"] and "damping=tikhonov" in rows[0]["command"]
+    again = run_script("lstm_signals.py", *tiny)  # both rows are there: nothing runs again
+    assert again.stdout == "" and len((tmp_path / "runs.csv").read_text().splitlines()) == 3
