@@ -366,7 +366,7 @@ class NumpyLSTM:
         H = self.n_hidden
         parts = {"cell_inputs": tr.a[..., :H], "gates": tr.a[..., H:], "cell": tr.c, "hidden": tr.h}
         chosen = [parts[name] for name in LSTM_SIGNALS if name in self.damped]
-        if len(chosen) == 2 and self.damped == {"cell_inputs", "gates"}:
+        if self.damped == {"cell_inputs", "gates"}:
             return tr.s, tr.a  # already side by side
         return tr.s, np.concatenate(chosen, axis=-1) if chosen else tr.a[..., :0]
 
@@ -413,7 +413,8 @@ class LSTMCurvature(ChunkedCurvature):
     value of the units' outputs, its cotangent ``w valid D'' R a`` joins ``dL/da`` directly; the
     cotangents ``w valid (1 - tanh(c)^2) R c`` and ``w valid R h`` join ``dL/dc`` and ``dL/dh``
     at their step of the same backward pass.
-    Bound objects keep about ``(6 H + 6 n_blocks) * T * B`` numbers for the batch and reuse work
+    Bound objects keep about ``(6 H + 6 n_blocks) * T * B`` numbers for the batch (``H * T * B``
+    more for each of ``cell`` and ``hidden`` when damped: ``R c`` and ``R h`` kept) and reuse work
     buffers, so one must not be used from several threads at once; results are fresh arrays.
     """
 
