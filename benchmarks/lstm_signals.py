@@ -13,6 +13,7 @@ Usage (the commands of docs/results.md)::
         python benchmarks/lstm_signals.py --out docs/results/lstm-signals
     python benchmarks/lstm_signals.py --out /tmp/x --sets tikhonov cell_inputs,gates --seeds 0 --T 10 \\
         --budget-cpu 5 --dry-run      # print the commands only
+    python benchmarks/lstm_signals.py --out docs/results/lstm-signals --table   # the table of docs/results.md
 """
 
 from __future__ import annotations
@@ -66,6 +67,29 @@ def run_one(args: argparse.Namespace, signals: str, seed: int) -> dict[str, obje
                   "wall_seconds": float(found["wall"]), "test_error": float(found["err"])}
 
 
+def table(path: Path) -> str:
+    """The Markdown table of ``runs.csv``: one row per signal set, each seed's result, in :data:`SETS` order."""
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    sets = [s for s in SETS if any(r["signals"] == s for r in rows)] + sorted({r["signals"] for r in rows} - set(SETS))
+    seeds = sorted({int(r["seed"]) for r in rows})
+    head = "| signals damped | " + " | ".join(f"seed {s}: minibatches / CPU s" for s in seeds) + " | solved |"
+    lines = [head, "|---" * (len(seeds) + 2) + "|"]
+    for name in sets:
+        cells, solved = [], 0
+        for seed in seeds:
+            r = next((r for r in rows if r["signals"] == name and int(r["seed"]) == seed), None)
+            if r is None or r["solved"] == "error":
+                cells.append("—" if r is None else "error")
+                continue
+            solved += r["solved"] == "True"
+            cell = f"{float(r['minibatches']):,.0f} / {float(r['cpu_seconds']):.0f}"
+            cells.append(cell if r["solved"] == "True" else f"not solved ({cell}, test error {r['test_error']})")
+        label = "none (Tikhonov only)" if name == "tikhonov" else "{" + ", ".join(name.split(",")) + "}"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {solved}/{len(seeds)} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="folder of runs.csv")
@@ -80,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-cpu", type=float, default=300.0, help="CPU seconds per run")
     p.add_argument("--extra", nargs="*", default=[], help="further hf-train overrides")
     p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    p.add_argument("--table", action="store_true", help="print the Markdown table of <out>/runs.csv, run nothing")
     args = p.parse_args(argv)
     path = args.out / "runs.csv"
+    if args.table:
+        print(table(path))
+        return 0
     done = set()
     if path.exists():
         with path.open() as f:
