@@ -23,6 +23,7 @@ import csv
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,10 +74,14 @@ def table(path: Path) -> str:
         rows = list(csv.DictReader(f))
     sets = [s for s in SETS if any(r["signals"] == s for r in rows)] + sorted({r["signals"] for r in rows} - set(SETS))
     seeds = sorted({int(r["seed"]) for r in rows})
-    head = "| signals damped | " + " | ".join(f"seed {s}: minibatches / CPU s" for s in seeds) + " | solved |"
-    lines = [head, "|---" * (len(seeds) + 2) + "|"]
+    head = ("| signals damped | " + " | ".join(f"seed {s}: minibatches / CPU s" for s in seeds)
+            + " | solved | median of the solved |")
+    lines = [head, "|---" * (len(seeds) + 3) + "|"]
     for name in sets:
         cells, solved = [], 0
+        won = [r for r in rows if r["signals"] == name and r["solved"] == "True"]
+        median = (f"{statistics.median(float(r['minibatches']) for r in won):,.0f} / "
+                  f"{statistics.median(float(r['cpu_seconds']) for r in won):.0f}") if won else "—"
         for seed in seeds:
             r = next((r for r in rows if r["signals"] == name and int(r["seed"]) == seed), None)
             if r is None or r["solved"] == "error":
@@ -86,7 +91,8 @@ def table(path: Path) -> str:
             cell = f"{float(r['minibatches']):,.0f} / {float(r['cpu_seconds']):.0f}"
             cells.append(cell if r["solved"] == "True" else f"not solved ({cell}, test error {r['test_error']})")
         label = "none (Tikhonov only)" if name == "tikhonov" else "{" + ", ".join(name.split(",")) + "}"
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {solved}/{len(seeds)} |")
+        label += " (default)" if name == "cell_inputs,gates" else ""
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {solved}/{len(seeds)} | {median} |")
     return "\n".join(lines)
 
 

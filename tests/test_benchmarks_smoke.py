@@ -350,5 +350,5 @@ def test_lstm_signals_records_each_set_and_seed_and_resumes(tmp_path):
     again = run_script("lstm_signals.py", *tiny)  # both rows are there: nothing runs again
     assert again.stdout == "" and len((tmp_path / "runs.csv").read_text().splitlines()) == 3
     shown = run_script("lstm_signals.py", "--out", str(tmp_path), "--table").stdout.splitlines()
-    assert shown[0] == "| signals damped | seed 0: minibatches / CPU s | solved |"
+    assert shown[0] == "| signals damped | seed 0: minibatches / CPU s | solved | median of the solved |"
     assert [line.split(" | ")[0] for line in shown[2:]] == ["| none (Tikhonov only)", "| {hidden, cell}"]
