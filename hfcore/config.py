@@ -76,6 +76,8 @@ class LSTMConfig(RNNConfig):
     ``hidden`` memory cells in blocks of ``cells_per_block`` cells sharing one input, forget
     and output gate (null: ``min(10, hidden)``); the paper's 30 blocks x 10 cells. Weights
     as :class:`RNNConfig` (dense by default); forget-gate biases start at +1.
+    ``damped_signals``: what structural damping penalises, any of ``cell_inputs``, ``gates``,
+    ``cell``, ``hidden`` (each weight 1 with its matched loss; see ``hfcore.kit.definitions.LSTM``).
     """
 
     name: str = "lstm"
@@ -83,6 +85,7 @@ class LSTMConfig(RNNConfig):
     init: str = "dense"
     input_scale: float = 1.0
     cells_per_block: int | None = 10
+    damped_signals: list[str] = field(default_factory=lambda: ["cell_inputs", "gates"])
 
 
 @dataclass

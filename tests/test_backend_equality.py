@@ -73,7 +73,7 @@ def rel(got: Any, ref: Any) -> float:
 # --------------------------------------------------------------------------- loss, gradient, Gv
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
 @pytest.mark.parametrize("output", OUTPUT_LOSSES)
-@pytest.mark.parametrize("kind", ["rnn", "linear", "lstm", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "linear", "lstm", "lstm_all_signals", "gru"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
     rng = np.random.default_rng(17)
@@ -81,7 +81,9 @@ def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
     cfg = {"rnn": RNNConfig(hidden=4, init="dense", init_scale=1.5, l2=1e-3, normaliser=normaliser),
            "linear": LinearConfig(init_scale=1.5, l2=1e-3, normaliser=normaliser),
            "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3, normaliser=normaliser),
-           "gru": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3, normaliser=normaliser)}[kind]
+           "gru": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3, normaliser=normaliser),
+           "lstm_all_signals": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3, normaliser=normaliser,
+                                          damped_signals=["cell_inputs", "gates", "cell", "hidden"])}[kind]
     ref, other = build(REFERENCE, spec, cfg), build(backend, spec, cfg)
     # Away from init, so biases and b_init are non-zero; the batch is padded with sparse masks.
     theta = np64(ref, ref.init_params(rng)) + 0.3 * rng.standard_normal(ref.n_params)

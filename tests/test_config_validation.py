@@ -80,7 +80,9 @@ def test_every_group_option_and_preset_validates(registry):
      (["hf.warm_start_decay=1.5"], "hf.warm_start_decay must be in [0, 1], got 1.5"),
      (["optimizer=sgd", "optimizer.learning_rate=0"], "optimizer.learning_rate must be > 0, got 0"),
      (["model=lstm", "optimizer=sgd", "model.hidden=20", "model.cells_per_block=0"],
-      "lstm needs cells_per_block >= 1 or null, got 0")],
+      "lstm needs cells_per_block >= 1 or null, got 0"),
+     (["model=lstm", "optimizer=sgd", "model.cells_per_block=4", "model.damped_signals=[hidden,cel]"],
+      "model 'lstm': unknown damped signal 'cel' in damped_signals; expected any of cell_inputs, gates, cell, hidden")],
 )
 def test_impossible_numbers_are_refused_by_build(registry, overrides, message):
     cfg = composed(*TINY, *overrides)
@@ -94,9 +96,13 @@ def test_log_every_below_one_is_refused(registry):
         check_config(composed(*TINY, "tracking.log_every=0"), registry)
 
 
-@pytest.mark.parametrize("typo", ["++model.hiddn=16", "hf.max_iterations=0"])
+LSTM_TINY = "model=lstm model.cells_per_block=4 model.damped_signals="
+
+
+@pytest.mark.parametrize("typo", ["++model.hiddn=16", "hf.max_iterations=0",
+                                  *(LSTM_TINY + value for value in ("[cell,cell]", "[hiden]", "hidden"))])
 def test_cli_refuses_typos_in_one_line_before_work(tmp_path, typo):
-    out = hf_train(tmp_path, *TINY, typo)
+    out = hf_train(tmp_path, *TINY, *typo.split())
     assert out.returncode == 2, out.stderr
     lines = [line for line in (out.stdout + out.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("hf-train: error: "), lines

@@ -205,3 +205,73 @@ def test_backend_dispatch_and_sgd_reduces_loss_on_bouncing_balls(tmp_path) -> No
         assert info.accepted
     after = model.loss(state.theta, test)
     assert after < 0.8 * before  # mostly the output bias and the copy-the-input path
+
+
+# ---------------------------------------------------------------- model.damped_signals (issue 19)
+SIGNAL_SETS = [("cell_inputs", "gates"), ("hidden",), ("cell",), ("hidden", "cell"), ("cell_inputs", "gates", "cell"),
+               ("cell_inputs", "gates", "cell", "hidden"), ("gates",), ()]
+UNITS_OF = {"cell_inputs": "tanh", "gates": "logistic", "cell": "tanh", "hidden": "identity"}
+
+
+@pytest.mark.parametrize("signals", SIGNAL_SETS, ids="-".join)
+@pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
+def test_damped_signal_sets_match_dense_gauss_newton_and_autograd(output: str, signals: tuple[str, ...]) -> None:
+    """Each signal set: the hand-written gv(., w) equals dense G_f + kappa I + w G_S over the signals the forward
+    map declares (finite-difference Jacobians; padded, masked) and the autograd-derived product."""
+    pytest.importorskip("autograd")
+    cfg = _cfg(damped_signals=list(signals), normaliser="sequences" if output == "softmax" else "targets")
+    model = NumpyLSTM(ModelSpec(N_IN, N_OUT, output), cfg)
+    th, batch = _theta(model), _batch(output, seed=9)
+    _, declared = model.definition.forward(model.layout.unpack(th), batch.inputs, NumpyOps)
+    assert [(g.name, g.unit, g.weight) for g in declared] == [(n, UNITS_OF[n], 1.0) for n in
+                                                                ("cell_inputs", "gates", "cell", "hidden")
+                                                                if n in signals]
+    assert check_signals(model, th, batch) == len(signals)  # c is what tanh reads: a true tanh pre-activation
+    err = check_gv(model, th, batch, model.spec, l2=1e-3, normaliser=cfg.normaliser, structural_weights=(0.0, 0.7, 3.0))
+    assert err < 1e-7, f"max rel err vs dense {err:.2e}"
+    s, a = model.preactivations(th, batch)
+    np.testing.assert_allclose(a, np.concatenate([g.preactivation for g in declared], axis=-1) if declared
+                               else np.zeros((T, B, 0)), rtol=1e-13)
+    derived = REGISTRY.get("backend", "autograd").factory(model.definition, cfg, SimpleNamespace(dtype="float64"))
+    ours, theirs = model.curvature(th, batch), derived.curvature(th, batch)
+    rng = np.random.default_rng(10)
+    errors = {w: max(relative_error(ours.gv(v, w), theirs.gv(v, w))
+                     for v in rng.standard_normal((2, model.n_params))) for w in (0.0, 0.7)}
+    assert max(errors.values()) < 1e-12, f"max rel err vs autograd: {errors}"
+
+
+def test_damped_signals_change_only_the_structural_term_and_chunk() -> None:
+    """Without structural weight every set gives the same product; with it the sets differ, and chunks sum."""
+    th, batch = _theta(_model("logistic")), _batch("logistic", seed=2)
+    v = np.random.default_rng(11).standard_normal(_model().n_params)
+    products = {}
+    for signals in (("cell_inputs", "gates"), ("hidden",), ("cell",), ("cell_inputs", "gates", "cell", "hidden")):
+        model = _model("logistic", damped_signals=list(signals))
+        chunked = NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(damped_signals=list(signals)), chunk_size=3)
+        np.testing.assert_array_equal(model.curvature(th, batch).gv(v, 0.0), _model("logistic").curvature(th, batch)
+                                      .gv(v, 0.0))
+        products[signals] = model.curvature(th, batch).gv(v, 0.7)
+        np.testing.assert_allclose(chunked.curvature(th, batch).gv(v, 0.7), products[signals], rtol=1e-12, atol=1e-15)
+    values = list(products.values())
+    assert all(relative_error(a, b) > 1e-6 for i, a in enumerate(values) for b in values[i + 1:])
+
+
+def test_default_damped_signals_are_the_previous_set_bit_for_bit() -> None:
+    """No damped_signals in the config (as before the option) and today's default give identical products."""
+    th, batch = _theta(_model("softmax")), _batch("softmax", seed=4)
+    v = np.random.default_rng(12).standard_normal(_model().n_params)
+    before = _model("softmax")  # the config has no damped_signals key
+    assert not hasattr(_cfg(), "damped_signals") and before.definition.damped_signals == ("cell_inputs", "gates")
+    for cfg_value in (["cell_inputs", "gates"], ["gates", "cell_inputs"]):
+        model = _model("softmax", damped_signals=cfg_value)
+        for w in (0.0, 0.7):
+            np.testing.assert_array_equal(model.curvature(th, batch).gv(v, w), before.curvature(th, batch).gv(v, w))
+        np.testing.assert_array_equal(model.preactivations(th, batch)[1], before.preactivations(th, batch)[1])
+
+
+@pytest.mark.parametrize("value, message", [(["hiden"], "unknown damped signal 'hiden' in damped_signals"),
+                                            (["cell", "cell"], "damped_signals names a signal twice")])
+def test_bad_damped_signals_are_refused_in_one_line(value, message) -> None:
+    with pytest.raises(ValueError, match=message) as err:
+        _model(damped_signals=value)
+    assert "\n" not in str(err.value)

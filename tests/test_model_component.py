@@ -91,3 +91,17 @@ def test_help_lists_a_plugin_models_options(tmp_path) -> None:
     assert {"leaky_rnn", "linear", "lstm", "gru", "rnn_tanh"} <= set(groups["model"].split(", "))
     model = out.stdout.split("\nmodel:\n", 1)[1].split("\ntask:", 1)[0]
     assert "  name: leaky_rnn" in model and "  leak: 0.5" in model and "  damp_weight: 1.0" in model
+
+
+def test_lstm_sections_saved_before_damped_signals_get_the_set_they_damped() -> None:
+    """An LSTM checkpoint written before model.damped_signals existed resumes with the set it was trained with."""
+    saved = {"name": "lstm", "hidden": 4, "l2": 2e-05, "init": "dense", "num_connections": 15, "init_scale": 1.0,
+             "input_scale": 1.0, "normaliser": "targets", "output": None, "cells_per_block": 2}
+    new = upgrade_saved_config({"config": {"model": saved}})
+    assert new["config"]["model"] == saved | {"damped_signals": ["cell_inputs", "gates"]}
+    assert upgrade_saved_config(new) == new
+    legacy = upgrade_saved_config({"config": {"model": {"kind": "lstm"} | {k: v for k, v in saved.items()
+                                                                          if k != "name"}}})
+    assert legacy == new
+    today = {"config": {"model": saved | {"damped_signals": ["hidden"]}}}
+    assert upgrade_saved_config(today) is today

@@ -35,6 +35,12 @@ FORGET_BIAS = 1.0
 GRU_UPDATE_WEIGHT, GRU_RESET_WEIGHT, GRU_CANDIDATE_WEIGHT = 1.0, 0.5, 1.0
 """Structural-damping weights of the GRU's signals (see :class:`GRU`)."""
 
+LSTM_SIGNALS = ("cell_inputs", "gates", "cell", "hidden")
+"""Signals the LSTM can damp (``model.damped_signals``), in the order it declares them."""
+
+LSTM_DAMPED_DEFAULT = ("cell_inputs", "gates")
+"""The LSTM's damped signals when the config names none (the set it damped before the option existed)."""
+
 
 def _check_scale(cfg: Any) -> float:
     if not float(cfg.init_scale) >= 0.0:
@@ -195,12 +201,22 @@ class LSTM:
     as by :class:`TanhRNN` (``W_x`` times ``input_scale``), biases are 0 except ``b_forget``,
     :data:`FORGET_BIAS`.
 
-    **Damped signals**: every pre-activation the recurrent weights feed, i.e. all of ``a_t``,
-    each part with its own unit: the cell inputs (``tanh``, weight 1) and the three gates
-    together (``logistic``, weight 1). They are the LSTM's counterpart of the RNN's ``t``:
-    the quantities through which a change of ``W_h`` reaches every later step. The cell
-    state ``c_t`` is left out: it is a running sum of those signals, not a parameter-fed
-    pre-activation, and damping it would count each step's change again at every later step.
+    **Damped signals** (``damped_signals``, any of :data:`LSTM_SIGNALS`; default
+    :data:`LSTM_DAMPED_DEFAULT`), each weight 1 with the loss matched to the unit it feeds:
+
+    * ``cell_inputs``: the pre-activations ``a_t[cell inputs]`` (unit ``tanh``, ``D'' = 1 - g^2``);
+    * ``gates``: the three gates' pre-activations together (unit ``logistic``, ``D'' = sigma (1 - sigma)``);
+    * ``cell``: the cell state ``c_t``, the pre-activation of the output squashing ``tanh(c_t)``
+      (unit ``tanh``, ``D'' = 1 - tanh(c)^2``). ``c_t`` is unbounded (a running sum), so a squared
+      error on it would weigh a change of a saturated cell, invisible downstream, as much as one
+      that moves ``h_t``; the matched loss weighs it by how much ``tanh(c_t)`` moves (at most 1);
+    * ``hidden``: the cell output ``h_t = o_t tanh(c_t)`` (unit ``identity``: squared error,
+      ``D'' = 1``). ``h_t`` is bounded in (-1, 1) and feeds only linear maps (``W_h``, ``W_y``),
+      so its matched loss is the squared error, like the RNN's ``h`` seen by ``W_hh``.
+
+    The pre-activations ``a_t`` are the LSTM's counterpart of the RNN's ``t``: the quantities
+    through which a change of ``W_h`` reaches every later step. ``c_t`` and ``h_t`` are what
+    carries it there (the issue-19 ablation in ``docs/results.md`` compares the sets).
 
     Parameters
     ----------
@@ -208,7 +224,8 @@ class LSTM:
         Input/output sizes and the output/loss pair.
     cfg : LSTMConfig-like
         Read by attribute: ``hidden`` (cells H), ``cells_per_block`` (null:
-        ``min(CELLS_PER_BLOCK, H)``), ``init``, ``num_connections``, ``init_scale``, ``input_scale``.
+        ``min(CELLS_PER_BLOCK, H)``), ``init``, ``num_connections``, ``init_scale``, ``input_scale``
+        and, if present, ``damped_signals`` (default :data:`LSTM_DAMPED_DEFAULT`).
 
     Raises
     ------
@@ -235,6 +252,7 @@ class LSTM:
         self.cells_per_block = k
         self.n_blocks = H // k
         self.n_rows = H + 3 * self.n_blocks
+        self.damped_signals = _damped_signals(getattr(cfg, "damped_signals", None))
 
     def blocks(self) -> Sequence[ParamBlock]:
         """``W_x, W_h, b_cell, b_in, b_forget, b_out, W_y, b_y`` (see the class docstring)."""
@@ -256,7 +274,7 @@ class LSTM:
         return gate if k == 1 else ops.stack([gate] * k, axis=-1).reshape(gate.shape[0], self.n_hidden)
 
     def forward(self, params: Mapping[str, Any], x: Any, ops: Ops) -> tuple[Any, Sequence[DampedSignal]]:
-        """``(s, [cell inputs, gates])`` for inputs ``x`` (T, B, I)."""
+        """``(s, signals)`` for inputs ``x`` (T, B, I): the chosen ``damped_signals`` in :data:`LSTM_SIGNALS` order."""
         T, B = x.shape[0], x.shape[1]
         H, nb = self.n_hidden, self.n_blocks
         b = ops.concatenate([params["b_cell"], params["b_in"], params["b_forget"], params["b_out"]])
@@ -264,6 +282,7 @@ class LSTM:
         cell_pre: list[Any] = []
         gate_pre: list[Any] = []
         hs: list[Any] = []
+        cs: list[Any] = []
         c: Any = None
         for t in range(T):
             a = x[t] @ w_x_t + b
@@ -274,11 +293,28 @@ class LSTM:
             i_g, f_g, o_g = (self._cells(gates[:, j * nb:(j + 1) * nb], ops) for j in range(3))
             c = i_g * g if t == 0 else f_g * c + i_g * g
             hs.append(o_g * ops.tanh(c))
+            cs.append(c)
             cell_pre.append(a_cell)
             gate_pre.append(a_gate)
         s = (ops.stack(hs).reshape(T * B, H) @ params["W_y"].T + params["b_y"]).reshape(T, B, self.n_out)
-        return s, (DampedSignal("cell_inputs", ops.stack(cell_pre), "tanh", 1.0),
-                   DampedSignal("gates", ops.stack(gate_pre), "logistic", 1.0))
+        units = {"cell_inputs": (cell_pre, "tanh"), "gates": (gate_pre, "logistic"), "cell": (cs, "tanh"),
+                 "hidden": (hs, "identity")}
+        return s, tuple(DampedSignal(name, ops.stack(units[name][0]), units[name][1], 1.0)
+                        for name in LSTM_SIGNALS if name in self.damped_signals)
+
+
+def _damped_signals(value: Any) -> tuple[str, ...]:
+    """``model.damped_signals`` checked: a list of distinct names from :data:`LSTM_SIGNALS` (None: the default)."""
+    if value is None:
+        return LSTM_DAMPED_DEFAULT
+    names = [value] if isinstance(value, str) else list(value)
+    for name in names:
+        if name not in LSTM_SIGNALS:
+            raise ValueError(f"unknown damped signal {name!r} in damped_signals; expected any of "
+                             f"{', '.join(LSTM_SIGNALS)}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"damped_signals names a signal twice: {names}")
+    return tuple(names)
 
 
 class GRU:
@@ -391,12 +427,17 @@ def upgrade_saved_config(extra: dict[str, Any]) -> dict[str, Any]:
     ``linear``, ``lstm``) and carry every model's keys; today's name it by ``name``
     (``rnn_tanh``, ``linear``, ``lstm``) and carry only that model's keys. The keys a
     model never read (:data:`LEGACY_KINDS`) are dropped, so a resume compares only the
-    settings that shape the model. Anything else is returned unchanged.
+    settings that shape the model. An LSTM saved before ``damped_signals`` existed damped
+    :data:`LSTM_DAMPED_DEFAULT`, which it is given. Anything else is returned unchanged.
     """
     config = extra.get("config")
     model = config.get("model") if isinstance(config, dict) else None
-    if not isinstance(model, dict) or model.get("kind") not in LEGACY_KINDS:
+    if not isinstance(model, dict):
         return extra
-    name, unread = LEGACY_KINDS[model["kind"]]
-    upgraded = {"name": name} | {k: v for k, v in model.items() if k != "kind" and k not in unread}
-    return extra | {"config": config | {"model": upgraded}}
+    upgraded = model
+    if model.get("kind") in LEGACY_KINDS:
+        name, unread = LEGACY_KINDS[model["kind"]]
+        upgraded = {"name": name} | {k: v for k, v in model.items() if k != "kind" and k not in unread}
+    if upgraded.get("name") == "lstm" and "damped_signals" not in upgraded:
+        upgraded = upgraded | {"damped_signals": list(LSTM_DAMPED_DEFAULT)}
+    return extra if upgraded is model else extra | {"config": config | {"model": upgraded}}

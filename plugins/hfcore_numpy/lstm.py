@@ -28,7 +28,7 @@ from hfcore.kit.batches import (
     prepare_batch,
     resolve_dtype,
 )
-from hfcore.kit.definitions import LSTM
+from hfcore.kit.definitions import LSTM, LSTM_SIGNALS
 from hfcore.kit.layout import ParamLayout
 from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
 from hfcore.types import Batch, ModelSpec
@@ -144,6 +144,7 @@ class NumpyLSTM:
         self.normaliser: str = cfg.normaliser
         self.chunk_size = int(chunk_size)
         self.n_params: int = self.layout.n_params
+        self.damped: frozenset[str] = frozenset(d.damped_signals)
         # The four bias blocks lie next to each other: one (R,) view of them all.
         self._bias = (self.layout.slices["b_cell"][0], self.layout.slices["b_out"][1])
 
@@ -223,13 +224,16 @@ class NumpyLSTM:
         return tr._replace(a=None, d=d, dtc=dtc)
 
     def _backward(self, p: LSTMParams, x: np.ndarray, tr: _Trace, ds: np.ndarray, da: np.ndarray,
-                  out: np.ndarray, ws: Workspace) -> None:
+                  out: np.ndarray, ws: Workspace, dh_in: np.ndarray | None = None,
+                  dc_in: np.ndarray | None = None) -> None:
         """Linear BPTT over one chunk: the unnormalised ``J' (ds, da)`` written into ``out`` (flat).
 
         ``ds`` (T, B, O) is the cotangent of the outputs ``s`` (``m (yhat - y)`` for the gradient,
         ``m H_L R s`` for Gv); ``da`` (T, B, R) enters holding a cotangent of the pre-activations
         ``a`` themselves (zeros for the gradient, the structural term for Gv) and leaves holding
-        ``dL/da``. ``tr`` needs :meth:`_derivatives`. Every block of ``out`` is written.
+        ``dL/da``. ``dh_in`` and ``dc_in`` (T, B, H), when given, are further cotangents of ``h``
+        and ``c`` themselves (the structural terms of the ``hidden`` and ``cell`` signals).
+        ``tr`` needs :meth:`_derivatives`. Every block of ``out`` is written.
         """
         T, B, _ = x.shape
         H, nb = self.n_hidden, self.n_blocks
@@ -237,6 +241,8 @@ class NumpyLSTM:
         assert d is not None and dtc is not None
         dh_all = ws.get("dh", (T, B, H))
         np.matmul(ds.reshape(T * B, self.n_out), p.W_y, out=dh_all.reshape(T * B, H))
+        if dh_in is not None:
+            dh_all += dh_in
         dc, dc_next, tmp = ws.get("dc", (B, H)), ws.get("dc_next", (B, H)), ws.get("tmp", (B, H))
         prods = ws.get("prods", (B, 3, H))  # dc g, dc c_{t-1}, dh tanh(c): summed over each block's cells
         sums, one_minus = ws.get("sums", (B, 3, nb)), ws.get("one_minus", (B, 3, nb))
@@ -253,6 +259,8 @@ class NumpyLSTM:
             if t < T - 1:  # c_t reaches c_{t+1} through the forget gate f_{t+1}
                 np.multiply(self._gate(tr.gates[t + 1], 1), self._blocks(dc_next), out=self._blocks(tmp))
                 dc += tmp
+            if dc_in is not None:
+                dc += dc_in[t]
             np.multiply(self._gate(tr.gates[t], 0), self._blocks(dc), out=self._blocks(tmp))
             tmp *= d[t, :, :H]
             da[t, :, :H] += tmp
@@ -345,15 +353,22 @@ class NumpyLSTM:
         return join_chunks(outs, self.dtype)
 
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """``(s, a)``: output pre-activations (T, B, n_out) and the damped signals' pre-activations (T, B, R).
+        """``(s, a)``: output pre-activations (T, B, n_out) and the damped signals' pre-activations.
 
-        ``a`` is ``[cell inputs (H) | gates (3 n_blocks)]``, the definition's two damped signals
-        side by side (as the deriving backends report them).
+        ``a`` is the chosen signals side by side in the definition's order (as the deriving
+        backends report them): by default ``[cell inputs (H) | gates (3 n_blocks)]``, then
+        ``c`` (H) and ``h`` (H) when ``cell`` and ``hidden`` are damped.
         """
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         data = prepare_batch(batch, self.n_in, self.n_out, self.dtype, 1.0)
         tr = self._forward(self.unpack(theta), data.x)
-        return tr.s, tr.a
+        assert tr.a is not None
+        H = self.n_hidden
+        parts = {"cell_inputs": tr.a[..., :H], "gates": tr.a[..., H:], "cell": tr.c, "hidden": tr.h}
+        chosen = [parts[name] for name in LSTM_SIGNALS if name in self.damped]
+        if self.damped == {"cell_inputs", "gates"}:
+            return tr.s, tr.a  # already side by side
+        return tr.s, np.concatenate(chosen, axis=-1) if chosen else tr.a[..., :0]
 
     def curvature(self, theta: np.ndarray, batch: Batch) -> LSTMCurvature:
         """Bind Gauss-Newton products at ``theta`` on ``batch`` (forward pass cached)."""
@@ -389,12 +404,17 @@ class LSTMCurvature(ChunkedCurvature):
     Notes
     -----
     ``G_S = sum_k J_k' diag(valid D_k''(a_k)) J_k / N`` over the damped signals that
-    :class:`hfcore.kit.definitions.LSTM` declares (both weight 1): the cell-input pre-activations
-    (unit tanh, ``D'' = 1 - g^2``) and the gate pre-activations (unit logistic,
-    ``D'' = sigma (1 - sigma)``), at real (non-padding) steps, divided by the loss's N; this is
+    :class:`hfcore.kit.definitions.LSTM` declares (``model.damped_signals``, each weight 1):
+    any of the cell-input pre-activations (unit tanh, ``D'' = 1 - g^2``), the gate
+    pre-activations (unit logistic, ``D'' = sigma (1 - sigma)``), the cell states ``c`` (unit
+    tanh, ``D'' = 1 - tanh(c)^2``) and the cell outputs ``h`` (unit identity, ``D'' = 1``), at
+    real (non-padding) steps, divided by the loss's N; this is
     :class:`hfcore.kit.derived.DerivedCurvature`'s term. Since ``D''(a) R a`` is the R-forward
-    value of the units' outputs, its cotangent ``w valid D'' R a`` joins ``dL/da`` directly.
-    Bound objects keep about ``(6 H + 6 n_blocks) * T * B`` numbers for the batch and reuse work
+    value of the units' outputs, its cotangent ``w valid D'' R a`` joins ``dL/da`` directly; the
+    cotangents ``w valid (1 - tanh(c)^2) R c`` and ``w valid R h`` join ``dL/dc`` and ``dL/dh``
+    at their step of the same backward pass.
+    Bound objects keep about ``(6 H + 6 n_blocks) * T * B`` numbers for the batch (``H * T * B``
+    more for each of ``cell`` and ``hidden`` when damped: ``R c`` and ``R h`` kept) and reuse work
     buffers, so one must not be used from several threads at once; results are fresh arrays.
     """
 
@@ -408,9 +428,12 @@ class LSTMCurvature(ChunkedCurvature):
         m, tr, ws = self.model, c.trace, self._ws
         T, B, H = tr.h.shape
         n_o = m.n_out
+        damp_h, damp_c = w != 0.0 and "hidden" in m.damped, w != 0.0 and "cell" in m.damped
         ra = ws.get("da", (T, B, m.n_rows))
-        rh = ws.get("dh", (T, B, H))  # free again once Rs is formed: the backward pass reuses it
-        self._r_forward(c, vp, ra, rh)
+        # "dh" is free again once Rs is formed (the backward pass reuses it), unless R h is damped
+        rh = ws.get("rh" if damp_h else "dh", (T, B, H))
+        rc_all = ws.get("rc_all", (T, B, H)) if damp_c else None
+        self._r_forward(c, vp, ra, rh, rc_all)
         rs = ws.get("rs", (T, B, n_o))
         np.matmul(tr.h.reshape(T * B, H), vp.W_y.T, out=rs.reshape(T * B, n_o))
         tmp_s = ws.get("tmp_s", (T, B, n_o))
@@ -418,14 +441,31 @@ class LSTMCurvature(ChunkedCurvature):
         rs += tmp_s
         rs += vp.b_y
         rds = c.out_curv.apply(rs, out=rs)
-        if w != 0.0:  # ra holds D''(a) R a: the structural cotangent of a, at real steps only
-            ra *= c.valid * w
-        else:
-            ra.fill(0.0)
-        m._backward(self.params, c.x, tr, rds, ra, out, ws)
+        # ra holds D''(a) R a: the structural cotangent of a, at real steps only, for the damped parts
+        self._scale_signals(ra, c.valid * w if w != 0.0 else None)
+        if damp_h:  # D'' = 1: the cotangent of h is w valid R h
+            rh *= c.valid * w
+        if rc_all is not None:  # D'' = 1 - tanh(c)^2
+            rc_all *= tr.dtc
+            rc_all *= c.valid * w
+        m._backward(self.params, c.x, tr, rds, ra, out, ws, rh if damp_h else None, rc_all)
 
-    def _r_forward(self, c: _ChunkState, vp: LSTMParams, ra: np.ndarray, rh: np.ndarray) -> None:
-        """R-forward pass of one chunk: ``ra`` (T, B, R) ends as ``D''(a) R a`` (R of [g | gates]), ``rh`` as R h."""
+    def _scale_signals(self, ra: np.ndarray, scale: np.ndarray | None) -> None:
+        """``ra`` times ``scale`` (``w valid``) where its part (cell inputs, gates) is damped, zero elsewhere."""
+        H, damped = self.model.n_hidden, self.model.damped
+        if scale is not None and {"cell_inputs", "gates"} <= damped:
+            ra *= scale
+            return
+        for part, name in ((ra[..., :H], "cell_inputs"), (ra[..., H:], "gates")):
+            if scale is not None and name in damped:
+                part *= scale
+            else:
+                part.fill(0.0)
+
+    def _r_forward(self, c: _ChunkState, vp: LSTMParams, ra: np.ndarray, rh: np.ndarray,
+                   rc_all: np.ndarray | None = None) -> None:
+        """R-forward pass of one chunk: ``ra`` (T, B, R) ends as ``D''(a) R a`` (R of [g | gates]), ``rh`` as R h
+        and ``rc_all`` (T, B, H), when given, as R c."""
         m, tr, p, ws = self.model, c.trace, self.params, self._ws
         T, B, H = tr.h.shape
         R = m.n_rows
@@ -441,6 +481,8 @@ class LSTMCurvature(ChunkedCurvature):
         v_x_t, w_h_t = vp.W_x.T, p.W_h.T
         blocks, gate = m._blocks, m._gate
         for t in range(T):
+            if rc_all is not None:  # R c kept for every step (the cell signal's structural term)
+                rc, rc_prev = rc_all[t], rc_all[t - 1]
             np.matmul(c.x[t], v_x_t, out=tmp_r)
             ra[t] += tmp_r
             if t > 0:
