@@ -161,8 +161,9 @@ class TorchDefinedModel(TorchModelBase, DerivedModel):
         forward map itself is never rerun. The sweeps are O(T) because :meth:`TorchOps.stack`'s
         backward is one ``unbind`` (``torch.stack``'s per-step selects made them O(T^2)).
         Forward mode (``torch.func.jvp`` rerunning the forward map per product, with the same
-        ``vjp_fn``) works on these cells but measured 1.1-1.3x slower for the LSTM and GRU at
-        H = 100, B = 300, T = 100 on CPU (2026-12-07). Memory while bound: the saved tensors of the forward
+        ``vjp_fn``) works on these cells, binds faster, but its Gv measured 1.2-1.3x slower for
+        the LSTM, the GRU and the tanh RNN definition at H = 100, B = 1000, T = 100 on one CPU
+        thread (benchmarks/results/2026-12-07-gv-torch-after.md). Memory while bound: the saved tensors of the forward
         and of the backward graph, per chunk.
         """
         outs, vjp_fn = vjp(fn, theta)
