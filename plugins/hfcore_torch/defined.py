@@ -163,8 +163,8 @@ class TorchDefinedModel(TorchModelBase, DerivedModel):
         Forward mode (``torch.func.jvp`` rerunning the forward map per product, with the same
         ``vjp_fn``) works on these cells, binds faster, but its Gv measured 1.2-1.3x slower for
         the LSTM, the GRU and the tanh RNN definition at H = 100, B = 1000, T = 100 on one CPU
-        thread (benchmarks/results/2026-12-07-gv-torch-after.md). Memory while bound: the saved tensors of the forward
-        and of the backward graph, per chunk.
+        thread (benchmarks/results/2026-12-07-gv-torch-after.md). Memory while bound: the saved
+        tensors of the forward and of the backward graph, per chunk.
         """
         outs, vjp_fn = vjp(fn, theta)
         zeros = tuple(torch.zeros_like(o) for o in outs)
