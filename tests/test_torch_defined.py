@@ -4,10 +4,12 @@
   differences, and the dense matrix of ``gv`` against ``J_s' H J_s`` + ``w G_S`` (the kit's dense matrices,
   G_S from the declared signals: units, weights, padding, normaliser), in float64.
 * Bound products are pure, chunking changes nothing, float32 stays float32.
+* No per-step ``SelectBackward0`` in the graph the Gv's double vjp differentiates (``TorchOps.stack``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -230,3 +232,55 @@ def test_generic_lstm_equals_autograd_generic():
     assert f == pytest.approx(f_ref, rel=1e-10) and relative_error(model.to_numpy(g), g_ref) < 1e-10
     got = model.curvature(model.from_numpy(theta), batch).gv(model.from_numpy(v), 0.7)
     assert relative_error(model.to_numpy(got), ref.curvature(theta, batch).gv(v, 0.7)) < 1e-10
+
+
+def _backward_nodes(roots: Any) -> list[str]:
+    """Names of every autograd node reachable from ``roots`` (grad_fn objects), each node once."""
+    seen, todo, names = set(), [r for r in roots if r is not None], []
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        todo.extend(nxt for nxt, _ in node.next_functions if nxt is not None)
+    return names
+
+
+def test_stack_backward_is_one_unbind_not_a_select_per_step():
+    """``TorchOps.stack`` equals ``torch.stack`` and its recorded backward holds no ``SelectBackward0``.
+
+    The double vjp behind the torch Gv differentiates the backward of every stack of T steps; a select per
+    step there zero-fills a whole-sequence tensor each, so a Gv cost grew as T^2."""
+    rng = np.random.default_rng(3)
+    steps = [torch.tensor(rng.standard_normal((4, 3)), requires_grad=True) for _ in range(6)]
+    for axis in (0, -1):
+        out = TorchOps.stack(steps, axis=axis)
+        assert torch.equal(out, torch.stack(steps, dim=axis))
+        u = torch.tensor(rng.standard_normal(tuple(out.shape)), requires_grad=True)
+        grads = torch.autograd.grad(out, steps, u, create_graph=True)
+        assert all(torch.equal(g, r) for g, r in zip(grads, torch.unbind(u.detach(), axis), strict=True))
+        names = _backward_nodes(g.grad_fn for g in grads)
+        assert "SelectBackward0" not in names and len({g.grad_fn for g in grads}) == 1
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn_tanh"])
+def test_kit_models_double_backward_has_no_per_step_selects(name):
+    """The backward graph of a kit model's forward map (what :meth:`TorchDefinedModel.linearise` differentiates
+    again) has no ``SelectBackward0``: with ``torch.stack`` it has one per step and stack, and the Gv cost
+    grew as T^2 (benchmarks/results/2026-12-07-gv-torch.md)."""
+    from hfcore.registry import load_plugins
+
+    entry = load_plugins()[1].get("model", name)
+    cfg = dataclasses.replace(entry.config, hidden=4,
+                              **({"cells_per_block": 2} if hasattr(entry.config, "cells_per_block") else {}))
+    definition = entry.factory(ModelSpec(2, 1, "linear"), cfg)
+    model = TorchDefinedModel(definition, cfg)
+    for T in (1, 7):
+        rng = np.random.default_rng(T)
+        theta = model.init_params(rng).requires_grad_(True)
+        x = torch.tensor(rng.standard_normal((T, 3, 2)))
+        s, signals = model.net(theta, x)
+        outs = (s, *(g.preactivation for g in signals))
+        (g,) = torch.autograd.grad(outs, theta, tuple(torch.ones_like(o) for o in outs), create_graph=True)
+        assert "SelectBackward0" not in _backward_nodes([g.grad_fn])

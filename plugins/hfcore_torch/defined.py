@@ -28,6 +28,39 @@ from ._common import TORCH_DTYPES, TensorBatch, TorchModelBase, resolve_device, 
 from .losses import OutputCurvature, evaluate, output_activation
 
 
+class _Stack(torch.autograd.Function):
+    """``torch.stack`` whose backward is one ``unbind`` (O(T) when differentiated again), not T selects.
+
+    ``torch.stack``'s backward takes ``grad.select(dim, i)`` per input; the double vjp of
+    :meth:`TorchDefinedModel.linearise` differentiates that backward, and each
+    ``SelectBackward0`` zero-fills a tensor as large as the whole stack: T such fills per
+    product for a stack of T steps, so the Gv cost grew as T^2 (about 70 % of a torch LSTM/GRU
+    Gv at T = 30; benchmarks/results/2026-12-07-gv-torch.md). ``unbind``'s own backward is one
+    ``stack``. Values and derivatives are bit-identical to ``torch.stack``'s.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(dim: int, *arrays: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return torch.stack(arrays, dim=dim)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        first = inputs[1]
+        ctx.dim, ctx.zero_like = inputs[0], (first.shape, first.dtype, first.device)  # a missing tangent's
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:  # type: ignore[override]
+        return (None, *grad.unbind(ctx.dim))
+
+    @staticmethod
+    def jvp(ctx: Any, _dim: Any, *tangents: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
+        shape, dtype, device = ctx.zero_like
+        return torch.stack([torch.zeros(shape, dtype=dtype, device=device) if t is None else t for t in tangents],
+                           dim=ctx.dim)
+
+
 class TorchOps:
     """:class:`hfcore.models.Ops` on torch tensors (works under ``torch.func`` transforms)."""
 
@@ -41,7 +74,7 @@ class TorchOps:
 
     @staticmethod
     def stack(arrays: Sequence[torch.Tensor], axis: int = 0) -> torch.Tensor:
-        return torch.stack(list(arrays), dim=axis)
+        return _Stack.apply(axis, *arrays)
 
     @staticmethod
     def concatenate(arrays: Sequence[torch.Tensor], axis: int = 0) -> torch.Tensor:
@@ -125,8 +158,13 @@ class TorchDefinedModel(TorchModelBase, DerivedModel):
         (``torch.func.linearize`` was tried for ``J v``: its ``make_fx`` trace took about 12 s to
         bind a T = 30 GRU on CPU, against 0.2 s for the double vjp, for the same products.)
         Each product replays two reverse sweeps op by op and allocates fresh intermediates; the
-        forward map itself is never rerun. Memory while bound: the saved tensors of the forward
-        and of the backward graph, per chunk.
+        forward map itself is never rerun. The sweeps are O(T) because :meth:`TorchOps.stack`'s
+        backward is one ``unbind`` (``torch.stack``'s per-step selects made them O(T^2)).
+        Forward mode (``torch.func.jvp`` rerunning the forward map per product, with the same
+        ``vjp_fn``) works on these cells, binds faster, but its Gv measured 1.2-1.3x slower for
+        the LSTM, the GRU and the tanh RNN definition at H = 100, B = 1000, T = 100 on one CPU
+        thread (benchmarks/results/2026-12-07-gv-torch-after.md). Memory while bound: the saved
+        tensors of the forward and of the backward graph, per chunk.
         """
         outs, vjp_fn = vjp(fn, theta)
         zeros = tuple(torch.zeros_like(o) for o in outs)
