@@ -32,8 +32,14 @@ CELLS_PER_BLOCK = 10
 FORGET_BIAS = 1.0
 """Initial forget-gate bias: gates start mostly open so the cells remember (Gers et al. 1999 start them open too)."""
 
-GRU_UPDATE_WEIGHT, GRU_RESET_WEIGHT, GRU_CANDIDATE_WEIGHT = 1.0, 0.5, 1.0
-"""Structural-damping weights of the GRU's signals (see :class:`GRU`)."""
+GRU_UPDATE_WEIGHT = 1.0
+"""Structural-damping weight of the GRU's update-gate pre-activations (see :class:`GRU`)."""
+
+GRU_RESET_WEIGHT = 0.5
+"""Structural-damping weight of the GRU's reset-gate pre-activations (see :class:`GRU`)."""
+
+GRU_CANDIDATE_WEIGHT = 1.0
+"""Structural-damping weight of the GRU's candidate pre-activations (see :class:`GRU`)."""
 
 LSTM_SIGNALS = ("cell_inputs", "gates", "cell", "hidden")
 """Signals the LSTM can damp (``model.damped_signals``), in the order it declares them."""
