@@ -65,7 +65,9 @@ _NOT_IDENTITY = ("progress", "blas_threads", "tracking.", "checkpoint.")
 # Keys added to a schema after runs were logged, with the value (as logged) that computes what those runs computed:
 # a finished run that did not log one of them had that value.
 ADDED_KEYS = {"optimizer.nesterov": "False", "task.eval_split": "test", "hf.preconditioner": "none",
-              "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None"}
+              "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None",
+              # the LSTM's; a list logs one param per index
+              "model.damped_signals.0": "cell_inputs", "model.damped_signals.1": "gates"}
 
 
 @dataclass(frozen=True)
