@@ -8,6 +8,7 @@ markdown tables. The scripts in this folder import it as a sibling module.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime
 import importlib.metadata
@@ -221,6 +222,55 @@ def rel_diff(got: Any, ref: Any) -> float:
     scale = float(np.linalg.norm(r))
     diff = float(np.linalg.norm(g - r))
     return diff / scale if scale > 0 else diff
+
+
+def full_mask_batch(rng: np.random.Generator, steps: int, size: int, n_in: int, n_out: int) -> Batch:
+    """Standard normal inputs, then targets, drawn from ``rng`` (in that order); every step carries a target."""
+    return Batch(rng.standard_normal((steps, size, n_in)), rng.standard_normal((steps, size, n_out)),
+                 np.ones((steps, size)), np.full(size, steps))
+
+
+# --------------------------------------------------------------------------- the gated models' Gv scripts
+def add_gated_size_args(p: argparse.ArgumentParser, hidden_help: str, cells_help: str, threads_help: str) -> None:
+    """The options ``lstm_gv.py`` and ``gv_torch.py`` share: sizes, dtype, threads, repeats, structural weight.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The script's parser; ``--H``, ``--cells-per-block``, ``--B``, ``--T``, ``--inputs``, ``--outputs``,
+        ``--dtype``, ``--threads``, ``--repeats`` and ``--structural-weight`` are added in that order.
+    hidden_help, cells_help, threads_help : str
+        The help of ``--H``, ``--cells-per-block`` and ``--threads`` (what they mean differs by script).
+    """
+    p.add_argument("--H", type=int, default=100, help=hidden_help)
+    p.add_argument("--cells-per-block", type=int, default=10, help=cells_help)
+    p.add_argument("--B", type=int, default=1000, help="sequences in the batch (default 1000)")
+    p.add_argument("--T", type=int, default=100, help="steps per sequence (default 100)")
+    p.add_argument("--inputs", type=int, default=2, help="input size (default 2, as the addition task)")
+    p.add_argument("--outputs", type=int, default=1, help="output size (default 1, linear output)")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--threads", type=int, default=1, help=threads_help)
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
+    p.add_argument("--structural-weight", type=float, default=0.3, help="w of gv(v, w) (default 0.3)")
+
+
+def parse_gated_args(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Add ``--json``, ``--markdown`` and ``--mlflow`` to ``p``, parse ``argv`` and check the sizes.
+
+    Raises
+    ------
+    SystemExit
+        Through ``p.error`` (exit 2) when a size of :func:`add_gated_size_args`, ``--threads`` or
+        ``--repeats`` is below 1.
+    """
+    p.add_argument("--json", type=Path, help="write every sample and the environment as JSON")
+    p.add_argument("--markdown", type=Path, help="write the report as markdown")
+    add_mlflow_arg(p)
+    args = p.parse_args(argv)
+    if min(args.H, args.cells_per_block, args.B, args.T, args.inputs, args.outputs, args.threads,
+           args.repeats) < 1:
+        p.error("sizes, --threads and --repeats must be >= 1")
+    return args
 
 
 # --------------------------------------------------------------------------- environment

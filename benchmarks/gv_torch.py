@@ -46,20 +46,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (  # noqa: E402
     Stats,
-    add_mlflow_arg,
+    add_gated_size_args,
     emit,
     environment,
     fmt_ms,
     fmt_ratio,
+    full_mask_batch,
     header_lines,
     limit_threads,
     log,
     md_table,
+    parse_gated_args,
     rel_diff,
     timed,
 )
 
-from hfcore.types import Batch, ModelSpec  # noqa: E402
+from hfcore.types import ModelSpec  # noqa: E402
 
 OPS = ("gradient", "bind", "gv")
 BACKENDS = ("numpy", "torch")
@@ -73,28 +75,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["lstm", "gru"], help="models to measure (default: lstm gru)")
-    p.add_argument("--H", type=int, default=100, help="units (memory cells) per model (default 100)")
-    p.add_argument("--cells-per-block", type=int, default=10,
-                   help="cells per block, for a model that has blocks (the LSTM; default 10)")
-    p.add_argument("--B", type=int, default=1000, help="sequences in the batch (default 1000)")
-    p.add_argument("--T", type=int, default=100, help="steps per sequence (default 100)")
-    p.add_argument("--inputs", type=int, default=2, help="input size (default 2, as the addition task)")
-    p.add_argument("--outputs", type=int, default=1, help="output size (default 1, linear output)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--threads", type=int, default=1, help="BLAS and torch threads (default 1)")
-    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
-    p.add_argument("--structural-weight", type=float, default=0.3, help="w of gv(v, w) (default 0.3)")
+    add_gated_size_args(p, "units (memory cells) per model (default 100)",
+                        "cells per block, for a model that has blocks (the LSTM; default 10)",
+                        "BLAS and torch threads (default 1)")
     p.add_argument("--device", default="cpu", help="torch's device: cpu (default), cuda, cuda:N")
     p.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS,
                    help="which to time (default: both; the agreement check needs both)")
-    p.add_argument("--json", type=Path, help="write every sample and the environment as JSON")
-    p.add_argument("--markdown", type=Path, help="write the report as markdown")
-    add_mlflow_arg(p)
-    args = p.parse_args(argv)
-    if min(args.H, args.cells_per_block, args.B, args.T, args.inputs, args.outputs, args.threads,
-           args.repeats) < 1:
-        p.error("sizes, --threads and --repeats must be >= 1")
-    return args
+    return parse_gated_args(p, argv)
 
 
 def model_config(registry: Any, name: str, args: argparse.Namespace) -> Any:
@@ -119,9 +106,7 @@ def build(registry: Any, name: str, args: argparse.Namespace) -> dict[str, Any]:
     first = models[args.backends[0]]
     theta = first.to_numpy(first.init_params(rng)) + 0.01 * rng.standard_normal(first.n_params)
     v = rng.standard_normal(first.n_params)
-    T, B = args.T, args.B
-    batch = Batch(rng.standard_normal((T, B, args.inputs)), rng.standard_normal((T, B, args.outputs)),
-                  np.ones((T, B)), np.full(B, T))
+    batch = full_mask_batch(rng, args.T, args.B, args.inputs, args.outputs)
     return {"models": models, "batch": batch,
             "theta": {b: m.from_numpy(theta) for b, m in models.items()},
             "v": {b: m.from_numpy(v) for b, m in models.items()}}

@@ -37,15 +37,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (  # noqa: E402
     Stats,
-    add_mlflow_arg,
+    add_gated_size_args,
     emit,
     environment,
     fmt_ms,
     fmt_ratio,
+    full_mask_batch,
     header_lines,
     limit_threads,
     log,
     md_table,
+    parse_gated_args,
     timed,
 )
 
@@ -61,24 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="lstm", choices=["lstm", "gru"], help="the NumPy model (default lstm)")
-    p.add_argument("--H", type=int, default=100, help="memory cells or GRU units (default 100)")
-    p.add_argument("--cells-per-block", type=int, default=10, help="cells per block (default 10)")
-    p.add_argument("--B", type=int, default=1000, help="sequences in the batch (default 1000)")
-    p.add_argument("--T", type=int, default=100, help="steps per sequence (default 100)")
-    p.add_argument("--inputs", type=int, default=2, help="input size (default 2, as the addition task)")
-    p.add_argument("--outputs", type=int, default=1, help="output size (default 1, linear output)")
-    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
-    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
-    p.add_argument("--structural-weight", type=float, default=0.3, help="w of gv(v, w) (default 0.3)")
-    p.add_argument("--json", type=Path, help="write every sample and the environment as JSON")
-    p.add_argument("--markdown", type=Path, help="write the report as markdown")
-    add_mlflow_arg(p)
-    args = p.parse_args(argv)
-    if min(args.H, args.cells_per_block, args.B, args.T, args.inputs, args.outputs, args.threads,
-           args.repeats) < 1:
-        p.error("sizes, --threads and --repeats must be >= 1")
-    return args
+    add_gated_size_args(p, "memory cells or GRU units (default 100)", "cells per block (default 10)",
+                        "BLAS threads (default 1)")
+    return parse_gated_args(p, argv)
 
 
 def build(args: argparse.Namespace) -> tuple[Any, np.ndarray, Batch, np.ndarray]:
@@ -95,9 +82,7 @@ def build(args: argparse.Namespace) -> tuple[Any, np.ndarray, Batch, np.ndarray]
                                                      SimpleNamespace(dtype=args.dtype, chunk_size=args.B))
     rng = np.random.default_rng(0)
     theta = model.init_params(rng) + 0.01 * rng.standard_normal(model.n_params)
-    T, B = args.T, args.B
-    batch = Batch(rng.standard_normal((T, B, args.inputs)), rng.standard_normal((T, B, args.outputs)),
-                  np.ones((T, B)), np.full(B, T))
+    batch = full_mask_batch(rng, args.T, args.B, args.inputs, args.outputs)
     return model, model.from_numpy(theta), batch, model.from_numpy(rng.standard_normal(model.n_params))
 
 

@@ -13,54 +13,41 @@ from hfcore.kit.definitions import GRU
 from hfcore.models import NumpyOps
 from hfcore.testing.conformance import (
     check_all,
-    check_bind_consistency,
     check_gradient,
     check_gv,
     check_loss_and_predict,
-    check_signals,
-    check_symmetric_psd,
     relative_error,
 )
 from hfcore.types import Batch, ModelSpec
 from hfcore_numpy.gru import NumpyGRU
 from hfcore_numpy.losses import output_activation
+from tests.gated import (
+    N_IN,
+    N_OUT,
+    B,
+    T,
+    assert_chunked_gv_equals_whole,
+    assert_float32_agrees,
+    assert_float32_gv_agrees,
+    assert_gv_conforms,
+    autograd_model,
+    gated_cfg,
+    gv_errors,
+    padded_batch,
+    perturbed_theta,
+)
 from tests.helpers import REGISTRY, backend_cfg, definition, model_cfg
 from tests.test_numpy_backend import make_batch
 
-N_IN, N_OUT, T, B, H = 3, 2, 6, 4, 4
+H = 4
 
 
 def _cfg(**kw) -> SimpleNamespace:
-    base = dict(name="gru", hidden=H, update_bias=-1.0, l2=1e-3, init="dense", num_connections=15,
-                init_scale=1.5, input_scale=1.0, normaliser="targets")
-    base.update(kw)
-    return SimpleNamespace(**base)
-
-
-def _batch(output: str, seed: int = 0) -> Batch:
-    """Sparse masks and padding (lengths 6, 3, 5, 1)."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((T, B, N_IN))
-    if output == "softmax":
-        y = np.eye(N_OUT)[rng.integers(N_OUT, size=(T, B))]
-    else:
-        y = rng.random((T, B, N_OUT))
-    mask = (rng.random((T, B)) < 0.7).astype(float)
-    lengths = np.array([6, 3, 5, 1])
-    for b, n in enumerate(lengths):
-        x[n:, b] = 0.0
-        mask[n:, b] = 0.0
-    mask[lengths - 1, np.arange(B)] = 1.0
-    return Batch(x, y, mask, lengths)
+    return gated_cfg("gru", **(dict(hidden=H, update_bias=-1.0) | kw))
 
 
 def _model(output: str = "linear", dtype: str = "float64", **kw) -> NumpyGRU:
     return NumpyGRU(ModelSpec(N_IN, N_OUT, output), _cfg(**kw), dtype=dtype)
-
-
-def _theta(model: NumpyGRU, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return model.init_params(rng) + 0.3 * rng.standard_normal(model.n_params)  # leave the init's constant biases
 
 
 def _naive_loss(theta: np.ndarray, batch: Batch, output: str, l2: float) -> float:
@@ -94,7 +81,7 @@ def test_loss_is_the_documented_equations(output: str) -> None:
     model = _model(output)
     assert isinstance(model, Model)
     assert model.n_params == 3 * H * (N_IN + H + 1) + N_OUT * (H + 1)  # the documented layout
-    th, batch = _theta(model), _batch(output)
+    th, batch = perturbed_theta(model), padded_batch(output)
     assert model.loss(th, batch) == pytest.approx(_naive_loss(th, batch, output, 1e-3), rel=1e-12)
 
 
@@ -102,14 +89,14 @@ def test_loss_is_the_documented_equations(output: str) -> None:
 @pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
 def test_gradient_matches_finite_differences(output: str, normaliser: str) -> None:
     model = _model(output, normaliser=normaliser)
-    err = check_gradient(model, _theta(model), _batch(output), eps=1e-6, rtol=1e-6)
+    err = check_gradient(model, perturbed_theta(model), padded_batch(output), eps=1e-6, rtol=1e-6)
     assert err < 1e-6
 
 
 def test_gradient_with_chunks_and_sparse_init() -> None:
     spec = ModelSpec(N_IN, N_OUT, "logistic")
     model = NumpyGRU(spec, _cfg(init="sparse", num_connections=2), chunk_size=3)
-    th, batch = _theta(model), _batch("logistic", seed=3)
+    th, batch = perturbed_theta(model), padded_batch("logistic", seed=3)
     check_gradient(model, th, batch)
     whole = NumpyGRU(spec, _cfg(init="sparse", num_connections=2))
     np.testing.assert_allclose(model.loss_and_grad(th, batch)[1], whole.loss_and_grad(th, batch)[1], rtol=1e-12)
@@ -127,21 +114,13 @@ def test_init_layout() -> None:
 
 def test_float32_agrees_with_float64() -> None:
     m64, m32 = _model("softmax"), _model("softmax", dtype="float32")
-    th, batch = _theta(m64), _batch("softmax")
-    f64, g64 = m64.loss_and_grad(th, batch)
-    f32, g32 = m32.loss_and_grad(m32.from_numpy(th), batch)
-    assert g32.dtype == np.float32 and m32.predict(th, batch).dtype == np.float32
-    assert f32 == pytest.approx(f64, rel=1e-5)
-    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
-    v = np.random.default_rng(6).standard_normal(m64.n_params)
-    got = m32.curvature(m32.from_numpy(th), batch).gv(m32.from_numpy(v), 0.7)
-    assert got.dtype == np.float32
-    assert relative_error(got, m64.curvature(th, batch).gv(v, 0.7)) < 1e-5
+    assert_float32_agrees(m64, m32)
+    assert_float32_gv_agrees(m64, m32)
 
 
 def test_predict_and_preactivations() -> None:
     model = _model("logistic")
-    th, batch = _theta(model), _batch("logistic")
+    th, batch = perturbed_theta(model), padded_batch("logistic")
     s, a = model.preactivations(th, batch)
     assert s.shape == (T, B, N_OUT) and a.shape == (T, B, 3 * H)
     # the damped signals side by side: update, reset, candidate (as the deriving backends report them)
@@ -156,7 +135,7 @@ def test_predict_and_preactivations() -> None:
 def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
     model = _model(output)
     chunked = NumpyGRU(ModelSpec(N_IN, N_OUT, output), _cfg(), chunk_size=3)
-    th, batch = _theta(model), _batch(output)
+    th, batch = perturbed_theta(model), padded_batch(output)
     for m in (model, chunked):
         assert check_loss_and_predict(m, th, batch) == 0.0
     assert chunked.loss(th, batch) == pytest.approx(model.loss(th, batch), rel=1e-13)
@@ -166,14 +145,8 @@ def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
 @pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
 def test_gv_matches_dense_gauss_newton_and_structural_term(output: str, normaliser: str) -> None:
     """The conformance kit: gv(., w) against dense G_f + kappa I + w G_S over the declared signals (padded, masked)."""
-    model = _model(output, normaliser=normaliser)
-    th, batch = _theta(model), _batch(output)
-    assert check_signals(model, th, batch) == 3  # update, reset (logistic), candidate (tanh)
-    err = check_gv(model, th, batch, model.spec, l2=1e-3, normaliser=normaliser, structural_weights=(0.0, 0.7, 3.0))
-    assert err < 1e-7, f"max rel err {err:.2e}"
-    check_symmetric_psd(model, th, batch, 0.0)
-    check_symmetric_psd(model, th, batch, 0.7)
-    assert check_bind_consistency(model, th, batch) == 0.0
+    # update, reset (logistic), candidate (tanh)
+    assert_gv_conforms(_model(output, normaliser=normaliser), output, normaliser, n_signals=3)
 
 
 class _ResetWeightedOne(GRU):
@@ -187,7 +160,7 @@ class _ResetWeightedOne(GRU):
 def test_structural_term_follows_the_declared_weights() -> None:
     """The hand-written term weights each signal as declared: against a mutant's weight, check_gv disagrees."""
     model = _model("softmax")
-    th, batch = _theta(model), _batch("softmax")
+    th, batch = perturbed_theta(model), padded_batch("softmax")
     model.definition = _ResetWeightedOne(model.spec, _cfg())
     with pytest.raises(AssertionError, match="structural"):
         check_gv(model, th, batch, model.spec, l2=1e-3)
@@ -198,18 +171,13 @@ def test_gv_variable_lengths_through_the_kit_batch() -> None:
     rng = np.random.default_rng(4)
     spec = ModelSpec(N_IN, N_OUT, "softmax")
     model = NumpyGRU(spec, _cfg())
-    errors = check_all(model, _theta(model), make_batch(rng, spec), spec, l2=1e-3, grad_rtol=1e-7)
+    errors = check_all(model, perturbed_theta(model), make_batch(rng, spec), spec, l2=1e-3, grad_rtol=1e-7)
     assert errors["gv"] < 1e-7 and errors["bind_consistency"] == 0.0 and errors["signals"] == 3
 
 
 def test_gv_with_chunks_equals_the_whole_batch() -> None:
-    whole = _model("logistic")
-    chunked = NumpyGRU(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(), chunk_size=3)
-    th, batch = _theta(whole), _batch("logistic", seed=2)
-    v = np.random.default_rng(5).standard_normal(whole.n_params)
-    for w in (0.0, 0.7):
-        np.testing.assert_allclose(chunked.curvature(th, batch).gv(v, w), whole.curvature(th, batch).gv(v, w),
-                                   rtol=1e-12, atol=1e-15)
+    assert_chunked_gv_equals_whole(_model("logistic"), NumpyGRU(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(),
+                                                                 chunk_size=3))
 
 
 def test_single_step_sequences() -> None:
@@ -218,7 +186,7 @@ def test_single_step_sequences() -> None:
     rng = np.random.default_rng(9)
     batch = Batch(rng.standard_normal((1, 3, N_IN)), rng.standard_normal((1, 3, N_OUT)), np.ones((1, 3)),
                   np.ones(3, dtype=int))
-    th = _theta(model)
+    th = perturbed_theta(model)
     check_all(model, th, batch, model.spec, l2=1e-3, grad_rtol=1e-7)
 
 
@@ -229,15 +197,12 @@ def test_numpy_equals_the_autograd_derived_model(output: str, normaliser: str) -
     pytest.importorskip("autograd")
     cfg = _cfg(normaliser=normaliser)
     model = NumpyGRU(ModelSpec(N_IN, N_OUT, output), cfg)
-    derived = REGISTRY.get("backend", "autograd").factory(model.definition, cfg, SimpleNamespace(dtype="float64"))
-    th, batch = _theta(model), _batch(output, seed=7)
+    derived = autograd_model(model, cfg)
+    th, batch = perturbed_theta(model), padded_batch(output, seed=7)
     (f, g), (f_ref, g_ref) = model.loss_and_grad(th, batch), derived.loss_and_grad(th, batch)
     assert f == pytest.approx(float(f_ref), rel=1e-13)
     assert relative_error(g, np.asarray(g_ref)) < 1e-12
-    ours, theirs = model.curvature(th, batch), derived.curvature(th, batch)
-    rng = np.random.default_rng(8)
-    errors = {w: max(relative_error(ours.gv(v, w), theirs.gv(v, w))
-                     for v in rng.standard_normal((3, model.n_params))) for w in (0.0, 0.7)}
+    errors = gv_errors(model.curvature(th, batch), derived.curvature(th, batch), model.n_params, seed=8, count=3)
     assert max(errors.values()) < 1e-12, f"max rel err vs autograd: {errors}"
 
 

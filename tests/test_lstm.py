@@ -14,55 +14,41 @@ from hfcore.models import NumpyOps
 from hfcore.sgd import MomentumSGD
 from hfcore.testing.conformance import (
     check_all,
-    check_bind_consistency,
     check_gradient,
     check_gv,
     check_loss_and_predict,
     check_signals,
-    check_symmetric_psd,
     relative_error,
 )
 from hfcore.training import advance, initial_state
-from hfcore.types import Batch, ModelSpec
+from hfcore.types import ModelSpec
 from hfcore_numpy.losses import output_activation
 from hfcore_numpy.lstm import NumpyLSTM
+from tests.gated import (
+    N_IN,
+    N_OUT,
+    B,
+    T,
+    assert_chunked_gv_equals_whole,
+    assert_float32_agrees,
+    assert_float32_gv_agrees,
+    assert_gv_conforms,
+    autograd_model,
+    gated_cfg,
+    gv_errors,
+    padded_batch,
+    perturbed_theta,
+)
 from tests.helpers import REGISTRY, backend_cfg, definition, model_cfg
 from tests.test_numpy_backend import make_batch
 
-N_IN, N_OUT, T, B = 3, 2, 6, 4
-
 
 def _cfg(**kw) -> SimpleNamespace:
-    base = dict(name="lstm", hidden=4, cells_per_block=2, l2=1e-3, init="dense", num_connections=15,
-                init_scale=1.5, input_scale=1.0, normaliser="targets")
-    base.update(kw)
-    return SimpleNamespace(**base)
-
-
-def _batch(output: str, seed: int = 0) -> Batch:
-    """Sparse masks and padding (lengths 6, 3, 5, 1)."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((T, B, N_IN))
-    if output == "softmax":
-        y = np.eye(N_OUT)[rng.integers(N_OUT, size=(T, B))]
-    else:
-        y = rng.random((T, B, N_OUT))
-    mask = (rng.random((T, B)) < 0.7).astype(float)
-    lengths = np.array([6, 3, 5, 1])
-    for b, n in enumerate(lengths):
-        x[n:, b] = 0.0
-        mask[n:, b] = 0.0
-    mask[lengths - 1, np.arange(B)] = 1.0
-    return Batch(x, y, mask, lengths)
+    return gated_cfg("lstm", **(dict(hidden=4, cells_per_block=2) | kw))
 
 
 def _model(output: str = "linear", dtype: str = "float64", **kw) -> NumpyLSTM:
     return NumpyLSTM(ModelSpec(N_IN, N_OUT, output), _cfg(**kw), dtype=dtype)
-
-
-def _theta(model: NumpyLSTM, seed: int = 1) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return model.init_params(rng) + 0.3 * rng.standard_normal(model.n_params)  # leave the init's zero biases
 
 
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
@@ -71,15 +57,15 @@ def test_gradient_matches_finite_differences(output: str, normaliser: str) -> No
     model = _model(output, normaliser=normaliser)
     assert isinstance(model, Model)
     assert model.n_params == (4 + 3 * 2) * (N_IN + 4 + 1) + N_OUT * (4 + 1)  # the documented layout
-    err = check_gradient(model, _theta(model), _batch(output), eps=1e-6, rtol=1e-6)
+    err = check_gradient(model, perturbed_theta(model), padded_batch(output), eps=1e-6, rtol=1e-6)
     assert err < 1e-6
 
 
 def test_gradient_with_chunks_and_sparse_init() -> None:
     model = NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(init="sparse", num_connections=2), chunk_size=3)
-    check_gradient(model, _theta(model), _batch("logistic", seed=3))
+    check_gradient(model, perturbed_theta(model), padded_batch("logistic", seed=3))
     whole = NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(init="sparse", num_connections=2))
-    th, batch = _theta(model), _batch("logistic", seed=3)
+    th, batch = perturbed_theta(model), padded_batch("logistic", seed=3)
     np.testing.assert_allclose(model.loss_and_grad(th, batch)[1], whole.loss_and_grad(th, batch)[1], rtol=1e-12)
 
 
@@ -95,17 +81,12 @@ def test_init_layout() -> None:
 
 def test_float32_agrees_with_float64() -> None:
     m64, m32 = _model("softmax"), _model("softmax", dtype="float32")
-    th, batch = _theta(m64), _batch("softmax")
-    f64, g64 = m64.loss_and_grad(th, batch)
-    f32, g32 = m32.loss_and_grad(m32.from_numpy(th), batch)
-    assert g32.dtype == np.float32 and m32.predict(th, batch).dtype == np.float32
-    assert f32 == pytest.approx(f64, rel=1e-5)
-    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
+    assert_float32_agrees(m64, m32)
 
 
 def test_predict_and_preactivations() -> None:
     model = _model("logistic")
-    th, batch = _theta(model), _batch("logistic")
+    th, batch = perturbed_theta(model), padded_batch("logistic")
     s, a = model.preactivations(th, batch)
     assert s.shape == (T, B, N_OUT) and a.shape == (T, B, model.n_rows)
     # the damped signals side by side: cell inputs, then gates (as the deriving backends report them)
@@ -118,7 +99,7 @@ def test_predict_and_preactivations() -> None:
 def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
     model = _model(output)
     chunked = NumpyLSTM(ModelSpec(N_IN, N_OUT, output), _cfg(), chunk_size=3)
-    th, batch = _theta(model), _batch(output)
+    th, batch = perturbed_theta(model), padded_batch(output)
     for m in (model, chunked):
         assert check_loss_and_predict(m, th, batch) == 0.0
     value, outputs = chunked.loss_and_predict(th, batch)
@@ -129,14 +110,8 @@ def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
 @pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
 def test_gv_matches_dense_gauss_newton_and_structural_term(output: str, normaliser: str) -> None:
     """The conformance kit: gv(., w) against dense G_f + kappa I + w G_S over the declared signals (padded, masked)."""
-    model = _model(output, normaliser=normaliser)
-    th, batch = _theta(model), _batch(output)
-    assert check_signals(model, th, batch) == 2  # cell inputs (tanh) and gates (logistic)
-    err = check_gv(model, th, batch, model.spec, l2=1e-3, normaliser=normaliser, structural_weights=(0.0, 0.7, 3.0))
-    assert err < 1e-7, f"max rel err {err:.2e}"
-    check_symmetric_psd(model, th, batch, 0.0)
-    check_symmetric_psd(model, th, batch, 0.7)
-    assert check_bind_consistency(model, th, batch) == 0.0
+    # cell inputs (tanh) and gates (logistic)
+    assert_gv_conforms(_model(output, normaliser=normaliser), output, normaliser, n_signals=2)
 
 
 def test_gv_variable_lengths_through_the_kit_batch() -> None:
@@ -144,28 +119,17 @@ def test_gv_variable_lengths_through_the_kit_batch() -> None:
     rng = np.random.default_rng(4)
     spec = ModelSpec(N_IN, N_OUT, "softmax")
     model = NumpyLSTM(spec, _cfg())
-    errors = check_all(model, _theta(model), make_batch(rng, spec), spec, l2=1e-3, grad_rtol=1e-7)
+    errors = check_all(model, perturbed_theta(model), make_batch(rng, spec), spec, l2=1e-3, grad_rtol=1e-7)
     assert errors["gv"] < 1e-7 and errors["bind_consistency"] == 0.0 and errors["signals"] == 2
 
 
 def test_gv_with_chunks_equals_the_whole_batch() -> None:
-    whole = _model("logistic")
-    chunked = NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(), chunk_size=3)
-    th, batch = _theta(whole), _batch("logistic", seed=2)
-    v = np.random.default_rng(5).standard_normal(whole.n_params)
-    for w in (0.0, 0.7):
-        np.testing.assert_allclose(chunked.curvature(th, batch).gv(v, w), whole.curvature(th, batch).gv(v, w),
-                                   rtol=1e-12, atol=1e-15)
+    assert_chunked_gv_equals_whole(_model("logistic"), NumpyLSTM(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(),
+                                                                  chunk_size=3))
 
 
 def test_gv_float32_agrees_with_float64() -> None:
-    m64, m32 = _model("softmax"), _model("softmax", dtype="float32")
-    th, batch = _theta(m64), _batch("softmax")
-    v = np.random.default_rng(6).standard_normal(m64.n_params)
-    got = m32.curvature(m32.from_numpy(th), batch).gv(m32.from_numpy(v), 0.7)
-    want = m64.curvature(th, batch).gv(v, 0.7)
-    assert got.dtype == np.float32
-    assert relative_error(got, want) < 1e-5
+    assert_float32_gv_agrees(_model("softmax"), _model("softmax", dtype="float32"))
 
 
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
@@ -175,12 +139,9 @@ def test_gv_equals_the_autograd_derived_gv(output: str, normaliser: str) -> None
     pytest.importorskip("autograd")
     cfg = _cfg(normaliser=normaliser)
     model = NumpyLSTM(ModelSpec(N_IN, N_OUT, output), cfg)
-    derived = REGISTRY.get("backend", "autograd").factory(model.definition, cfg, SimpleNamespace(dtype="float64"))
-    th, batch = _theta(model), _batch(output, seed=7)
-    ours, theirs = model.curvature(th, batch), derived.curvature(th, batch)
-    rng = np.random.default_rng(8)
-    errors = {w: max(relative_error(ours.gv(v, w), theirs.gv(v, w))
-                     for v in rng.standard_normal((3, model.n_params))) for w in (0.0, 0.7)}
+    derived = autograd_model(model, cfg)
+    th, batch = perturbed_theta(model), padded_batch(output, seed=7)
+    errors = gv_errors(model.curvature(th, batch), derived.curvature(th, batch), model.n_params, seed=8, count=3)
     assert max(errors.values()) < 1e-12, f"max rel err vs autograd: {errors}"
 
 
@@ -221,7 +182,7 @@ def test_damped_signal_sets_match_dense_gauss_newton_and_autograd(output: str, s
     pytest.importorskip("autograd")
     cfg = _cfg(damped_signals=list(signals), normaliser="sequences" if output == "softmax" else "targets")
     model = NumpyLSTM(ModelSpec(N_IN, N_OUT, output), cfg)
-    th, batch = _theta(model), _batch(output, seed=9)
+    th, batch = perturbed_theta(model), padded_batch(output, seed=9)
     _, declared = model.definition.forward(model.layout.unpack(th), batch.inputs, NumpyOps)
     assert [(g.name, g.unit, g.weight) for g in declared] == [(n, UNITS_OF[n], 1.0) for n in
                                                                 ("cell_inputs", "gates", "cell", "hidden")
@@ -232,17 +193,14 @@ def test_damped_signal_sets_match_dense_gauss_newton_and_autograd(output: str, s
     s, a = model.preactivations(th, batch)
     np.testing.assert_allclose(a, np.concatenate([g.preactivation for g in declared], axis=-1) if declared
                                else np.zeros((T, B, 0)), rtol=1e-13)
-    derived = REGISTRY.get("backend", "autograd").factory(model.definition, cfg, SimpleNamespace(dtype="float64"))
-    ours, theirs = model.curvature(th, batch), derived.curvature(th, batch)
-    rng = np.random.default_rng(10)
-    errors = {w: max(relative_error(ours.gv(v, w), theirs.gv(v, w))
-                     for v in rng.standard_normal((2, model.n_params))) for w in (0.0, 0.7)}
+    derived = autograd_model(model, cfg)
+    errors = gv_errors(model.curvature(th, batch), derived.curvature(th, batch), model.n_params, seed=10, count=2)
     assert max(errors.values()) < 1e-12, f"max rel err vs autograd: {errors}"
 
 
 def test_damped_signals_change_only_the_structural_term_and_chunk() -> None:
     """Without structural weight every set gives the same product; with it the sets differ, and chunks sum."""
-    th, batch = _theta(_model("logistic")), _batch("logistic", seed=2)
+    th, batch = perturbed_theta(_model("logistic")), padded_batch("logistic", seed=2)
     v = np.random.default_rng(11).standard_normal(_model().n_params)
     products = {}
     for signals in (("cell_inputs", "gates"), ("hidden",), ("cell",), ("cell_inputs", "gates", "cell", "hidden")):
@@ -258,7 +216,7 @@ def test_damped_signals_change_only_the_structural_term_and_chunk() -> None:
 
 def test_default_damped_signals_are_the_previous_set_bit_for_bit() -> None:
     """No damped_signals in the config (as before the option) and today's default give identical products."""
-    th, batch = _theta(_model("softmax")), _batch("softmax", seed=4)
+    th, batch = perturbed_theta(_model("softmax")), padded_batch("softmax", seed=4)
     v = np.random.default_rng(12).standard_normal(_model().n_params)
     before = _model("softmax")  # the config has no damped_signals key
     assert not hasattr(_cfg(), "damped_signals") and before.definition.damped_signals == ("cell_inputs", "gates")

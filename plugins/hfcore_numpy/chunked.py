@@ -7,11 +7,12 @@ the sum of the chunks' unnormalised products, divided by the loss's N, plus the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from hfcore.kit.batches import Workspace, as_vector, batch_norm
+from hfcore.kit.losses import OutputCurvature
 from hfcore.types import Batch
 
 
@@ -65,3 +66,56 @@ class ChunkedCurvature:
         if m.l2:
             out += m.l2 * v
         return out
+
+
+class TracedChunk(NamedTuple):
+    """Cached forward quantities of one chunk of sequences (a gated model's).
+
+    ``trace`` is the model's forward trace with the units' derivatives and without ``s``;
+    the inputs ``x`` are referenced, not copied.
+    """
+
+    x: np.ndarray
+    trace: Any
+    out_curv: OutputCurvature
+    valid: np.ndarray
+
+
+class TracedCurvature(ChunkedCurvature):
+    """Base of the gated models' bound products (:class:`~hfcore_numpy.base.GatedModel`).
+
+    Each chunk keeps the model's trace (``_forward`` then ``_derivatives``) and the masked output
+    Hessian factors; subclasses write ``_chunk_gv``, with :meth:`_output_r` for the output side.
+    """
+
+    def _bind_chunk(self, data: Any) -> TracedChunk:
+        tr = self.model._derivatives(self.model._forward(self.params, data.x))
+        return TracedChunk(data.x, tr._replace(s=None), OutputCurvature(self.model.output, tr.s, data.mask),
+                           data.valid)
+
+    def _output_r(self, c: TracedChunk, vp: Any, rh: np.ndarray) -> np.ndarray:
+        """The output cotangent ``m H_L R s`` of one chunk, from ``R s = V_y h + W_y R h + v_y``.
+
+        Parameters
+        ----------
+        c : TracedChunk
+            The bound chunk (its trace's ``h`` is (T, B, H)).
+        vp : parameter views
+            The direction, unpacked (``W_y``, ``b_y`` read).
+        rh : ndarray, shape (T, B, H)
+            ``R h`` from the model's R-forward pass.
+
+        Returns
+        -------
+        ndarray, shape (T, B, n_out)
+            A work buffer (valid until the next product).
+        """
+        tr, ws, n_o = c.trace, self._ws, self.model.n_out
+        T, B, H = tr.h.shape
+        rs = ws.get("rs", (T, B, n_o))
+        np.matmul(tr.h.reshape(T * B, H), vp.W_y.T, out=rs.reshape(T * B, n_o))
+        tmp_s = ws.get("tmp_s", (T, B, n_o))
+        np.matmul(rh.reshape(T * B, H), self.params.W_y.T, out=tmp_s.reshape(T * B, n_o))
+        rs += tmp_s
+        rs += vp.b_y
+        return c.out_curv.apply(rs, out=rs)

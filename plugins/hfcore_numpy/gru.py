@@ -13,27 +13,16 @@ loop over time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from hfcore.kit.batches import (
-    BatchArrays,
-    Workspace,
-    as_vector,
-    batch_norm,
-    iter_chunks,
-    join_chunks,
-    prepare_batch,
-    resolve_dtype,
-)
+from hfcore.kit.batches import Workspace, as_vector, prepare_batch
 from hfcore.kit.definitions import GRU, GRU_CANDIDATE_WEIGHT, GRU_RESET_WEIGHT, GRU_UPDATE_WEIGHT
-from hfcore.kit.layout import ParamLayout
-from hfcore.kit.losses import OutputCurvature, evaluate
 from hfcore.types import Batch, ModelSpec
 
-from .chunked import ChunkedCurvature
+from .base import GatedModel
+from .chunked import TracedChunk, TracedCurvature
 
 
 class GRUParams(NamedTuple):
@@ -71,7 +60,7 @@ def _sigmoid(a: np.ndarray, out: np.ndarray) -> None:
     out += 0.5
 
 
-class NumpyGRU:
+class NumpyGRU(GatedModel):
     """Gated recurrent unit with a matched output loss, NumPy backend.
 
     The equations, blocks and damped signals are those of :class:`hfcore.kit.definitions.GRU`
@@ -114,23 +103,13 @@ class NumpyGRU:
         On an invalid spec or config (one-line message).
     """
 
+    definition_class = GRU
+    bias_blocks = ("b_z", "b_c")  # the three bias blocks: one (3H,) view of them all
+    definition: GRU
+
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
                  definition: GRU | None = None) -> None:
-        self.definition = GRU(spec, cfg) if definition is None else definition
-        if int(chunk_size) < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
-        d = self.definition
-        self.layout = ParamLayout(d.blocks())
-        self.spec = d.spec
-        self.dtype = resolve_dtype(dtype)
-        self.output: str = d.spec.output
-        self.n_in, self.n_hidden, self.n_out = d.n_in, d.n_hidden, d.n_out
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
-        self.chunk_size = int(chunk_size)
-        self.n_params: int = self.layout.n_params
-        # The three bias blocks lie next to each other: one (3H,) view of them all.
-        self._bias = (self.layout.slices["b_z"][0], self.layout.slices["b_c"][1])
+        super().__init__(spec, cfg, dtype, chunk_size, definition)
         # Each damped signal's weight on its rows of a (the declared weights, in declaration order).
         H = self.n_hidden
         self.signal_weights = np.repeat(np.array([GRU_UPDATE_WEIGHT, GRU_RESET_WEIGHT, GRU_CANDIDATE_WEIGHT],
@@ -140,19 +119,9 @@ class NumpyGRU:
     def unpack(self, theta: np.ndarray) -> GRUParams:
         """Views ``(W_x, W_h, W_c, b, W_y, b_y)`` into a flat contiguous vector (``b`` spans the bias blocks)."""
         v = self.layout.unpack(theta)
-        return GRUParams(v["W_x"], v["W_h"], v["W_c"], theta[self._bias[0]:self._bias[1]], v["W_y"], v["b_y"])
-
-    def init_params(self, rng: np.random.Generator) -> np.ndarray:
-        """Initial parameters: the rules of :class:`hfcore.kit.definitions.GRU`'s blocks, in order."""
-        return self.layout.init_params(rng, self.dtype)
+        return GRUParams(v["W_x"], v["W_h"], v["W_c"], self._bias_view(theta), v["W_y"], v["b_y"])
 
     # ------------------------------------------------------------------ passes
-    def _chunks(self, batch: Batch) -> Iterator[BatchArrays]:
-        """The batch as converted chunks of at most ``chunk_size`` sequences, all divided by the batch's N."""
-        norm = batch_norm(batch, self.normaliser)
-        for chunk in iter_chunks(batch, self.chunk_size):
-            yield prepare_batch(chunk, self.n_in, self.n_out, self.dtype, norm)
-
     def _forward(self, p: GRUParams, x: np.ndarray, ws: Workspace | None = None) -> _Trace:
         """Forward pass over one chunk, keeping what BPTT needs; arrays from ``ws`` when given, else new."""
         T, B, _ = x.shape
@@ -186,8 +155,8 @@ class NumpyGRU:
         s += p.b_y
         return _Trace(a, u, q, h, s.reshape(T, B, self.n_out))
 
-    def _derivatives(self, tr: _Trace) -> _Trace:
-        """``tr`` with ``d = D''(a) = [z (1 - z) | r (1 - r) | 1 - c^2]`` written over ``a``."""
+    def _derivatives(self, tr: _Trace, ws: Workspace | None = None) -> _Trace:
+        """``tr`` with ``d = D''(a) = [z (1 - z) | r (1 - r) | 1 - c^2]`` written over ``a`` (``ws`` unused)."""
         H = self.n_hidden
         d = tr.a
         assert d is not None
@@ -260,62 +229,7 @@ class NumpyGRU:
         np.matmul(ds2.T, tr.h.reshape(T * B, H), out=g.W_y)
         np.sum(ds2, axis=0, out=g.b_y)
 
-    def _loss_sum(self, s: np.ndarray, data: BatchArrays) -> tuple[float, np.ndarray]:
-        """Masked loss sum (float64 accumulation) and ``yhat``."""
-        per_step, yhat = evaluate(self.output, s, data.y)
-        return float(np.sum(per_step * data.mask[..., 0], dtype=np.float64)), yhat
-
-    def _l2(self, theta: np.ndarray) -> float:
-        return 0.5 * self.l2 * float(np.dot(theta, theta))
-
     # ------------------------------------------------------------------ Model protocol
-    def loss(self, theta: np.ndarray, batch: Batch) -> float:
-        """Objective on ``batch`` (forward pass only, in chunks of ``chunk_size`` sequences)."""
-        return self.loss_and_predict(theta, batch)[0]
-
-    def loss_and_predict(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
-        """:meth:`loss` and :meth:`predict` from one forward pass (test evaluation)."""
-        theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        p = self.unpack(theta)
-        ws = Workspace(self.dtype)
-        total, norm, outs = 0.0, 1.0, []
-        for data in self._chunks(batch):
-            s = self._forward(p, data.x, ws).s
-            assert s is not None
-            value, yhat = self._loss_sum(s, data)
-            total += value
-            norm = data.norm
-            outs.append(yhat)
-        return total / norm + self._l2(theta), join_chunks(outs, self.dtype)
-
-    def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
-        """Objective and its gradient by hand-written BPTT, in chunks of ``chunk_size`` sequences."""
-        theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        p = self.unpack(theta)
-        ws = Workspace(self.dtype)
-        grad = np.zeros(self.n_params, dtype=self.dtype)
-        part = np.empty(self.n_params, dtype=self.dtype)
-        total, norm = 0.0, 1.0
-        for data in self._chunks(batch):
-            tr = self._derivatives(self._forward(p, data.x, ws))
-            assert tr.s is not None and tr.d is not None
-            value, ds = self._loss_sum(tr.s, data)
-            total += value
-            norm = data.norm
-            ds -= data.y  # dL/ds = yhat - y for matched pairs
-            ds *= data.mask
-            da = ws.get("da", tr.d.shape)
-            da.fill(0.0)  # the loss reaches a only through s
-            self._backward(p, data.x, tr, ds, da, part, ws)
-            grad += part
-        grad *= 1.0 / norm
-        grad += self.l2 * theta
-        return total / norm + self._l2(theta), grad
-
-    def predict(self, theta: np.ndarray, batch: Batch) -> np.ndarray:
-        """Outputs ``g(s_t)``, shape (T, B, n_out)."""
-        return self.loss_and_predict(theta, batch)[1]
-
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         """``(s, a)``: output pre-activations (T, B, n_out) and the damped signals' pre-activations (T, B, 3H).
 
@@ -332,25 +246,8 @@ class NumpyGRU:
         """Bind Gauss-Newton products at ``theta`` on ``batch`` (forward pass cached)."""
         return GRUCurvature(self, theta, batch)
 
-    def to_numpy(self, v: np.ndarray) -> np.ndarray:
-        """A NumPy copy of ``v``."""
-        return np.array(v, dtype=self.dtype, copy=True)
 
-    def from_numpy(self, v: np.ndarray) -> np.ndarray:
-        """``v`` as a new contiguous array of the model dtype."""
-        return np.array(v, dtype=self.dtype, copy=True, order="C")
-
-
-class _ChunkState(NamedTuple):
-    """Cached forward quantities of one chunk of sequences."""
-
-    x: np.ndarray
-    trace: _Trace
-    out_curv: OutputCurvature
-    valid: np.ndarray
-
-
-class GRUCurvature(ChunkedCurvature):
+class GRUCurvature(TracedCurvature):
     """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyGRU`, bound to ``(theta, batch)``.
 
     The forward pass (states, unit outputs, ``r * h``, the units' derivatives and the masked
@@ -372,26 +269,14 @@ class GRUCurvature(ChunkedCurvature):
     reuse work buffers, so one must not be used from several threads at once; results are fresh.
     """
 
-    def _bind_chunk(self, data: Any) -> _ChunkState:
-        tr = self.model._derivatives(self.model._forward(self.params, data.x))
-        return _ChunkState(data.x, tr._replace(s=None), OutputCurvature(self.model.output, tr.s, data.mask),
-                           data.valid)
-
-    def _chunk_gv(self, c: _ChunkState, vp: GRUParams, w: float, out: np.ndarray) -> None:
+    def _chunk_gv(self, c: TracedChunk, vp: GRUParams, w: float, out: np.ndarray) -> None:
         """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out``: R-forward, then :meth:`NumpyGRU._backward`."""
         m, tr, ws = self.model, c.trace, self._ws
         T, B, H = tr.h.shape
-        n_o = m.n_out
         ra = ws.get("da", (T, B, 3 * H))
         rh = ws.get("dh", (T, B, H))  # free again once Rs is formed: the backward pass reuses it
         self._r_forward(c, vp, ra, rh)
-        rs = ws.get("rs", (T, B, n_o))
-        np.matmul(tr.h.reshape(T * B, H), vp.W_y.T, out=rs.reshape(T * B, n_o))
-        tmp_s = ws.get("tmp_s", (T, B, n_o))
-        np.matmul(rh.reshape(T * B, H), self.params.W_y.T, out=tmp_s.reshape(T * B, n_o))
-        rs += tmp_s
-        rs += vp.b_y
-        rds = c.out_curv.apply(rs, out=rs)
+        rds = self._output_r(c, vp, rh)
         if w != 0.0:  # ra holds D''(a) R a: the structural cotangent of a, at real steps only
             ra *= c.valid * w
             ra *= m.signal_weights
@@ -399,7 +284,7 @@ class GRUCurvature(ChunkedCurvature):
             ra.fill(0.0)
         m._backward(self.params, c.x, tr, rds, ra, out, ws)
 
-    def _r_forward(self, c: _ChunkState, vp: GRUParams, ra: np.ndarray, rh: np.ndarray) -> None:
+    def _r_forward(self, c: TracedChunk, vp: GRUParams, ra: np.ndarray, rh: np.ndarray) -> None:
         """R-forward pass of one chunk: ``ra`` (T, B, 3H) ends as ``D''(a) R a`` (R of [z | r | c]), ``rh`` as R h."""
         m, tr, p, ws = self.model, c.trace, self.params, self._ws
         T, B, H = tr.h.shape

@@ -14,10 +14,11 @@ from hfcore.kit.layout import LinearLayout, LinearParams
 from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
 from hfcore.types import Batch
 
+from .base import NumpyArrays
 from .squares import add_squares, by_sequence, group_size
 
 
-class NumpyLinear(LinearLayout):
+class NumpyLinear(NumpyArrays, LinearLayout):
     """``s_i = W x_i + b`` at every step, ``yhat_i = g(s_i)``; objective as :class:`~hfcore_numpy.rnn.NumpyRNN`.
 
     **Flat parameter layout** ``W`` (O, I) row-major, then ``b`` (O,), validation and
@@ -141,14 +142,6 @@ class NumpyLinear(LinearLayout):
     def curvature(self, theta: np.ndarray, batch: Batch) -> LinearCurvature:
         """Bind exact Gauss-Newton products at ``theta`` on ``batch``."""
         return LinearCurvature(self, theta, batch)
-
-    def to_numpy(self, v: np.ndarray) -> np.ndarray:
-        """A NumPy copy of ``v``."""
-        return np.array(v, dtype=self.dtype, copy=True)
-
-    def from_numpy(self, v: np.ndarray) -> np.ndarray:
-        """``v`` as a new contiguous array of the model dtype."""
-        return np.array(v, dtype=self.dtype, copy=True, order="C")
 
 
 class LinearCurvature:

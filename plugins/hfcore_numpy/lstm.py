@@ -13,27 +13,17 @@ with ``W_h`` (forward, R-forward) and ``W_h'`` (backward) loops over time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from hfcore.kit.batches import (
-    BatchArrays,
-    Workspace,
-    as_vector,
-    batch_norm,
-    iter_chunks,
-    join_chunks,
-    prepare_batch,
-    resolve_dtype,
-)
+from hfcore.kit.batches import Workspace, as_vector, join_chunks, prepare_batch
 from hfcore.kit.definitions import LSTM, LSTM_SIGNALS
-from hfcore.kit.layout import ParamLayout
-from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
+from hfcore.kit.losses import output_activation
 from hfcore.types import Batch, ModelSpec
 
-from .chunked import ChunkedCurvature
+from .base import GatedModel
+from .chunked import TracedChunk, TracedCurvature
 
 
 class LSTMParams(NamedTuple):
@@ -69,7 +59,7 @@ def _sigmoid(a: np.ndarray) -> np.ndarray:
     return np.exp(-np.logaddexp(0, -a))
 
 
-class NumpyLSTM:
+class NumpyLSTM(GatedModel):
     """LSTM with forget gates and a matched output loss, NumPy backend.
 
     For ``n_blocks`` memory blocks of ``k`` cells (``H = n_blocks * k`` cells in
@@ -97,7 +87,9 @@ class NumpyLSTM:
 
     Rows of ``W_x``, ``W_h`` and ``b`` are ordered ``[cell inputs (H) | input
     gates (n_blocks) | forget gates (n_blocks) | output gates (n_blocks)]``;
-    cell ``j`` belongs to block ``j // k``. With 30 blocks of 10 cells and
+    cell ``j`` belongs to block ``j // k``. :meth:`init_params` draws ``W_x``, ``W_h`` and ``W_y``
+    (in float64, in that order) as the RNN's matrices (``W_x`` further multiplied by ``input_scale``);
+    biases are 0 except the forget gates, :data:`~hfcore.kit.definitions.FORGET_BIAS`. With 30 blocks of 10 cells and
     225 inputs/outputs (bouncing balls) that is 272 865 parameters, against
     225 825 for the 300-unit RNN.
 
@@ -128,31 +120,22 @@ class NumpyLSTM:
         On an invalid spec or config (one-line message).
     """
 
+    definition_class = LSTM
+    bias_blocks = ("b_cell", "b_out")  # the four bias blocks: one (R,) view of them all
+    definition: LSTM
+
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
                  definition: LSTM | None = None) -> None:
-        self.definition = LSTM(spec, cfg) if definition is None else definition
-        if int(chunk_size) < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
+        super().__init__(spec, cfg, dtype, chunk_size, definition)
         d = self.definition
-        self.layout = ParamLayout(d.blocks())
-        self.spec = d.spec
-        self.dtype = resolve_dtype(dtype)
-        self.output: str = d.spec.output
-        self.n_in, self.n_hidden, self.n_out = d.n_in, d.n_hidden, d.n_out
         self.cells_per_block, self.n_blocks, self.n_rows = d.cells_per_block, d.n_blocks, d.n_rows
-        self.l2 = float(cfg.l2)
-        self.normaliser: str = cfg.normaliser
-        self.chunk_size = int(chunk_size)
-        self.n_params: int = self.layout.n_params
         self.damped: frozenset[str] = frozenset(d.damped_signals)
-        # The four bias blocks lie next to each other: one (R,) view of them all.
-        self._bias = (self.layout.slices["b_cell"][0], self.layout.slices["b_out"][1])
 
     # ------------------------------------------------------------------ layout
     def unpack(self, theta: np.ndarray) -> LSTMParams:
         """Views ``(W_x, W_h, b, W_y, b_y)`` into a flat contiguous vector (``b`` spans the four bias blocks)."""
         v = self.layout.unpack(theta)
-        return LSTMParams(v["W_x"], v["W_h"], theta[self._bias[0]:self._bias[1]], v["W_y"], v["b_y"])
+        return LSTMParams(v["W_x"], v["W_h"], self._bias_view(theta), v["W_y"], v["b_y"])
 
     def _blocks(self, cells: np.ndarray) -> np.ndarray:
         """A view (..., n_blocks, k) of cell values (..., H): a gate (..., n_blocks, 1) then broadcasts to its cells."""
@@ -164,21 +147,7 @@ class NumpyLSTM:
         return gates[..., j * nb:(j + 1) * nb, None]
 
     # ------------------------------------------------------------------ init
-    def init_params(self, rng: np.random.Generator) -> np.ndarray:
-        """Initial parameters: the rules of :class:`hfcore.kit.definitions.LSTM`'s blocks, in order.
-
-        ``W_x``, ``W_h`` and ``W_y`` are drawn (in float64, in that order) as the RNN's
-        matrices (``W_x`` further multiplied by ``input_scale``); biases are 0 except the
-        forget gates, :data:`~hfcore.kit.definitions.FORGET_BIAS`.
-        """
-        return self.layout.init_params(rng, self.dtype)
-
     # ------------------------------------------------------------------ passes
-    def _chunks(self, batch: Batch) -> Iterator[BatchArrays]:
-        """The batch as converted chunks of at most ``chunk_size`` sequences, all divided by the batch's N."""
-        norm = batch_norm(batch, self.normaliser)
-        for chunk in iter_chunks(batch, self.chunk_size):
-            yield prepare_batch(chunk, self.n_in, self.n_out, self.dtype, norm)
 
     def _forward(self, p: LSTMParams, x: np.ndarray, ws: Workspace | None = None) -> _Trace:
         """Forward pass over one chunk, keeping what BPTT needs; arrays from ``ws`` when given, else new."""
@@ -295,57 +264,9 @@ class NumpyLSTM:
         np.matmul(ds2.T, h.reshape(T * B, H), out=q.W_y)
         np.sum(ds2, axis=0, out=q.b_y)
 
-    def _loss_sum(self, s: np.ndarray, data: BatchArrays) -> tuple[float, np.ndarray]:
-        """Masked loss sum (float64 accumulation) and ``yhat``."""
-        per_step, yhat = evaluate(self.output, s, data.y)
-        return float(np.sum(per_step * data.mask[..., 0], dtype=np.float64)), yhat
-
-    def _l2(self, theta: np.ndarray) -> float:
-        return 0.5 * self.l2 * float(np.dot(theta, theta))
-
     # ------------------------------------------------------------------ Model protocol
-    def loss(self, theta: np.ndarray, batch: Batch) -> float:
-        """Objective on ``batch`` (forward pass only, in chunks of ``chunk_size`` sequences)."""
-        return self.loss_and_predict(theta, batch)[0]
-
-    def loss_and_predict(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
-        """:meth:`loss` and :meth:`predict` from one forward pass (test evaluation)."""
-        theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        p = self.unpack(theta)
-        ws = Workspace(self.dtype)
-        total, norm, outs = 0.0, 1.0, []
-        for data in self._chunks(batch):
-            value, yhat = self._loss_sum(self._forward(p, data.x, ws).s, data)
-            total += value
-            norm = data.norm
-            outs.append(yhat)
-        return total / norm + self._l2(theta), join_chunks(outs, self.dtype)
-
-    def loss_and_grad(self, theta: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
-        """Objective and its gradient by hand-written BPTT, in chunks of ``chunk_size`` sequences."""
-        theta = as_vector(theta, self.n_params, self.dtype, "theta")
-        p = self.unpack(theta)
-        ws = Workspace(self.dtype)
-        grad = np.zeros(self.n_params, dtype=self.dtype)
-        part = np.empty(self.n_params, dtype=self.dtype)
-        total, norm = 0.0, 1.0
-        for data in self._chunks(batch):
-            tr = self._derivatives(self._forward(p, data.x, ws), ws)
-            value, ds = self._loss_sum(tr.s, data)
-            total += value
-            norm = data.norm
-            ds -= data.y  # dL/ds = yhat - y for matched pairs
-            ds *= data.mask
-            da = ws.get("da", tr.d.shape)
-            da.fill(0.0)  # the loss reaches a only through s
-            self._backward(p, data.x, tr, ds, da, part, ws)
-            grad += part
-        grad *= 1.0 / norm
-        grad += self.l2 * theta
-        return total / norm + self._l2(theta), grad
-
     def predict(self, theta: np.ndarray, batch: Batch) -> np.ndarray:
-        """Outputs ``g(s_t)``, shape (T, B, n_out)."""
+        """Outputs ``g(s_t)``, shape (T, B, n_out) (the forward pass only: no loss evaluated)."""
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         p = self.unpack(theta)
         ws = Workspace(self.dtype)
@@ -374,25 +295,8 @@ class NumpyLSTM:
         """Bind Gauss-Newton products at ``theta`` on ``batch`` (forward pass cached)."""
         return LSTMCurvature(self, theta, batch)
 
-    def to_numpy(self, v: np.ndarray) -> np.ndarray:
-        """A NumPy copy of ``v``."""
-        return np.array(v, dtype=self.dtype, copy=True)
 
-    def from_numpy(self, v: np.ndarray) -> np.ndarray:
-        """``v`` as a new contiguous array of the model dtype."""
-        return np.array(v, dtype=self.dtype, copy=True, order="C")
-
-
-class _ChunkState(NamedTuple):
-    """Cached forward quantities of one chunk of sequences."""
-
-    x: np.ndarray
-    trace: _Trace
-    out_curv: OutputCurvature
-    valid: np.ndarray
-
-
-class LSTMCurvature(ChunkedCurvature):
+class LSTMCurvature(TracedCurvature):
     """``v -> (G_f + kappa I + w G_S) v`` for a :class:`NumpyLSTM`, bound to ``(theta, batch)``.
 
     The forward pass (states, gates, the units' derivatives and the masked output Hessian
@@ -418,29 +322,17 @@ class LSTMCurvature(ChunkedCurvature):
     buffers, so one must not be used from several threads at once; results are fresh arrays.
     """
 
-    def _bind_chunk(self, data: Any) -> _ChunkState:
-        tr = self.model._derivatives(self.model._forward(self.params, data.x))
-        return _ChunkState(data.x, tr._replace(s=None), OutputCurvature(self.model.output, tr.s, data.mask),
-                           data.valid)
-
-    def _chunk_gv(self, c: _ChunkState, vp: LSTMParams, w: float, out: np.ndarray) -> None:
+    def _chunk_gv(self, c: TracedChunk, vp: LSTMParams, w: float, out: np.ndarray) -> None:
         """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out``: R-forward, then :meth:`NumpyLSTM._backward`."""
         m, tr, ws = self.model, c.trace, self._ws
         T, B, H = tr.h.shape
-        n_o = m.n_out
         damp_h, damp_c = w != 0.0 and "hidden" in m.damped, w != 0.0 and "cell" in m.damped
         ra = ws.get("da", (T, B, m.n_rows))
         # "dh" is free again once Rs is formed (the backward pass reuses it), unless R h is damped
         rh = ws.get("rh" if damp_h else "dh", (T, B, H))
         rc_all = ws.get("rc_all", (T, B, H)) if damp_c else None
         self._r_forward(c, vp, ra, rh, rc_all)
-        rs = ws.get("rs", (T, B, n_o))
-        np.matmul(tr.h.reshape(T * B, H), vp.W_y.T, out=rs.reshape(T * B, n_o))
-        tmp_s = ws.get("tmp_s", (T, B, n_o))
-        np.matmul(rh.reshape(T * B, H), self.params.W_y.T, out=tmp_s.reshape(T * B, n_o))
-        rs += tmp_s
-        rs += vp.b_y
-        rds = c.out_curv.apply(rs, out=rs)
+        rds = self._output_r(c, vp, rh)
         # ra holds D''(a) R a: the structural cotangent of a, at real steps only, for the damped parts
         self._scale_signals(ra, c.valid * w if w != 0.0 else None)
         if damp_h:  # D'' = 1: the cotangent of h is w valid R h
@@ -462,7 +354,7 @@ class LSTMCurvature(ChunkedCurvature):
             else:
                 part.fill(0.0)
 
-    def _r_forward(self, c: _ChunkState, vp: LSTMParams, ra: np.ndarray, rh: np.ndarray,
+    def _r_forward(self, c: TracedChunk, vp: LSTMParams, ra: np.ndarray, rh: np.ndarray,
                    rc_all: np.ndarray | None = None) -> None:
         """R-forward pass of one chunk: ``ra`` (T, B, R) ends as ``D''(a) R a`` (R of [g | gates]), ``rh`` as R h
         and ``rc_all`` (T, B, H), when given, as R c."""

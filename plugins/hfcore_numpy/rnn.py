@@ -8,29 +8,21 @@ recurrent products (``W_hh`` forward, ``W_hh'`` backward) loop over time.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from hfcore.kit.batches import (
-    BatchArrays,
-    Workspace,
-    as_vector,
-    batch_norm,
-    iter_chunks,
-    join_chunks,
-    prepare_batch,
-)
+from hfcore.kit.batches import Workspace, as_vector, join_chunks, prepare_batch
 from hfcore.kit.layout import RNNLayout, RNNParams
-from hfcore.kit.losses import OutputCurvature, evaluate, output_activation
-from hfcore.types import Batch, ModelSpec
+from hfcore.kit.losses import OutputCurvature, output_activation
+from hfcore.types import Batch
 
+from .base import ChunkedModel
 from .chunked import ChunkedCurvature
 from .squares import add_squares, by_sequence, group_size
 
 
-class NumpyRNN(RNNLayout):
+class NumpyRNN(ChunkedModel, RNNLayout):
     """Tanh RNN with a matched output loss (M&S 2011 eqs. 1-4), NumPy backend.
 
     ``t_i = W_hx x_i + W_hh h_{i-1} + b_h`` (at ``i = 1`` the ``W_hh h_0`` term is
@@ -73,20 +65,7 @@ class NumpyRNN(RNNLayout):
     :meth:`curvature` caches about ``3 * T * B * H`` numbers for the bound batch.
     """
 
-    def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
-                 definition: Any = None) -> None:
-        if int(chunk_size) < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
-        super().__init__(spec, cfg, dtype, definition)
-        self.chunk_size = int(chunk_size)
-
     # ------------------------------------------------------------------ passes
-    def _chunks(self, batch: Batch) -> Iterator[BatchArrays]:
-        """The batch as converted chunks of at most ``chunk_size`` sequences, all divided by the batch's N."""
-        norm = batch_norm(batch, self.normaliser)
-        for chunk in iter_chunks(batch, self.chunk_size):
-            yield prepare_batch(chunk, self.n_in, self.n_out, self.dtype, norm)
-
     def _hidden(
         self, p: RNNParams, x: np.ndarray, t: np.ndarray, h: np.ndarray, tmp: np.ndarray
     ) -> None:
@@ -179,19 +158,11 @@ class NumpyRNN(RNNLayout):
         np.matmul(ds2.T, h.reshape(T * B, H), out=q.W_yh)
         np.sum(ds2, axis=0, out=q.b_y)
 
-    def _loss_sum(self, s: np.ndarray, data: BatchArrays, outputs: bool = True) -> tuple[float, np.ndarray | None]:
-        """Masked loss sum (float64 accumulation) and ``yhat`` (None unless ``outputs``)."""
-        per_step, yhat = evaluate(self.output, s, data.y, outputs)
-        return float(np.sum(per_step * data.mask[..., 0], dtype=np.float64)), yhat
-
     def _outputs_pre(self, p: RNNParams, h: np.ndarray) -> np.ndarray:
         T, B, H = h.shape
         s = np.matmul(h.reshape(T * B, H), p.W_yh.T)
         s += p.b_y
         return s.reshape(T, B, self.n_out)
-
-    def _l2(self, theta: np.ndarray) -> float:
-        return 0.5 * self.l2 * float(np.dot(theta, theta))
 
     # ------------------------------------------------------------------ Model protocol
     def loss(self, theta: np.ndarray, batch: Batch) -> float:
@@ -305,14 +276,6 @@ class NumpyRNN(RNNLayout):
     def curvature(self, theta: np.ndarray, batch: Batch) -> RNNCurvature:
         """Bind Gauss-Newton products at ``theta`` on ``batch`` (forward pass cached)."""
         return RNNCurvature(self, theta, batch)
-
-    def to_numpy(self, v: np.ndarray) -> np.ndarray:
-        """A NumPy copy of ``v``."""
-        return np.array(v, dtype=self.dtype, copy=True)
-
-    def from_numpy(self, v: np.ndarray) -> np.ndarray:
-        """``v`` as a new contiguous array of the model dtype."""
-        return np.array(v, dtype=self.dtype, copy=True, order="C")
 
 
 class _ChunkState(NamedTuple):
