@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hfcore_reports.figure3 import aggregate, combine, markdown, run_row
+from hfcore_reports.figure3 import _two_and_five, aggregate, combine, markdown, run_row
 
 CSV_HEADER = "problem,T,method,seed,solved,minibatches,iterations,wall_seconds,test_error,run_id,returncode\n"
 
@@ -243,3 +243,10 @@ def test_committed_t100_checkpoint_reproduces_its_recorded_test_error():
     assert f"iteration {row['iterations']}," in script.stdout and f" {wrong} of 10000 wrong" in script.stdout
     rows = [line for line in script.stdout.splitlines() if line.startswith(("| 0.", "| 1."))]  # value A first
     assert len(rows) == wrong  # one table row per wrong sequence
+
+
+def test_log_axis_minor_labels_only_at_two_and_five():
+    """Across several decades only 20, 50, 200, 500, ... are labelled, so the labels do not pile up."""
+    labels = {v: _two_and_five(v, 0) for v in (20.0, 30.0, 50.0, 200.0, 700.0, 2000.0, 5000.0, 9000.0)}
+    assert labels == {20.0: "20", 30.0: "", 50.0: "50", 200.0: "200", 700.0: "", 2000.0: "2,000",
+                      5000.0: "5,000", 9000.0: ""}

@@ -249,6 +249,12 @@ def write_report(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     return summary
 
 
+
+def _two_and_five(value: float, _position: int) -> str:
+    """A minor tick's label on a log axis: only at 2 and 5 times a power of ten (20, 50, 200, ...)."""
+    lead = round(value / 10 ** math.floor(math.log10(value)))
+    return f"{value:,.0f}" if lead in (2, 5) else ""
+
 def plot(summary: list[dict[str, Any]], path: Path) -> None:
     """Figure 3 style, one panel pair per problem (four to a row): minibatches to success against T (median,
     min/max bars; log scales) above the failure rate of the finished runs."""
@@ -283,8 +289,11 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
         top.set_xlim(lengths[0] / 1.3, lengths[-1] * 1.3)  # the same T axis in every panel
         top.set_xticks(lengths, [str(t) for t in lengths])
         top.xaxis.set_minor_locator(NullLocator())
-        for axis in (top.yaxis.set_major_formatter, top.yaxis.set_minor_formatter):
-            axis(FuncFormatter(lambda v, _: f"{v:,.0f}"))  # 3,000 rather than 3 x 10^3
+        plain = FuncFormatter(lambda v, _: f"{v:,.0f}")  # 3,000 rather than 3 x 10^3
+        top.yaxis.set_major_formatter(plain)
+        low, high = top.get_ylim()
+        # Label every minor tick on a short axis; on a longer one only 2s and 5s, or the labels pile up.
+        top.yaxis.set_minor_formatter(plain if high < 3 * low else FuncFormatter(_two_and_five))
         top.tick_params(labelbottom=False)
         bottom.set_ylim(-0.05, 1.05)
         bottom.set_xlabel("T")
