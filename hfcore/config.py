@@ -94,12 +94,15 @@ class GRUConfig(RNNConfig):
 
     ``hidden`` units; weights as :class:`RNNConfig` (dense by default); the update gate's
     bias starts at ``update_bias`` (``sigmoid(-1) = 0.27``: each step keeps most of ``h``).
+    ``damped_signals``: what structural damping penalises, any of ``update``, ``reset``,
+    ``candidate``, ``hidden`` (each with its matched loss; see ``hfcore.kit.definitions.GRU``).
     """
 
     name: str = "gru"
     init: str = "dense"
     input_scale: float = 1.0
     update_bias: float = -1.0
+    damped_signals: list[str] = field(default_factory=lambda: ["update", "reset", "candidate"])
 
 
 @dataclass

@@ -63,11 +63,20 @@ class CheckRunFolder(Callback):
 _NOT_IDENTITY = ("progress", "blas_threads", "tracking.", "checkpoint.")
 
 # Keys added to a schema after runs were logged, with the value (as logged) that computes what those runs computed:
-# a finished run that did not log one of them had that value.
-ADDED_KEYS = {"optimizer.nesterov": "False", "task.eval_split": "test", "hf.preconditioner": "none",
-              "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None",
-              # the LSTM's; a list logs one param per index
-              "model.damped_signals.0": "cell_inputs", "model.damped_signals.1": "gates"}
+# a finished run that did not log one of them had that value (a dict: the value for the run's model.name).
+ADDED_KEYS: dict[str, str | dict[str, str]] = {
+    "optimizer.nesterov": "False", "task.eval_split": "test", "hf.preconditioner": "none",
+    "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None",
+    # the LSTM's and the GRU's damped signals, per model; a list logs one param per index
+    "model.damped_signals.0": {"lstm": "cell_inputs", "gru": "update"},
+    "model.damped_signals.1": {"lstm": "gates", "gru": "reset"}, "model.damped_signals.2": {"gru": "candidate"}}
+
+
+def added_defaults(params: dict[str, str]) -> dict[str, str]:
+    """The :data:`ADDED_KEYS` values that apply to a run that logged ``params`` (by its ``model.name``)."""
+    model = params.get("model.name", "")
+    found = {k: v if isinstance(v, str) else v.get(model) for k, v in ADDED_KEYS.items()}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,7 @@ def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice
     identity = run_identity(config)
     for run in client.search_runs([exp.experiment_id], filter_string=query, order_by=["start_time DESC"]):
         params, unlogged = params_today(run.data.params)
-        params = {**ADDED_KEYS, **params}
+        params = {**added_defaults(params), **params}
         if all(k.startswith(unlogged) or params.get(k) == v for k, v in identity.items()):
             return run.info.run_id
     return None

@@ -73,7 +73,7 @@ def rel(got: Any, ref: Any) -> float:
 # --------------------------------------------------------------------------- loss, gradient, Gv
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
 @pytest.mark.parametrize("output", OUTPUT_LOSSES)
-@pytest.mark.parametrize("kind", ["rnn", "linear", "lstm", "lstm_all_signals", "gru"])
+@pytest.mark.parametrize("kind", ["rnn", "linear", "lstm", "lstm_all_signals", "gru", "gru_hidden", "gru_all_signals"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
     rng = np.random.default_rng(17)
@@ -83,7 +83,10 @@ def test_loss_gradient_gv_match_numpy(backend, kind, output, normaliser):
            "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3, normaliser=normaliser),
            "gru": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3, normaliser=normaliser),
            "lstm_all_signals": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3, normaliser=normaliser,
-                                          damped_signals=["cell_inputs", "gates", "cell", "hidden"])}[kind]
+                                          damped_signals=["cell_inputs", "gates", "cell", "hidden"]),
+           "gru_hidden": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3, normaliser=normaliser, damped_signals=["hidden"]),
+           "gru_all_signals": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3, normaliser=normaliser,
+                                        damped_signals=["update", "reset", "candidate", "hidden"])}[kind]
     ref, other = build(REFERENCE, spec, cfg), build(backend, spec, cfg)
     # Away from init, so biases and b_init are non-zero; the batch is padded with sparse masks.
     theta = np64(ref, ref.init_params(rng)) + 0.3 * rng.standard_normal(ref.n_params)

@@ -82,7 +82,9 @@ def test_every_group_option_and_preset_validates(registry):
      (["model=lstm", "optimizer=sgd", "model.hidden=20", "model.cells_per_block=0"],
       "lstm needs cells_per_block >= 1 or null, got 0"),
      (["model=lstm", "optimizer=sgd", "model.cells_per_block=4", "model.damped_signals=[hidden,cel]"],
-      "model 'lstm': unknown damped signal 'cel' in damped_signals; expected any of cell_inputs, gates, cell, hidden")],
+      "model 'lstm': unknown damped signal 'cel' in damped_signals; expected any of cell_inputs, gates, cell, hidden"),
+     (["model=gru", "model.damped_signals=[hidden,cell]"],
+      "model 'gru': unknown damped signal 'cell' in damped_signals; expected any of update, reset, candidate, hidden")],
 )
 def test_impossible_numbers_are_refused_by_build(registry, overrides, message):
     cfg = composed(*TINY, *overrides)
@@ -97,10 +99,12 @@ def test_log_every_below_one_is_refused(registry):
 
 
 LSTM_TINY = "model=lstm model.cells_per_block=4 model.damped_signals="
+GRU_TINY = "model=gru model.damped_signals="
 
 
 @pytest.mark.parametrize("typo", ["++model.hiddn=16", "hf.max_iterations=0",
-                                  *(LSTM_TINY + value for value in ("[cell,cell]", "[hiden]", "hidden"))])
+                                  *(LSTM_TINY + value for value in ("[cell,cell]", "[hiden]", "hidden")),
+                                  *(GRU_TINY + value for value in ("[hidden,hidden]", "[cell_inputs]", "hidden"))])
 def test_cli_refuses_typos_in_one_line_before_work(tmp_path, typo):
     out = hf_train(tmp_path, *TINY, *typo.split())
     assert out.returncode == 2, out.stderr

@@ -30,12 +30,15 @@ CONFIGS = {
     "linear": LinearConfig(init_scale=1.5, l2=1e-3),
     "lstm": LSTMConfig(hidden=4, cells_per_block=2, init_scale=1.5, l2=1e-3),
     "gru": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3),
+    "gru_hidden": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3, damped_signals=["hidden"]),
+    "gru_all_signals": GRUConfig(hidden=4, init_scale=1.5, l2=1e-3,
+                                 damped_signals=["update", "reset", "candidate", "hidden"]),
     "leaky_rnn": toy_model.LeakyConfig(hidden=4, leak=0.7, damp_weight=0.5, l2=1e-3),
 }
 
 
 def build(backend: str, name: str, definition: Any = None) -> tuple[Any, Any, Any]:
-    """``backend``'s float64 model of registered model ``name`` at a point away from init, and a padded batch.
+    """``backend``'s float64 model of config ``CONFIGS[name]`` (a registered model) away from init, and a padded batch.
 
     With ``definition`` (a mutant), a backend with its own derivatives gets the built-in definition and then
     reports the mutant as its ``definition``; a deriving backend (autograd) is built from the mutant itself.
@@ -43,7 +46,7 @@ def build(backend: str, name: str, definition: Any = None) -> tuple[Any, Any, An
     cfg = CONFIGS[name]
     component = REGISTRY.get("backend", backend)
     backend_cfg = dataclasses.replace(component.config, dtype="float64")
-    real = REGISTRY.get("model", name).factory(SPEC, cfg)
+    real = REGISTRY.get("model", cfg.name).factory(SPEC, cfg)
     try:
         model = component.factory(definition if backend == "autograd" and definition else real, cfg, backend_cfg)
     except ImportError as exc:
@@ -70,7 +73,8 @@ def test_kit_passes_every_model_on_every_backend(backend, name):
         return
     errors = check_all(model, theta, batch, SPEC, l2=CONFIGS[name].l2, grad_rtol=1e-7)
     assert errors["gv"] < 1e-6 and errors["bind_consistency"] == 0.0
-    assert errors["signals"] == {"rnn_tanh": 1, "linear": 0, "lstm": 2, "gru": 3, "leaky_rnn": 1}[name]
+    assert errors["signals"] == {"rnn_tanh": 1, "linear": 0, "lstm": 2, "gru": 3, "gru_hidden": 1, "gru_all_signals": 4,
+                                 "leaky_rnn": 1}[name]
 
 
 class OutputsReported(TanhRNN):

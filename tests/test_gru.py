@@ -40,6 +40,12 @@ from tests.helpers import REGISTRY, backend_cfg, definition, model_cfg
 from tests.test_numpy_backend import make_batch
 
 H = 4
+SIGNAL_SETS = [("update", "reset", "candidate"), ("hidden",), ("candidate",), ("candidate", "hidden"),
+               ("update", "reset", "candidate", "hidden"), ("reset",), ()]
+"""``model.damped_signals`` sets the tests cover: the default first, ``hidden`` alone, all four, none."""
+DECLARED = {"update": ("logistic", 1.0), "reset": ("logistic", 0.5), "candidate": ("tanh", 1.0),
+            "hidden": ("identity", 1.0)}
+"""Each signal's unit and weight, as the GRU declares them."""
 
 
 def _cfg(**kw) -> SimpleNamespace:
@@ -118,16 +124,17 @@ def test_float32_agrees_with_float64() -> None:
     assert_float32_gv_agrees(m64, m32)
 
 
-def test_predict_and_preactivations() -> None:
-    model = _model("logistic")
+@pytest.mark.parametrize("signals", SIGNAL_SETS, ids="-".join)
+def test_predict_and_preactivations(signals: tuple[str, ...]) -> None:
+    model = _model("logistic", damped_signals=list(signals))
     th, batch = perturbed_theta(model), padded_batch("logistic")
     s, a = model.preactivations(th, batch)
-    assert s.shape == (T, B, N_OUT) and a.shape == (T, B, 3 * H)
-    # the damped signals side by side: update, reset, candidate (as the deriving backends report them)
-    _, signals = model.definition.forward(model.layout.unpack(th), batch.inputs, NumpyOps)
-    assert [g.name for g in signals] == ["update", "reset", "candidate"]
-    assert [(g.unit, g.weight) for g in signals] == [("logistic", 1.0), ("logistic", 0.5), ("tanh", 1.0)]
-    np.testing.assert_allclose(a, np.concatenate([g.preactivation for g in signals], axis=-1), rtol=1e-13)
+    assert s.shape == (T, B, N_OUT) and a.shape == (T, B, len(signals) * H)
+    # the damped signals side by side in declaration order (as the deriving backends report them)
+    _, declared = model.definition.forward(model.layout.unpack(th), batch.inputs, NumpyOps)
+    assert [(g.name, g.unit, g.weight) for g in declared] == [(n, *DECLARED[n]) for n in DECLARED if n in signals]
+    np.testing.assert_allclose(a, np.concatenate([g.preactivation for g in declared], axis=-1) if declared
+                               else np.zeros((T, B, 0)), rtol=1e-13)
     np.testing.assert_allclose(model.predict(th, batch), output_activation("logistic", s), rtol=1e-12)
 
 
@@ -141,12 +148,15 @@ def test_loss_and_predict_is_one_pass_of_both(output: str) -> None:
     assert chunked.loss(th, batch) == pytest.approx(model.loss(th, batch), rel=1e-13)
 
 
+@pytest.mark.parametrize("signals", SIGNAL_SETS, ids="-".join)
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
 @pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
-def test_gv_matches_dense_gauss_newton_and_structural_term(output: str, normaliser: str) -> None:
-    """The conformance kit: gv(., w) against dense G_f + kappa I + w G_S over the declared signals (padded, masked)."""
-    # update, reset (logistic), candidate (tanh)
-    assert_gv_conforms(_model(output, normaliser=normaliser), output, normaliser, n_signals=3)
+def test_gv_matches_dense_gauss_newton_and_structural_term(output: str, normaliser: str,
+                                                           signals: tuple[str, ...]) -> None:
+    """The conformance kit: gv(., w) against dense G_f + kappa I + w G_S over the declared signals (padded, masked),
+    for each ``damped_signals`` set (update, reset: logistic; candidate: tanh; hidden: squared error)."""
+    model = _model(output, normaliser=normaliser, damped_signals=list(signals))
+    assert_gv_conforms(model, output, normaliser, n_signals=len(signals))
 
 
 class _ResetWeightedOne(GRU):
@@ -175,9 +185,40 @@ def test_gv_variable_lengths_through_the_kit_batch() -> None:
     assert errors["gv"] < 1e-7 and errors["bind_consistency"] == 0.0 and errors["signals"] == 3
 
 
-def test_gv_with_chunks_equals_the_whole_batch() -> None:
-    assert_chunked_gv_equals_whole(_model("logistic"), NumpyGRU(ModelSpec(N_IN, N_OUT, "logistic"), _cfg(),
-                                                                 chunk_size=3))
+@pytest.mark.parametrize("signals", [("update", "reset", "candidate"), ("update", "reset", "candidate", "hidden")],
+                         ids="-".join)
+def test_gv_with_chunks_equals_the_whole_batch(signals: tuple[str, ...]) -> None:
+    cfg = _cfg(damped_signals=list(signals))
+    assert_chunked_gv_equals_whole(_model("logistic", damped_signals=list(signals)),
+                                   NumpyGRU(ModelSpec(N_IN, N_OUT, "logistic"), cfg, chunk_size=3))
+
+
+def test_damped_signals_change_only_the_structural_term() -> None:
+    """Without structural weight every set gives the same product bit for bit; with it the sets differ."""
+    th, batch = perturbed_theta(_model("logistic")), padded_batch("logistic", seed=2)
+    v = np.random.default_rng(11).standard_normal(_model().n_params)
+    plain = _model("logistic").curvature(th, batch).gv(v, 0.0)
+    products = []
+    for signals in SIGNAL_SETS:
+        bound = _model("logistic", damped_signals=list(signals)).curvature(th, batch)
+        np.testing.assert_array_equal(bound.gv(v, 0.0), plain)
+        products.append(bound.gv(v, 0.7))
+    assert all(relative_error(a, b) > 1e-6 for i, a in enumerate(products) for b in products[i + 1:])
+
+
+def test_default_damped_signals_are_the_previous_set_bit_for_bit() -> None:
+    """No damped_signals in the config (as before the option) and today's default, in any order, give identical
+    products and pre-activations."""
+    th, batch = perturbed_theta(_model("softmax")), padded_batch("softmax", seed=4)
+    v = np.random.default_rng(12).standard_normal(_model().n_params)
+    before = _model("softmax")  # the config has no damped_signals key
+    assert not hasattr(_cfg(), "damped_signals") and before.definition.damped_signals == ("update", "reset",
+                                                                                          "candidate")
+    for value in (["update", "reset", "candidate"], ["candidate", "update", "reset"]):
+        model = _model("softmax", damped_signals=value)
+        for w in (0.0, 0.7):
+            np.testing.assert_array_equal(model.curvature(th, batch).gv(v, w), before.curvature(th, batch).gv(v, w))
+        np.testing.assert_array_equal(model.preactivations(th, batch)[1], before.preactivations(th, batch)[1])
 
 
 def test_single_step_sequences() -> None:
@@ -190,12 +231,14 @@ def test_single_step_sequences() -> None:
     check_all(model, th, batch, model.spec, l2=1e-3, grad_rtol=1e-7)
 
 
+@pytest.mark.parametrize("signals", [("update", "reset", "candidate"), ("hidden",),
+                                     ("update", "reset", "candidate", "hidden")], ids="-".join)
 @pytest.mark.parametrize("normaliser", ["targets", "sequences"])
 @pytest.mark.parametrize("output", ["linear", "logistic", "softmax"])
-def test_numpy_equals_the_autograd_derived_model(output: str, normaliser: str) -> None:
+def test_numpy_equals_the_autograd_derived_model(output: str, normaliser: str, signals: tuple[str, ...]) -> None:
     """Same theta, batch and v: loss, gradient and Gv equal the kit's derived model on autograd (max rel err)."""
     pytest.importorskip("autograd")
-    cfg = _cfg(normaliser=normaliser)
+    cfg = _cfg(normaliser=normaliser, damped_signals=list(signals))
     model = NumpyGRU(ModelSpec(N_IN, N_OUT, output), cfg)
     derived = autograd_model(model, cfg)
     th, batch = perturbed_theta(model), padded_batch(output, seed=7)
@@ -215,10 +258,15 @@ def test_backend_dispatch_builds_the_numpy_gru() -> None:
 
 @pytest.mark.parametrize("bad, message", [(dict(hidden=0), "gru needs hidden >= 1"),
                                           (dict(update_bias=float("nan")), "finite update_bias"),
-                                          (dict(init="orthogonal"), "unknown init")])
+                                          (dict(init="orthogonal"), "unknown init"),
+                                          (dict(damped_signals=["cell"]), "unknown damped signal 'cell' in "
+                                           "damped_signals; expected any of update, reset, candidate, hidden"),
+                                          (dict(damped_signals=["reset", "reset"]),
+                                           "damped_signals names a signal twice")])
 def test_bad_config(bad, message) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as err:
         _model(**bad)
+    assert "\n" not in str(err.value)
 
 
 def test_hf_trains_the_gru_on_numpy_and_autograd_alike(tmp_path) -> None:

@@ -17,6 +17,8 @@ from tests.test_cli import hf_train
 ROOT = Path(__file__).resolve().parents[1]
 MAIN_CHECKPOINTS = ROOT / "tests" / "data" / "checkpoints-6ac9f66"
 """Checkpoints written by main at 6ac9f66 (before this change) after 2 iterations; see ``RUNS``."""
+GRU_CHECKPOINT = ROOT / "tests" / "data" / "checkpoints-b1aabf2" / "gru.npz"
+"""A GRU checkpoint written at b1aabf2, before the GRU had ``model.damped_signals``, after 2 iterations."""
 
 RUNS = {
     # name: (the command's settings, sha256[:16] of theta after 4 uninterrupted iterations with main's code)
@@ -24,6 +26,8 @@ RUNS = {
              "hf.curvature_batch=20"], "fb669343c89317e8"),
     "lstm": (["model=lstm", "optimizer=sgd", "optimizer.batch_size=10", "task.T=10", "model.hidden=4",
               "model.cells_per_block=2", "task.test_size=50"], "74fa29b2fb70a14e"),
+    "gru": (["model=gru", "hf=small", "task.T=10", "model.hidden=4", "task.test_size=50", "hf.gradient_batch=40",
+             "hf.curvature_batch=20"], "d9edc94a69bdfbf9"),  # GRU_CHECKPOINT, with b1aabf2's code
 }
 TOY_PLUGIN = (f"sys.path.insert(0, {str(ROOT)!r})\nimport hfcore.cli, hfcore.registry, tests.toy_model\n"
               "_load = hfcore.registry.load_plugins\n"
@@ -48,8 +52,9 @@ def test_legacy_model_sections_are_upgraded() -> None:
 
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_checkpoint_written_before_models_were_components_resumes_bit_for_bit(tmp_path, name) -> None:
+    """Also a GRU's written before model.damped_signals: it resumes with the signals it damped."""
     settings, want = RUNS[name]
-    shutil.copy(MAIN_CHECKPOINTS / f"{name}.npz", tmp_path / "old.npz")
+    shutil.copy(GRU_CHECKPOINT if name == "gru" else MAIN_CHECKPOINTS / f"{name}.npz", tmp_path / "old.npz")
     out = hf_train(tmp_path, *settings, "hf.max_iterations=4", "progress=false", "tracking=none",
                    "checkpoint.dir=resumed", f"checkpoint.resume={tmp_path / 'old.npz'}")
     assert out.returncode == 0, out.stderr[-2000:]
@@ -93,15 +98,19 @@ def test_help_lists_a_plugin_models_options(tmp_path) -> None:
     assert "  name: leaky_rnn" in model and "  leak: 0.5" in model and "  damp_weight: 1.0" in model
 
 
-def test_lstm_sections_saved_before_damped_signals_get_the_set_they_damped() -> None:
-    """An LSTM checkpoint written before model.damped_signals existed resumes with the set it was trained with."""
-    saved = {"name": "lstm", "hidden": 4, "l2": 2e-05, "init": "dense", "num_connections": 15, "init_scale": 1.0,
-             "input_scale": 1.0, "normaliser": "targets", "output": None, "cells_per_block": 2}
+@pytest.mark.parametrize("name, extra, damped", [("lstm", {"cells_per_block": 2}, ["cell_inputs", "gates"]),
+                                                 ("gru", {"update_bias": -1.0}, ["update", "reset", "candidate"])])
+def test_gated_sections_saved_before_damped_signals_get_the_set_they_damped(name, extra, damped) -> None:
+    """An LSTM or GRU checkpoint written before model.damped_signals existed resumes with the set it was trained
+    with."""
+    saved = {"name": name, "hidden": 4, "l2": 2e-05, "init": "dense", "num_connections": 15, "init_scale": 1.0,
+             "input_scale": 1.0, "normaliser": "targets", "output": None} | extra
     new = upgrade_saved_config({"config": {"model": saved}})
-    assert new["config"]["model"] == saved | {"damped_signals": ["cell_inputs", "gates"]}
+    assert new["config"]["model"] == saved | {"damped_signals": damped}
     assert upgrade_saved_config(new) == new
-    legacy = upgrade_saved_config({"config": {"model": {"kind": "lstm"} | {k: v for k, v in saved.items()
-                                                                          if k != "name"}}})
-    assert legacy == new
+    if name == "lstm":  # configs from before models were components had no GRU
+        legacy = upgrade_saved_config({"config": {"model": {"kind": "lstm"} | {k: v for k, v in saved.items()
+                                                                              if k != "name"}}})
+        assert legacy == new
     today = {"config": {"model": saved | {"damped_signals": ["hidden"]}}}
     assert upgrade_saved_config(today) is today

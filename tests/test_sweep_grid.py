@@ -270,11 +270,13 @@ def test_runs_logged_before_the_optimizer_group_keep_their_identity():
     ("figure3_quick", "hf.preconditioner=empirical_fisher", []),
     ("figure3_quick", "hf.float32_gv_above_lambda=0.009", []),
     ("figure3_quick", "model.damped_signals=[cell_inputs,gates,cell]", ["model=lstm", "model.hidden=20"]),
+    ("figure3_quick", "model.damped_signals=[update,reset,candidate,hidden]", ["model=gru", "model.hidden=20"]),
+    ("figure3_quick", "model.damped_signals=[hidden]", ["model=gru", "model.hidden=20"]),
 ])
 def test_finished_runs_logged_before_a_key_was_added_keep_their_identity(tmp_path, grid, changed, model):
     """A run logged before the keys of ``ADDED_KEYS`` existed computed what their defaults compute (classical
-    momentum, plain CG, float64 products, the LSTM's first damped signals): a grid job with the defaults is that
-    run; one that sets a key is not."""
+    momentum, plain CG, float64 products, the LSTM's and the GRU's first damped signals): a grid job with the
+    defaults is that run; one that sets a key is not."""
     from mlflow.tracking import MlflowClient
 
     from hfcore.build import solver_tag

@@ -41,6 +41,15 @@ GRU_RESET_WEIGHT = 0.5
 GRU_CANDIDATE_WEIGHT = 1.0
 """Structural-damping weight of the GRU's candidate pre-activations (see :class:`GRU`)."""
 
+GRU_HIDDEN_WEIGHT = 1.0
+"""Structural-damping weight of the GRU's state ``h`` (squared error, as the LSTM's ``hidden``; see :class:`GRU`)."""
+
+GRU_SIGNALS = ("update", "reset", "candidate", "hidden")
+"""Signals the GRU can damp (``model.damped_signals``), in the order it declares them."""
+
+GRU_DAMPED_DEFAULT = ("update", "reset", "candidate")
+"""The GRU's damped signals when the config names none (the set it damped before the option existed)."""
+
 LSTM_SIGNALS = ("cell_inputs", "gates", "cell", "hidden")
 """Signals the LSTM can damp (``model.damped_signals``), in the order it declares them."""
 
@@ -258,7 +267,7 @@ class LSTM:
         self.cells_per_block = k
         self.n_blocks = H // k
         self.n_rows = H + 3 * self.n_blocks
-        self.damped_signals = _damped_signals(getattr(cfg, "damped_signals", None))
+        self.damped_signals = _damped_signals(getattr(cfg, "damped_signals", None), LSTM_SIGNALS, LSTM_DAMPED_DEFAULT)
 
     def blocks(self) -> Sequence[ParamBlock]:
         """``W_x, W_h, b_cell, b_in, b_forget, b_out, W_y, b_y`` (see the class docstring)."""
@@ -309,15 +318,15 @@ class LSTM:
                         for name in LSTM_SIGNALS if name in self.damped_signals)
 
 
-def _damped_signals(value: Any) -> tuple[str, ...]:
-    """``model.damped_signals`` checked: a list of distinct names from :data:`LSTM_SIGNALS` (None: the default)."""
+def _damped_signals(value: Any, allowed: Sequence[str], default: tuple[str, ...]) -> tuple[str, ...]:
+    """``model.damped_signals`` checked: a list of distinct names from ``allowed`` (None: ``default``)."""
     if value is None:
-        return LSTM_DAMPED_DEFAULT
+        return default
     names = [value] if isinstance(value, str) else list(value)
     for name in names:
-        if name not in LSTM_SIGNALS:
+        if name not in allowed:
             raise ValueError(f"unknown damped signal {name!r} in damped_signals; expected any of "
-                             f"{', '.join(LSTM_SIGNALS)}")
+                             f"{', '.join(allowed)}")
     if len(set(names)) != len(names):
         raise ValueError(f"damped_signals names a signal twice: {names}")
     return tuple(names)
@@ -340,13 +349,20 @@ class GRU:
     as by :class:`TanhRNN` (``W_x`` times ``input_scale``); biases are 0 except ``b_z``,
     ``update_bias`` (-1 by default: ``z = 0.27``, so each step keeps most of ``h``).
 
-    **Damped signals**: the pre-activations the recurrent weights feed, each with its unit:
-    ``update`` ``a_z`` (logistic, weight :data:`GRU_UPDATE_WEIGHT` = 1: it moves ``h`` by
-    ``z'(a_z) (c - h_{t-1})``, as far as the candidate can), ``reset`` ``a_r`` (logistic,
-    :data:`GRU_RESET_WEIGHT` = 0.5: it reaches ``h`` only through ``W_c`` inside the candidate,
-    whose own term already damps that path) and ``candidate`` ``a_c`` (tanh,
-    :data:`GRU_CANDIDATE_WEIGHT` = 1: the new content, as the tanh RNN's units). ``h`` itself is
-    a running mix of those signals and is not damped (the LSTM leaves its cell out likewise).
+    **Damped signals** (``damped_signals``, any of :data:`GRU_SIGNALS`; default
+    :data:`GRU_DAMPED_DEFAULT`, the first three), each with the loss matched to its unit:
+
+    * ``update``: ``a_z`` (unit ``logistic``, weight :data:`GRU_UPDATE_WEIGHT` = 1: it moves ``h`` by
+      ``z'(a_z) (c - h_{t-1})``, as far as the candidate can);
+    * ``reset``: ``a_r`` (unit ``logistic``, :data:`GRU_RESET_WEIGHT` = 0.5: it reaches ``h`` only
+      through ``W_c`` inside the candidate, whose own term already damps that path);
+    * ``candidate``: ``a_c`` (unit ``tanh``, :data:`GRU_CANDIDATE_WEIGHT` = 1: the new content, as
+      the tanh RNN's units);
+    * ``hidden``: the state ``h_t`` itself (unit ``identity``: squared error, ``D'' = 1``, weight
+      :data:`GRU_HIDDEN_WEIGHT` = 1). ``h_t`` is a running mix of the candidates, bounded in
+      (-1, 1), and feeds only linear maps (``W_h``, ``W_c`` after the reset, ``W_y``), so its
+      matched loss is the squared error, as for the LSTM's ``hidden``. It is what carries a change
+      of the recurrent weights to every later step (the issue-19 ablation in ``docs/results.md``).
 
     Parameters
     ----------
@@ -354,7 +370,8 @@ class GRU:
         Input/output sizes and the output/loss pair.
     cfg : GRUConfig-like
         Read by attribute: ``hidden``, ``update_bias``, ``init``, ``num_connections``,
-        ``init_scale``, ``input_scale``.
+        ``init_scale``, ``input_scale`` and, if present, ``damped_signals`` (default
+        :data:`GRU_DAMPED_DEFAULT`).
 
     Raises
     ------
@@ -374,6 +391,7 @@ class GRU:
         self.weights = _WeightInit(cfg)
         self.spec = spec
         self.n_in, self.n_hidden, self.n_out = int(spec.n_in), int(cfg.hidden), int(spec.n_out)
+        self.damped_signals = _damped_signals(getattr(cfg, "damped_signals", None), GRU_SIGNALS, GRU_DAMPED_DEFAULT)
 
     def blocks(self) -> Sequence[ParamBlock]:
         """``W_x, W_h, W_c, b_z, b_r, b_c, W_y, b_y`` (see the class docstring)."""
@@ -390,7 +408,7 @@ class GRU:
         )
 
     def forward(self, params: Mapping[str, Any], x: Any, ops: Ops) -> tuple[Any, Sequence[DampedSignal]]:
-        """``(s, [update, reset, candidate])`` for inputs ``x`` (T, B, I)."""
+        """``(s, signals)`` for inputs ``x`` (T, B, I): the chosen ``damped_signals`` in :data:`GRU_SIGNALS` order."""
         T, B = x.shape[0], x.shape[1]
         H = self.n_hidden
         b = ops.concatenate([params["b_z"], params["b_r"], params["b_c"]])
@@ -413,9 +431,11 @@ class GRU:
             cand_pre.append(a_c)
         s = (ops.stack(hs).reshape(T * B, H) @ params["W_y"].T + params["b_y"]).reshape(T, B, self.n_out)
         gate_pre = ops.stack(gate_pre)
-        return s, (DampedSignal("update", gate_pre[..., :H], "logistic", GRU_UPDATE_WEIGHT),
-                   DampedSignal("reset", gate_pre[..., H:], "logistic", GRU_RESET_WEIGHT),
-                   DampedSignal("candidate", ops.stack(cand_pre), "tanh", GRU_CANDIDATE_WEIGHT))
+        signals = {"update": lambda: DampedSignal("update", gate_pre[..., :H], "logistic", GRU_UPDATE_WEIGHT),
+                   "reset": lambda: DampedSignal("reset", gate_pre[..., H:], "logistic", GRU_RESET_WEIGHT),
+                   "candidate": lambda: DampedSignal("candidate", ops.stack(cand_pre), "tanh", GRU_CANDIDATE_WEIGHT),
+                   "hidden": lambda: DampedSignal("hidden", ops.stack(hs), "identity", GRU_HIDDEN_WEIGHT)}
+        return s, tuple(signals[name]() for name in GRU_SIGNALS if name in self.damped_signals)
 
 
 LEGACY_KINDS: dict[str, tuple[str, frozenset[str]]] = {
@@ -433,8 +453,8 @@ def upgrade_saved_config(extra: dict[str, Any]) -> dict[str, Any]:
     ``linear``, ``lstm``) and carry every model's keys; today's name it by ``name``
     (``rnn_tanh``, ``linear``, ``lstm``) and carry only that model's keys. The keys a
     model never read (:data:`LEGACY_KINDS`) are dropped, so a resume compares only the
-    settings that shape the model. An LSTM saved before ``damped_signals`` existed damped
-    :data:`LSTM_DAMPED_DEFAULT`, which it is given. Anything else is returned unchanged.
+    settings that shape the model. An LSTM (GRU) saved before ``damped_signals`` existed damped
+    :data:`LSTM_DAMPED_DEFAULT` (:data:`GRU_DAMPED_DEFAULT`), which it is given. Anything else is returned unchanged.
     """
     config = extra.get("config")
     model = config.get("model") if isinstance(config, dict) else None
@@ -444,6 +464,7 @@ def upgrade_saved_config(extra: dict[str, Any]) -> dict[str, Any]:
     if model.get("kind") in LEGACY_KINDS:
         name, unread = LEGACY_KINDS[model["kind"]]
         upgraded = {"name": name} | {k: v for k, v in model.items() if k != "kind" and k not in unread}
-    if upgraded.get("name") == "lstm" and "damped_signals" not in upgraded:
-        upgraded = upgraded | {"damped_signals": list(LSTM_DAMPED_DEFAULT)}
+    defaults = {"lstm": LSTM_DAMPED_DEFAULT, "gru": GRU_DAMPED_DEFAULT}
+    if upgraded.get("name") in defaults and "damped_signals" not in upgraded:
+        upgraded = upgraded | {"damped_signals": list(defaults[upgraded["name"]])}
     return extra if upgraded is model else extra | {"config": config | {"model": upgraded}}

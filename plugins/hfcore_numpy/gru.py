@@ -18,7 +18,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from hfcore.kit.batches import Workspace, as_vector, prepare_batch
-from hfcore.kit.definitions import GRU, GRU_CANDIDATE_WEIGHT, GRU_RESET_WEIGHT, GRU_UPDATE_WEIGHT
+from hfcore.kit.definitions import (
+    GRU,
+    GRU_CANDIDATE_WEIGHT,
+    GRU_DAMPED_DEFAULT,
+    GRU_HIDDEN_WEIGHT,
+    GRU_RESET_WEIGHT,
+    GRU_SIGNALS,
+    GRU_UPDATE_WEIGHT,
+)
 from hfcore.types import Batch, ModelSpec
 
 from .base import GatedModel
@@ -110,10 +118,13 @@ class NumpyGRU(GatedModel):
     def __init__(self, spec: ModelSpec, cfg: Any, dtype: Any = np.float64, chunk_size: int = 1000,
                  definition: GRU | None = None) -> None:
         super().__init__(spec, cfg, dtype, chunk_size, definition)
-        # Each damped signal's weight on its rows of a (the declared weights, in declaration order).
+        self.damped: frozenset[str] = frozenset(self.definition.damped_signals)
+        # Each damped signal's weight on its rows of a (the declared weights, in declaration order; 0: not damped).
         H = self.n_hidden
-        self.signal_weights = np.repeat(np.array([GRU_UPDATE_WEIGHT, GRU_RESET_WEIGHT, GRU_CANDIDATE_WEIGHT],
-                                                 dtype=self.dtype), H)
+        weights = [weight if name in self.damped else 0.0 for name, weight in
+                   (("update", GRU_UPDATE_WEIGHT), ("reset", GRU_RESET_WEIGHT), ("candidate", GRU_CANDIDATE_WEIGHT))]
+        self.signal_weights = np.repeat(np.array(weights, dtype=self.dtype), H)
+        self.damp_a = any(weights)  # some rows of a are damped
 
     # ------------------------------------------------------------------ layout
     def unpack(self, theta: np.ndarray) -> GRUParams:
@@ -167,13 +178,15 @@ class NumpyGRU(GatedModel):
         return tr._replace(a=None, d=d)
 
     def _backward(self, p: GRUParams, x: np.ndarray, tr: _Trace, ds: np.ndarray, da: np.ndarray,
-                  out: np.ndarray, ws: Workspace) -> None:
+                  out: np.ndarray, ws: Workspace, dh_in: np.ndarray | None = None) -> None:
         """Linear BPTT over one chunk: the unnormalised ``J' (ds, da)`` written into ``out`` (flat).
 
         ``ds`` (T, B, O) is the cotangent of the outputs ``s`` (``m (yhat - y)`` for the gradient,
         ``m H_L R s`` for Gv); ``da`` (T, B, 3H) enters holding a cotangent of the pre-activations
         ``a`` themselves (zeros for the gradient, the structural term for Gv) and leaves holding
-        ``dL/da``. ``tr`` needs :meth:`_derivatives`. Every block of ``out`` is written.
+        ``dL/da``. ``dh_in`` (T, B, H), when given, is a further cotangent of ``h`` itself (the
+        structural term of the ``hidden`` signal). ``tr`` needs :meth:`_derivatives`. Every block of
+        ``out`` is written.
         """
         T, B, _ = x.shape
         H = self.n_hidden
@@ -181,6 +194,8 @@ class NumpyGRU(GatedModel):
         assert d is not None
         dh_all = ws.get("dh", (T, B, H))
         np.matmul(ds.reshape(T * B, self.n_out), p.W_y, out=dh_all.reshape(T * B, H))
+        if dh_in is not None:
+            dh_all += dh_in
         tmp, dq = ws.get("tmp", (B, H)), ws.get("dq", (B, H))
         for t in range(T - 1, -1, -1):
             dh = dh_all[t]  # complete: step t + 1 added its terms below
@@ -231,16 +246,22 @@ class NumpyGRU(GatedModel):
 
     # ------------------------------------------------------------------ Model protocol
     def preactivations(self, theta: np.ndarray, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """``(s, a)``: output pre-activations (T, B, n_out) and the damped signals' pre-activations (T, B, 3H).
+        """``(s, a)``: output pre-activations (T, B, n_out) and the damped signals' pre-activations.
 
-        ``a`` is ``[update (H) | reset (H) | candidate (H)]``, the definition's three damped signals
-        side by side (as the deriving backends report them).
+        ``a`` is the chosen signals side by side in the definition's order (as the deriving
+        backends report them): by default ``[update (H) | reset (H) | candidate (H)]``, then
+        ``h`` (H) when ``hidden`` is damped.
         """
         theta = as_vector(theta, self.n_params, self.dtype, "theta")
         data = prepare_batch(batch, self.n_in, self.n_out, self.dtype, 1.0)
         tr = self._forward(self.unpack(theta), data.x)
         assert tr.s is not None and tr.a is not None
-        return tr.s, tr.a
+        if self.damped == set(GRU_DAMPED_DEFAULT):
+            return tr.s, tr.a  # already side by side
+        H = self.n_hidden
+        parts = {"update": tr.a[..., :H], "reset": tr.a[..., H:2 * H], "candidate": tr.a[..., 2 * H:], "hidden": tr.h}
+        chosen = [parts[name] for name in GRU_SIGNALS if name in self.damped]
+        return tr.s, np.concatenate(chosen, axis=-1) if chosen else tr.a[..., :0]
 
     def curvature(self, theta: np.ndarray, batch: Batch) -> GRUCurvature:
         """Bind Gauss-Newton products at ``theta`` on ``batch`` (forward pass cached)."""
@@ -260,29 +281,36 @@ class GRUCurvature(TracedCurvature):
     Notes
     -----
     ``G_S = sum_k w_k J_k' diag(valid D_k''(a_k)) J_k / N`` over the damped signals that
-    :class:`hfcore.kit.definitions.GRU` declares: the update and reset gates (unit logistic,
-    ``D'' = sigma (1 - sigma)``, weights 1 and 0.5) and the candidate (unit tanh, ``D'' = 1 - c^2``,
-    weight 1), at real (non-padding) steps, divided by the loss's N; this is
+    :class:`hfcore.kit.definitions.GRU` declares (``model.damped_signals``): any of the update and
+    reset gates (unit logistic, ``D'' = sigma (1 - sigma)``, weights 1 and 0.5), the candidate (unit
+    tanh, ``D'' = 1 - c^2``, weight 1) and the state ``h`` (unit identity, ``D'' = 1``, weight 1), at
+    real (non-padding) steps, divided by the loss's N; this is
     :class:`hfcore.kit.derived.DerivedCurvature`'s term. Since ``D''(a) R a`` is the R-forward
     value of the units' outputs, its cotangent ``w w_k valid D'' R a`` joins ``dL/da`` directly,
-    in the same backward pass. Bound objects keep about ``8 H * T * B`` numbers for the batch and
-    reuse work buffers, so one must not be used from several threads at once; results are fresh.
+    and ``w w_h valid R h`` joins ``dL/dh`` at its step, in the same backward pass. Bound objects
+    keep about ``8 H * T * B`` numbers for the batch (``H * T * B`` more when ``hidden`` is damped:
+    ``R h`` kept) and reuse work buffers, so one must not be used from several threads at once;
+    results are fresh.
     """
 
     def _chunk_gv(self, c: TracedChunk, vp: GRUParams, w: float, out: np.ndarray) -> None:
         """Unnormalised ``(G_f + w G_S) v`` of one chunk into ``out``: R-forward, then :meth:`NumpyGRU._backward`."""
         m, tr, ws = self.model, c.trace, self._ws
         T, B, H = tr.h.shape
+        damp_h = w != 0.0 and "hidden" in m.damped
         ra = ws.get("da", (T, B, 3 * H))
-        rh = ws.get("dh", (T, B, H))  # free again once Rs is formed: the backward pass reuses it
+        # "dh" is free again once Rs is formed (the backward pass reuses it), unless R h is damped
+        rh = ws.get("rh" if damp_h else "dh", (T, B, H))
         self._r_forward(c, vp, ra, rh)
         rds = self._output_r(c, vp, rh)
-        if w != 0.0:  # ra holds D''(a) R a: the structural cotangent of a, at real steps only
+        if w != 0.0 and m.damp_a:  # ra holds D''(a) R a: the structural cotangent of a, at real steps only
             ra *= c.valid * w
             ra *= m.signal_weights
         else:
             ra.fill(0.0)
-        m._backward(self.params, c.x, tr, rds, ra, out, ws)
+        if damp_h:  # D'' = 1: the cotangent of h is w w_h valid R h
+            rh *= c.valid * (w * GRU_HIDDEN_WEIGHT)
+        m._backward(self.params, c.x, tr, rds, ra, out, ws, rh if damp_h else None)
 
     def _r_forward(self, c: TracedChunk, vp: GRUParams, ra: np.ndarray, rh: np.ndarray) -> None:
         """R-forward pass of one chunk: ``ra`` (T, B, 3H) ends as ``D''(a) R a`` (R of [z | r | c]), ``rh`` as R h."""
