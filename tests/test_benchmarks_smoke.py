@@ -372,19 +372,35 @@ def test_gv_torch_checks_agreement_and_reports_numpy_over_torch(tmp_path):
     assert len(seconds["torch"]["gv"]) == 2 and len(seconds["numpy"]["gradient"]) == 2
 
 
-def test_lstm_signals_records_each_set_and_seed_and_resumes(tmp_path):
-    tiny = ["--out", str(tmp_path), "--sets", "tikhonov", "hidden,cell", "--seeds", "0", "--T", "10", "--hidden", "4",
-            "--cells-per-block", "2", "--test-size", "20", "--budget-cpu", "60",
+@pytest.mark.parametrize("model, sets, labels", [
+    (["--cells-per-block", "2"], ["tikhonov", "hidden,cell"], ["| none (Tikhonov only)", "| {hidden, cell}"]),
+    (["--model", "gru"], ["tikhonov", "update,reset,candidate"],
+     ["| none (Tikhonov only)", "| {update, reset, candidate} (default)"])], ids=["lstm", "gru"])
+def test_lstm_signals_records_each_set_and_seed_and_resumes(tmp_path, model, sets, labels):
+    tiny = ["--out", str(tmp_path), *model, "--sets", *sets, "--seeds", "0", "--T", "10", "--hidden", "4",
+            "--test-size", "20", "--budget-cpu", "60",
             "--extra", "hf.max_iterations=2", "hf.gradient_batch=40", "hf.curvature_batch=20"]
     run_script("lstm_signals.py", *tiny)
     with (tmp_path / "runs.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [(r["signals"], r["damping"], r["returncode"]) for r in rows] == [
-        ("tikhonov", "tikhonov", "0"), ("hidden,cell", "structural", "0")]
+        ("tikhonov", "tikhonov", "0"), (sets[1], "structural", "0")]
     assert all(r["solved"] in ("True", "False") and int(r["iterations"]) == 2 for r in rows)
-    assert "model.damped_signals=[hidden,cell]" in rows[1]["command"] and "damping=tikhonov" in rows[0]["command"]
+    assert f"model.damped_signals=[{sets[1]}]" in rows[1]["command"] and "damping=tikhonov" in rows[0]["command"]
+    assert all(f"model={'gru' if 'gru' in model else 'lstm'} " in r["command"] for r in rows)
     again = run_script("lstm_signals.py", *tiny)  # both rows are there: nothing runs again
     assert again.stdout == "" and len((tmp_path / "runs.csv").read_text().splitlines()) == 3
     shown = run_script("lstm_signals.py", "--out", str(tmp_path), "--table").stdout.splitlines()
     assert shown[0] == "| signals damped | seed 0: minibatches / CPU s | solved | median of the solved |"
-    assert [line.split(" | ")[0] for line in shown[2:]] == ["| none (Tikhonov only)", "| {hidden, cell}"]
+    assert [line.split(" | ")[0] for line in shown[2:]] == labels
+    other = "lstm" if "gru" in model else "gru"  # one folder holds one model's runs
+    refused = subprocess.run([sys.executable, str(BENCH / "lstm_signals.py"), "--out", str(tmp_path), "--model",
+                              other, "--dry-run"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "holds" in refused.stderr and refused.stdout == ""
+
+
+def test_lstm_signals_table_reads_the_committed_lstm_runs():
+    """The LSTM's committed ablation (rows without a model column) is still read as the LSTM's."""
+    shown = run_script("lstm_signals.py", "--out", str(ROOT / "docs" / "results" / "lstm-signals"),
+                       "--table").stdout.splitlines()
+    assert shown[3].startswith("| {cell_inputs, gates} (default) | ") and len(shown) == 8

@@ -96,7 +96,8 @@ class NumpyGRU(GatedModel):
         Input/output sizes and the output/loss pair.
     cfg : GRUConfig-like
         Read by attribute: ``hidden``, ``update_bias``, ``l2``, ``init``, ``num_connections``,
-        ``init_scale``, ``input_scale``, ``normaliser``.
+        ``init_scale``, ``input_scale``, ``normaliser`` and, if present, ``damped_signals`` (default
+        :data:`~hfcore.kit.definitions.GRU_DAMPED_DEFAULT`).
     dtype : numpy dtype, optional
         ``float64`` (default) or ``float32``.
     chunk_size : int, optional
