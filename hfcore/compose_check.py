@@ -117,6 +117,8 @@ def _describe(exc: Exception, overrides: list[str], registry: Registry) -> str:
 def composition_error(argv: list[str], registry: Registry) -> str | None:
     """Hydra's error for composing ``argv``'s overrides, as one line, or None when they compose.
 
+    With ``--multirun``, also why a job of the sweep would be refused before its work (:func:`sweep_error`).
+
     Parameters
     ----------
     argv : list of str
@@ -155,7 +157,7 @@ SMALL_GRID = 12
 
 def _grid(master: Any, overrides: list[str]) -> list[list[str]] | None:
     """The sweep's jobs as Hydra's basic sweeper makes them, each a list of ``key=value`` overrides; None for
-    another sweeper (its jobs are its own business).
+    another sweeper (its jobs are its own business) or one set on the command line.
 
     Like the sweeper: the config's ``hydra.sweeper.params`` (a grid of ``conf/sweep/``) first, then the
     command line's overrides, which replace a param of the same key; the jobs are their product.
@@ -163,7 +165,10 @@ def _grid(master: Any, overrides: list[str]) -> list[list[str]] | None:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    if master.hydra.runtime.choices.get("hydra/sweeper") != "basic":
+    keys = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[-1] for o in overrides}
+    # another sweeper, or the sweeper's settings given on the command line (the first job is composed without
+    # them): Hydra's business
+    if keys.get("hydra/sweeper", "basic") != "basic" or any(k.startswith("hydra.sweeper") for k in keys):
         return None
     params = master.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]

@@ -86,14 +86,22 @@ def test_a_bad_value_every_job_shares_names_no_job(registry):
 
 
 @pytest.mark.parametrize("argv", [
-    ["sweep=figure3_full"], ["sweep=figure3_quick"], ["sweep=table1_full"], ["sweep=figure3_full", "task.T=30,50"],
+    ["sweep=figure3_full"], ["sweep=figure3_quick"], ["sweep=figure3_full", "task.T=30,50"],
     ["seed=0,1", "damping=structural,tikhonov", "task.T=10,20"],
     # gated_compare picks Adam's rate by method and problem; an untuned one (0.0) fails in its own job, by design
     # after the other cells ran: a failure of a combination of good values, not a bad value
-    ["sweep=gated_compare"], ["sweep=table1_redo"],
+    ["sweep=gated_compare", "task.test_size=10"],
 ])
 def test_good_sweeps_pass(registry, argv):
     assert composition_error(["--multirun", *argv], registry) is None
+
+
+def test_a_natural_grid_with_untuned_adam_cells_passes(registry, tmp_path):
+    """table1_redo ties Adam's rate to the method and the task as gated_compare does (on tiny data: the full sets
+    take minutes to build; no speech, which needs espeak-ng)."""
+    tiny = ["task.size=tiny", f"task.data_dir={tmp_path}", "hf.gradient_batch=20", "hf.curvature_batch=10"]
+    grid = ["sweep=table1_redo", "sweep/table1_task@table1_task=bouncing_balls,music"]
+    assert composition_error(["--multirun", *grid, *tiny], registry) is None
 
 
 def test_a_cell_bad_only_in_its_combination_is_left_to_its_job(registry):
@@ -137,3 +145,10 @@ def test_cli_refuses_a_bad_job_before_the_first_runs(tmp_path, bad):
     (line,) = [x for x in out.stderr.splitlines() if x.strip()]
     assert line.startswith("hf-train: error: the sweep's job ")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no multirun/ folder, no mlflow.db
+
+
+@pytest.mark.parametrize("argv", [["hydra/sweeper=optuna"], ["hydra.sweeper.params.seed=0"]])
+def test_another_sweeper_makes_its_own_jobs(registry, argv):
+    """Only the basic sweeper's grid is known here; another sweeper's jobs (or the params given on the command
+    line) are left to it."""
+    assert composition_error(["--multirun", "seed=0,-1", *argv], registry) is None
