@@ -66,9 +66,20 @@ def _build(kind: str, registry: Registry, name: str, *args: Any) -> Any:
     except ConfigError:  # from a component this one builds (HF's damping), already worded
         raise
     except (ValueError, TypeError, ImportError) as exc:
-        label = f"{kind} '{name}'"
-        message = str(exc)  # a plugin's own message may already name the component
-        raise ConfigError(message if message.startswith(label) else f"{label}: {message}") from None
+        raise ConfigError(_labelled(kind, name, str(exc))) from None
+
+
+def _labelled(kind: str, name: str, message: str) -> str:
+    """``message`` led by ``kind 'name': `` once: a plugin's own message may already name the component,
+    as the label does or by its bare name (``lstm: ...``, ``numpy backend: ...``), which the label replaces."""
+    label = f"{kind} '{name}'"
+    if message.startswith(label):
+        return message
+    for own in (f"{name}: ", f"{name} {kind}: "):
+        if message.startswith(own):
+            message = message[len(own):]
+            break
+    return f"{label}: {message}"
 
 
 def _typed(kind: str, registry: Registry, node: Any) -> Any:

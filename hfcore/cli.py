@@ -183,7 +183,8 @@ def main() -> None:
     register_resolvers()
     from hfcore.compose_check import composition_error
 
-    problem = composition_error(sys.argv[1:], registry)  # Hydra's own report is 8 lines and suggests +key=
+    # Hydra's own report is 8 lines and suggests +key=; a sweep's jobs are checked here, before the first starts
+    problem = composition_error(sys.argv[1:], registry)
     if problem:
         fail(problem)
 

@@ -163,6 +163,13 @@ def test_report_combines_stores_and_tables_into_one_figure(tmp_path):
     assert sources["xor", "1", "structural"] == one
     assert (tmp_path / "all" / "figure3.png").read_bytes()[:4] == b"\x89PNG"
 
+    # The report's own runs.csv reads back as the same table: the runs still running or stopped stay so.
+    again = hf_report(tmp_path, "figure3", "--csv", "all/runs.csv", "--out", "again")
+    assert again.returncode == 0, again.stderr
+    assert "8 runs (3 not finished) from 1 source(s)" in again.stdout
+    for name in ("runs.csv", "summary.csv", "summary.md"):
+        assert (tmp_path / "again" / name).read_text() == (tmp_path / "all" / name).read_text(), name
+
 
 def test_report_of_tables_alone_reads_no_store(tmp_path):
     (tmp_path / "t.csv").write_text(CSV_HEADER + "addition,30,structural,0,True,1156,31,315,0.0005,,0\n"
@@ -180,11 +187,16 @@ def test_report_of_tables_alone_reads_no_store(tmp_path):
     (["figure3", "--csv", "missing.csv"], "cannot read missing.csv"),
     (["figure3", "--csv", "table1.csv"], "table1.csv: not a Figure 3 runs.csv (no column problem, T"),
     (["figure3", "--csv", "bad.csv"], "bad.csv, line 2: invalid literal for int()"),
+    (["figure3", "--csv", "own.csv"], "own.csv: not a Figure 3 runs.csv (no column wall_seconds)"),
+    (["figure3", "--csv", "state.csv"], "state.csv, line 2: state 'done' is not one of finished, running, stopped"),
     (["figure3", "--uri", "sqlite:///a.db", "--filter", "tags.T ~ 3"], "no MLflow store"),
 ])
 def test_report_bad_input_is_one_line(tmp_path, args, message):
     (tmp_path / "table1.csv").write_text("task,method,seed\nmusic,hf,0\n")
     (tmp_path / "bad.csv").write_text(CSV_HEADER + "xor,thirty,structural,0,True,700,12,70,0.0005,r1,0\n")
+    own = "problem,T,method,seed,state,solved,minibatches,iterations"
+    (tmp_path / "own.csv").write_text(f"{own}\nxor,30,structural,0,finished,True,700,12\n")
+    (tmp_path / "state.csv").write_text(f"{own},wall_seconds\nxor,30,structural,0,done,True,700,12,70\n")
     done = hf_report(tmp_path, *args)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr

@@ -1,7 +1,7 @@
 """``hf-report``: the paper's figures and tables, read back from the MLflow store.
 
-The runs are those of the grids in ``conf/sweep/`` (and, for Figure 3, the ``runs.csv`` tables of the earlier
-harness may be added). Nothing is written to a store.
+The runs are those of the grids in ``conf/sweep/`` (and, for Figure 3, ``runs.csv`` tables may be added: the
+earlier harness's, or one this report wrote). Nothing is written to a store.
 
 Examples::
 
@@ -52,7 +52,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                       help="tracking stores to read (default: $MLFLOW_TRACKING_URI or ./mlflow.db, unless --csv "
                            "is given alone)")
     fig3.add_argument("--csv", nargs="+", default=[], type=Path, metavar="RUNS_CSV",
-                      help="runs.csv tables of the earlier hf-figure3 harness (docs/results/figure3-*/runs.csv)")
+                      help="runs.csv tables: of the earlier hf-figure3 harness, or written by this report "
+                           "(docs/results/figure3-*/runs.csv)")
     fig3.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name, or "
                                                              "figure3-report)")
     t1 = sub.add_parser("table1", help="M&S 2011 Table 1: RNN + HF against LSTM + SGD (and any other model and "

@@ -25,6 +25,10 @@ RUN_FIELDS = ("problem", "T", "method", "seed", "state", "solved", "minibatches"
               "test_error", "run_id", "source")
 CSV_FIELDS = ("problem", "T", "method", "seed", "solved", "minibatches", "iterations", "wall_seconds", "returncode")
 """The columns a ``runs.csv`` of the earlier harness must have (``test_error`` and ``run_id`` are read if there)."""
+REPORT_CSV_FIELDS = ("problem", "T", "method", "seed", "state", "solved", "minibatches", "iterations", "wall_seconds")
+"""The columns of this report's own ``runs.csv`` (:data:`RUN_FIELDS`) that a table read back must have."""
+STATES = (FINISHED, "running", "stopped", "failed")
+"""A run's states (:func:`hfcore_reports.store.state_of`), as this report's ``runs.csv`` records them."""
 
 PROBLEMS = ("addition", "multiplication", "xor", "temporal_order", "temporal_order_3bit", "random_permutation",
             "memorization_5bit", "memorization_20bit")
@@ -115,38 +119,53 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
 
 
 def rows_from_csv(path: Path) -> list[dict[str, Any]]:
-    """The runs recorded in an earlier harness's ``runs.csv`` (``hf-figure3``), one row each.
+    """The runs recorded in a ``runs.csv``, one row each: one that this report wrote (:func:`write_report`), or
+    one of the earlier harness (``hf-figure3``).
 
-    A row with a non-zero ``returncode`` is a run that did not finish (stopped by a signal, or crashed).
+    The report's table records each run's state and source, which are kept: a run still running when the
+    table was written is listed so again, not counted. In the harness's, a row with a non-zero ``returncode``
+    is a run that did not finish (stopped by a signal, or crashed), and the source is ``path``.
 
     Raises
     ------
     ReportError
-        The file cannot be read, lacks a column of :data:`CSV_FIELDS`, or holds a value that is not a number.
+        The file cannot be read, lacks a column of :data:`REPORT_CSV_FIELDS` (a table with a ``state`` column)
+        or :data:`CSV_FIELDS`, or holds a value that is not a number or a state.
     """
     try:
         with path.open(newline="") as fh:
             reader = csv.DictReader(fh)
-            missing = [c for c in CSV_FIELDS if c not in (reader.fieldnames or ())]
+            own = "state" in (reader.fieldnames or ())  # the report's own table, else the harness's
+            missing = [c for c in (REPORT_CSV_FIELDS if own else CSV_FIELDS) if c not in (reader.fieldnames or ())]
             if missing:
                 raise ReportError(f"{path}: not a Figure 3 runs.csv (no column {', '.join(missing)})")
             rows = []
             for line, r in enumerate(reader, start=2):
                 try:
-                    state = state_of_exit(int(r["returncode"]))
-                    rows.append({
-                        "problem": r["problem"], "T": int(r["T"]), "method": r["method"], "seed": int(r["seed"]),
-                        "state": state, "solved": state == FINISHED and r["solved"] == "True",
-                        "minibatches": float(r["minibatches"] or "nan"),
-                        "iterations": int(float(r["iterations"] or 0)),
-                        "wall_seconds": float(r["wall_seconds"] or "nan"),
-                        "test_error": float(r.get("test_error") or "nan"), "run_id": r.get("run_id", ""),
-                        "source": str(path)})
+                    rows.append(_csv_row(r, path, own))
                 except ValueError as exc:
                     raise ReportError(f"{path}, line {line}: {exc}") from None
             return rows
     except OSError as exc:
         raise ReportError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _csv_row(r: dict[str, str], path: Path, own: bool) -> dict[str, Any]:
+    """One report row from a line of a ``runs.csv`` (``own``: the report's table, else the harness's)."""
+    if own:
+        state = r["state"]
+        if state not in STATES:
+            raise ValueError(f"state {state!r} is not one of {', '.join(STATES)}")
+    else:
+        state = state_of_exit(int(r["returncode"]))
+    return {
+        "problem": r["problem"], "T": int(r["T"]), "method": r["method"], "seed": int(r["seed"]),
+        "state": state, "solved": state == FINISHED and r["solved"] == "True",
+        "minibatches": float(r["minibatches"] or "nan"),
+        "iterations": int(float(r["iterations"] or 0)),
+        "wall_seconds": float(r["wall_seconds"] or "nan"),
+        "test_error": float(r.get("test_error") or "nan"), "run_id": r.get("run_id") or "",
+        "source": (r.get("source") or str(path)) if own else str(path)}
 
 
 def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
