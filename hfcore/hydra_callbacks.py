@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,58 @@ def run_identity(config: Any) -> dict[str, str]:
             if not any(k == p or k.startswith(p) for p in _NOT_IDENTITY)}
 
 
+def list_keys(config: Any) -> frozenset[str]:
+    """The dotted keys of ``config`` whose values are lists (empty ones too), less the keys in ``_NOT_IDENTITY``.
+
+    A list is logged one param per index (``model.damped_signals.0``, ...), and an empty one not at all, so
+    the identity's keys alone cannot tell a list's length; :func:`identity_differences` needs these keys.
+    """
+    from omegaconf import OmegaConf
+
+    def walk(node: Any, prefix: str) -> list[str]:
+        if isinstance(node, dict):
+            return [k for key, value in node.items() for k in walk(value, f"{prefix}{key}.")]
+        return [prefix[:-1]] if isinstance(node, list) else []
+
+    job = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
+    return frozenset(k for k in walk(job, "") if not any(k == p or k.startswith(p) for p in _NOT_IDENTITY))
+
+
+def _in_list(key: str, lists: Iterable[str]) -> bool:
+    """Whether ``key`` is an index key (``<list>.<i>``, or below one) of one of the lists ``lists``."""
+    return any(key.startswith(f"{p}.") and key[len(p) + 1:].split(".")[0].isdigit() for p in lists)
+
+
+def identity_differences(identity: dict[str, str], lists: frozenset[str],
+                         params: dict[str, str]) -> list[tuple[str, str | None, str | None]]:
+    """Where a run's logged params (or a checkpoint's config, flattened alike) differ from a job's identity.
+
+    Parameters
+    ----------
+    identity : dict
+        The job's :func:`run_identity`.
+    lists : frozenset of str
+        The job's :func:`list_keys`: these lists compare whole (length and items), not by the job's indices.
+    params : dict
+        The run's params; read in today's layout (:func:`params_today`), a key it could not have logged
+        ignored, and a key added after it was logged taken as its :data:`ADDED_KEYS` value (a list's
+        defaults only when the run logged none of that list's index keys).
+
+    Returns
+    -------
+    list of (key, old, new)
+        The run's value and the job's (None: absent) of each key that differs, the job's keys first, in
+        the job's order; empty when the run computed what the job computes.
+    """
+    params, unlogged = params_today(params)
+    logged = frozenset(p for p in lists if any(_in_list(k, (p,)) for k in params))
+    defaults = {k: v for k, v in added_defaults(params).items() if not _in_list(k, logged)}
+    params = {**defaults, **params}
+    keys = list(identity) + [k for k in params if k not in identity and _in_list(k, lists)]
+    return [(k, params.get(k), identity.get(k)) for k in keys
+            if not (unlogged and k.startswith(unlogged)) and params.get(k) != identity.get(k)]
+
+
 def params_today(params: dict[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
     """A run's logged params in today's config layout, and the key prefixes it could not have logged.
 
@@ -148,11 +201,9 @@ def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice
     tags = {"sweep": sweep, "experiment": choice, "task": config.task.name, "T": config.task.T,
             "seed": config.seed, "damping": config.damping.name, "solver": solver_tag(config)}
     query = " and ".join([f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"])
-    identity = run_identity(config)
+    identity, lists = run_identity(config), list_keys(config)
     for run in client.search_runs([exp.experiment_id], filter_string=query, order_by=["start_time DESC"]):
-        params, unlogged = params_today(run.data.params)
-        params = {**added_defaults(params), **params}
-        if all(k.startswith(unlogged) or params.get(k) == v for k, v in identity.items()):
+        if not identity_differences(identity, lists, run.data.params):
             return run.info.run_id
     return None
 

@@ -301,6 +301,45 @@ def test_finished_runs_logged_before_a_key_was_added_keep_their_identity(tmp_pat
     assert find_finished_run(uri, "hfcore-figure3", other, "figure3_quick", "ms2011_addition") is None
 
 
+def _signals(signals: list[str] | None) -> list[str]:
+    return [] if signals is None else [f"model.damped_signals=[{','.join(signals)}]"]
+
+
+@pytest.mark.parametrize("model, logged, job, skipped", [
+    ("lstm", ["hidden", "cell"], ["hidden"], False),  # the job's list is the run's first items only
+    ("lstm", ["hidden"], ["hidden", "cell"], False),
+    ("lstm", ["cell_inputs", "gates"], [], False),  # an empty list logs no param
+    ("gru", None, ["update"], False),  # None: logged before damped_signals existed ([update, reset, candidate])
+    ("gru", None, [], False),
+    ("gru", None, None, True),
+    ("lstm", None, ["cell_inputs", "gates"], True),
+    ("lstm", ["hidden"], ["hidden"], True),  # the LSTM's default list is longer: not filled in for a logged list
+    ("gru", ["hidden", "update"], ["hidden", "update"], True),
+])
+def test_list_values_match_whole(tmp_path, model, logged, job, skipped):
+    """A list is logged one param per index: a finished run matches a job only with the same length and items,
+    and a run logged before the list existed only the job with its default (ADDED_KEYS)."""
+    from mlflow.tracking import MlflowClient
+
+    from hfcore.build import solver_tag
+    from hfcore.hydra_callbacks import find_finished_run, run_identity
+
+    base = ["experiment=ms2011_addition", "task.T=30", "seed=0", f"model={model}", "model.hidden=20"]
+    done = job_config("figure3_quick", base + _signals(logged))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    tags = {"sweep": "figure3_quick", "experiment": "ms2011_addition", "task": "addition", "T": "30", "seed": "0",
+            "damping": "structural", "solver": solver_tag(done)}
+    run = client.create_run(client.create_experiment("hfcore-figure3"), tags=tags)
+    for key, value in run_identity(done).items():
+        if logged is not None or not key.startswith("model.damped_signals"):
+            client.log_param(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    cfg = job_config("figure3_quick", base + _signals(job))
+    found = find_finished_run(uri, "hfcore-figure3", cfg, "figure3_quick", "ms2011_addition")
+    assert found == (run.info.run_id if skipped else None)
+
+
 @pytest.mark.parametrize("grid, job, task, held_out", [
     ("adam_lr", ["experiment=ms2011_addition", "task.T=100"], ("addition", 100), {"test_seed": 54321}),
     ("adam_lr_natural", ["task=music"], ("music", 200), {"eval_split": "valid"}),
