@@ -194,9 +194,11 @@ def main() -> None:
 
         from hfcore.hydra_callbacks import job_plan
 
-        plan = job_plan(HydraConfig.get().runtime.output_dir)  # a grid sweep's job: finished, or to resume
+        plan = job_plan(HydraConfig.get().runtime.output_dir)  # a grid sweep's job: finished, to resume, or refused
         if plan.finished_run:
             return
+        if plan.refused:  # before any work: no MLflow run, the folder and its checkpoint left as they are
+            fail(plan.refused)
         if plan.resume:
             cfg.checkpoint.resume = plan.resume
         try:

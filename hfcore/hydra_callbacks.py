@@ -85,11 +85,13 @@ class JobPlan:
     """What :class:`SkipFinishedRuns` decided for one job of a grid sweep.
 
     ``finished_run`` is the id of a FINISHED MLflow run with this job's config (the job is skipped);
-    ``resume`` is the checkpoint in the job's own folder of a run stopped part-way (the job goes on from it).
+    ``resume`` is the checkpoint in the job's own folder of a run stopped part-way (the job goes on from it);
+    ``refused`` says why the job stops before any work (that checkpoint was written with another config).
     """
 
     finished_run: str | None = None
     resume: str | None = None
+    refused: str | None = None  # why the job must not start: its folder's checkpoint has another config
 
 
 _PLANS: dict[str, JobPlan] = {}
@@ -208,6 +210,42 @@ def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice
     return None
 
 
+def checkpoint_mismatch(checkpoint: Path, config: Any, folder: Path) -> str | None:
+    """Why a grid job must not resume ``checkpoint``: it was written with another config; None if the same.
+
+    Parameters
+    ----------
+    checkpoint : Path
+        The checkpoint found in the job's folder.
+    config : DictConfig
+        The job's config, compared with the config saved in the checkpoint by :func:`identity_differences`
+        (the keys in ``_NOT_IDENTITY`` ignored, a key added since by its :data:`ADDED_KEYS` value).
+    folder : Path
+        The job's folder, named in the message.
+
+    Returns
+    -------
+    str or None
+        One line naming the folder, the first differing keys (old -> new) and what to do. None also
+        for an unreadable checkpoint: the resume itself reports that, in one line.
+    """
+    from hfcore.checkpoint import CheckpointError, load_checkpoint
+    from hfcore.tracking import flatten
+
+    try:
+        _, extra = load_checkpoint(checkpoint)  # the saved config in today's model layout
+    except CheckpointError:
+        return None
+    saved = {k: str(v)[:6000] for k, v in flatten(extra.get("config", {})).items()}  # as run_identity's values
+    differences = identity_differences(run_identity(config), list_keys(config), saved)
+    if not differences:
+        return None
+    shown = ", ".join(f"{k}: {old} -> {new}" for k, old, new in differences[:3])
+    more = f" and {len(differences) - 3} more" if len(differences) > 3 else ""
+    return (f"{folder} holds the checkpoint {checkpoint} of a run with another config ({shown}{more}); "
+            "this job does not resume it: move that folder away, or run the grid with another hydra.sweep.dir")
+
+
 class SkipFinishedRuns(Callback):
     """In a grid sweep, skip each job whose run already finished and resume each one stopped part-way.
 
@@ -218,8 +256,9 @@ class SkipFinishedRuns(Callback):
     a checkpoint in the job's folder (stable across reruns: a grid's ``hydra.sweep.dir`` is named by the
     grid, its subdir by the job). It records the decision as a :class:`JobPlan`, which ``hf-train``'s task
     function reads (:func:`job_plan`): it returns at once for a finished run, or sets
-    ``checkpoint.resume``. A Hydra callback cannot change the config the task function gets (Hydra hands it
-    a copy made before ``on_job_start``), hence the plan.
+    ``checkpoint.resume`` (only to a checkpoint saved with this job's config, :func:`checkpoint_mismatch`;
+    another config stops the job before any work). A Hydra callback cannot change the config the task
+    function gets (Hydra hands it a copy made before ``on_job_start``), hence the plan.
     """
 
     def on_job_start(self, config: Any, **kwargs: Any) -> None:
@@ -238,8 +277,9 @@ class SkipFinishedRuns(Callback):
                                          str(config.hydra.runtime.choices.get("experiment") or "none"))
         checkpoint = Path(config.checkpoint.dir or output_dir / "checkpoints") / "state.npz"
         resume = str(checkpoint) if not finished and not config.checkpoint.resume and checkpoint.exists() else None
-        _PLANS[str(output_dir)] = JobPlan(finished, resume)
+        refused = checkpoint_mismatch(checkpoint, config, output_dir) if resume else None
+        _PLANS[str(output_dir)] = JobPlan(finished, None if refused else resume, refused)
         if finished:
             log.info("skipped: run %s of sweep %s finished with this config", finished, sweep)
-        elif resume:
+        elif resume and not refused:
             log.info("resuming the run stopped part-way from %s", resume)

@@ -213,6 +213,42 @@ def test_a_changed_grid_value_is_not_skipped(tmp_path):
     assert sorted(r.data.params["hf.curvature_batch"] for r in runs) == ["40", "50"]
 
 
+@pytest.mark.parametrize("changes, shown", [
+    (["hf.max_iterations=3"], "(hf.max_iterations: 2 -> 3)"),  # before: resumed, silently
+    (["hf.max_iterations=3", "model.hidden=9"], "(model.hidden: 8 -> 9, hf.max_iterations: 2 -> 3)"),
+])
+def test_a_checkpoint_of_another_config_is_not_resumed(tmp_path, changes, shown):
+    """A grid whose values changed but whose job folders did not: the job stops before any work, in one line,
+    and leaves the folder's checkpoint and the store as they were (no run, none left RUNNING)."""
+    job = [*TWO_JOBS, "damping=structural"]
+    assert hf_train(tmp_path, *job).returncode == 0
+    checkpoint = tmp_path / "multirun" / "figure3_quick" / "ms2011_addition-T10-structural-s0" / "checkpoints"
+    before = (checkpoint / "state.npz").read_bytes()
+    _, runs = store_runs(tmp_path)
+    changed = hf_train(tmp_path, *job, *changes)
+    assert changed.returncode == 2, changed.stderr[-3000:]
+    line = changed.stderr.strip().splitlines()[-1]
+    assert line.startswith("hf-train: error: ") and str(checkpoint.parent) in line
+    assert shown in line and "hydra.sweep.dir" in line
+    assert "iter 1" not in changed.stdout + changed.stderr
+    assert (checkpoint / "state.npz").read_bytes() == before and sorted(p.name for p in checkpoint.iterdir()) == [
+        "state.npz"]
+    _, runs_after = store_runs(tmp_path)
+    assert [(r.info.run_id, r.info.status) for r in runs_after] == [(r.info.run_id, r.info.status) for r in runs]
+
+
+def test_a_checkpoint_of_the_same_config_is_resumed_without_tracking(tmp_path):
+    """Without a tracking store a grid job has no finished run to find: its checkpoint, of this config (the
+    progress bar aside), is resumed; one of another list value is not (lists compare whole)."""
+    job = [*TWO_JOBS, "damping=structural", "tracking=none", "model=lstm", "model.cells_per_block=4"]
+    assert hf_train(tmp_path, *job).returncode == 0
+    again = hf_train(tmp_path, *job, "progress=true")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming the run stopped part-way" in again.stdout + again.stderr
+    other = hf_train(tmp_path, *job, "model.damped_signals=[cell_inputs]")
+    assert other.returncode == 2 and "model.damped_signals.1: gates -> None" in other.stderr, other.stderr[-3000:]
+
+
 def test_plain_multirun_is_not_skipped(tmp_path):
     """Without a sweep tag (a plain --multirun, its folder named by the time) every job runs, as before."""
     args = ["--multirun", "experiment=ms2011_addition", *TINY]
