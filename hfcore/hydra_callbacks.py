@@ -67,7 +67,7 @@ _NOT_IDENTITY = ("progress", "blas_threads", "tracking.", "checkpoint.")
 # a finished run that did not log one of them had that value (a dict: the value for the run's model.name).
 ADDED_KEYS: dict[str, str | dict[str, str]] = {
     "optimizer.nesterov": "False", "task.eval_split": "test", "hf.preconditioner": "none",
-    "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None",
+    "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None", "hf.budget_clock": "wall",
     # the LSTM's and the GRU's damped signals, per model; a list logs one param per index
     "model.damped_signals.0": {"lstm": "cell_inputs", "gru": "update"},
     "model.damped_signals.1": {"lstm": "gates", "gru": "reset"}, "model.damped_signals.2": {"gru": "candidate"}}

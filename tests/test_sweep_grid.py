@@ -249,6 +249,24 @@ def test_a_checkpoint_of_the_same_config_is_resumed_without_tracking(tmp_path):
     assert other.returncode == 2 and "model.damped_signals.1: gates -> None" in other.stderr, other.stderr[-3000:]
 
 
+@pytest.mark.parametrize("name, overrides", [
+    ("multiplication-T100-structural-s1", ["experiment=ms2011_multiplication", "seed=1", "damping=structural"]),
+    ("addition-T100-tikhonov-s0", ["experiment=ms2011_addition", "seed=0", "damping=tikhonov"]),
+])
+def test_a_checkpoint_saved_before_keys_were_added_keeps_its_identity(name, overrides):
+    """The committed T = 100 checkpoints (old layout: ``solver``, keys added since missing) are of the job that
+    made them: its grid would resume them; another value is refused, named old -> new."""
+    from hfcore.hydra_callbacks import checkpoint_mismatch
+
+    results = Path(__file__).resolve().parents[1] / "docs" / "results"
+    checkpoint = results / "figure3-t100" / "checkpoints" / f"{name}.npz"
+    job = [*overrides, "task.T=100", "hf.budget_minibatches=50000", "hf.max_iterations=2000"]
+    assert checkpoint_mismatch(checkpoint, job_config(None, job), Path("job")) is None
+    refused = checkpoint_mismatch(checkpoint, job_config(None, [*job, "hf.budget_clock=cpu"]), Path("job"))
+    assert refused.startswith(f"job holds the checkpoint {checkpoint} of a run with another config (hf.budget_clock: "
+                              "wall -> cpu); ")
+
+
 def test_plain_multirun_is_not_skipped(tmp_path):
     """Without a sweep tag (a plain --multirun, its folder named by the time) every job runs, as before."""
     args = ["--multirun", "experiment=ms2011_addition", *TINY]
@@ -305,6 +323,7 @@ def test_runs_logged_before_the_optimizer_group_keep_their_identity():
     ("figure3_quick_sgd", "optimizer.nesterov=true", []),
     ("figure3_quick", "hf.preconditioner=empirical_fisher", []),
     ("figure3_quick", "hf.float32_gv_above_lambda=0.009", []),
+    ("figure3_quick", "hf.budget_clock=cpu", []),  # a time budget counted wall time before the key existed
     ("figure3_quick", "model.damped_signals=[cell_inputs,gates,cell]", ["model=lstm", "model.hidden=20"]),
     ("figure3_quick", "model.damped_signals=[update,reset,candidate,hidden]", ["model=gru", "model.hidden=20"]),
     ("figure3_quick", "model.damped_signals=[hidden]", ["model=gru", "model.hidden=20"]),
