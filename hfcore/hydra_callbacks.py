@@ -102,17 +102,24 @@ def job_plan(output_dir: str | Path) -> JobPlan:
     return _PLANS.get(str(Path(output_dir).absolute()), JobPlan())
 
 
-def run_identity(config: Any) -> dict[str, str]:
-    """A job's config as the MLflow params its run logs (``str``, dotted keys), less the keys in ``_NOT_IDENTITY``."""
+def _identity_key(key: str) -> bool:
+    """Whether ``key`` changes what a run computes (it is not under one of ``_NOT_IDENTITY``)."""
+    return not any(key == p or key.startswith(p) for p in _NOT_IDENTITY)
+
+
+def _job_container(config: Any) -> dict[str, Any]:
+    """A job's config as plain resolved containers, without the hydra node (the task function's has none)."""
     from omegaconf import OmegaConf
 
+    return OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
+
+
+def run_identity(config: Any) -> dict[str, str]:
+    """A job's config as the MLflow params its run logs (``str``, dotted keys), less the keys in ``_NOT_IDENTITY``."""
     from hfcore.tracking import flatten
 
-    # The task function's config has no hydra node (Hydra drops it); leave it out before resolving.
-    job = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
     # The tracker logs str(value)[:6000] (hfcore.tracking); compare the same strings.
-    return {k: str(v)[:6000] for k, v in flatten(job).items()
-            if not any(k == p or k.startswith(p) for p in _NOT_IDENTITY)}
+    return {k: str(v)[:6000] for k, v in flatten(_job_container(config)).items() if _identity_key(k)}
 
 
 def list_keys(config: Any) -> frozenset[str]:
@@ -121,15 +128,12 @@ def list_keys(config: Any) -> frozenset[str]:
     A list is logged one param per index (``model.damped_signals.0``, ...), and an empty one not at all, so
     the identity's keys alone cannot tell a list's length; :func:`identity_differences` needs these keys.
     """
-    from omegaconf import OmegaConf
-
     def walk(node: Any, prefix: str) -> list[str]:
         if isinstance(node, dict):
             return [k for key, value in node.items() for k in walk(value, f"{prefix}{key}.")]
         return [prefix[:-1]] if isinstance(node, list) else []
 
-    job = OmegaConf.to_container(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]), resolve=True)
-    return frozenset(k for k in walk(job, "") if not any(k == p or k.startswith(p) for p in _NOT_IDENTITY))
+    return frozenset(k for k in walk(_job_container(config), "") if _identity_key(k))
 
 
 def _in_list(key: str, lists: Iterable[str]) -> bool:
