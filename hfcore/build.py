@@ -211,8 +211,12 @@ def _check_batches_fit(cfg: Any, task: Task, optimizer: Optimizer) -> None:
     too_big = {k: v for k, v in optimizer.batch_sizes().items() if v > limit}
     if too_big:
         settings = ", ".join(f"{k}={v}" for k, v in too_big.items())
+        fixes = [f"{k}={limit}" for k in too_big]
+        if "hf.gradient_batch" in too_big:  # the curvature batch is the gradient batch's head
+            fixes.append(f"hf.curvature_batch={limit}")
+        verb = "is" if len(too_big) == 1 else "are"
         raise ConfigError(f"task {cfg.task.name} can sample at most {limit} sequences per batch; "
-                          f"{settings} is larger (lower it, e.g. hf.gradient_batch={limit} hf.curvature_batch={limit})")
+                          f"{settings} {verb} larger (lower it, e.g. {' '.join(fixes)})")
 
 
 def _communicator(cfg: Any, registry: Registry) -> Communicator:

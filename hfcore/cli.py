@@ -68,7 +68,31 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
     if state.optimizer.name != cfg.optimizer.name:  # each optimiser reads only its own state
         raise CheckpointError(f"checkpoint {path} holds the state of optimizer={state.optimizer.name}; resume it "
                               f"with optimizer={state.optimizer.name}, not optimizer={cfg.optimizer.name}")
+    differences = training_differences(extra.get("config", {}), OmegaConf.to_container(cfg, resolve=True))
+    if differences:
+        print(f"hf-train: warning: resuming {path} with training settings other than its own "
+              f"({', '.join(differences)}): the run goes on, but not as it would have; give its values to continue "
+              f"exactly (checkpoints written before hf=is11 became the default need hf=ms2011)", file=sys.stderr)
     return state, extra.get("mlflow_run_id")
+
+
+def training_differences(saved: dict, current: dict) -> list[str]:
+    """``section.key old -> new`` for each optimiser, damping, solver or HF setting that differs between a
+    checkpoint's config and this run's. Left out: the stop keys (``max_iterations``, budgets, ...), since a resume
+    may extend a run; ``damping.lambda0``, since lambda comes from the checkpoint; keys only one of the two has,
+    since older checkpoints lack newer keys."""
+    import dataclasses
+
+    from hfcore.config import StopConfig
+
+    ignored = {f"hf.{f.name}" for f in dataclasses.fields(StopConfig)} | {"damping.lambda0"}
+    found = []
+    for section in ("optimizer", "damping", "solver", "hf"):
+        old, new = saved.get(section) or {}, current.get(section) or {}
+        for key in sorted(set(old) & set(new)):
+            if old[key] != new[key] and f"{section}.{key}" not in ignored:
+                found.append(f"{section}.{key} {old[key]} -> {new[key]}")
+    return found
 
 
 def run(cfg: Any, registry: Registry) -> int:

@@ -248,7 +248,10 @@ class HFConfig(StopConfig):
     Data roles (M&S 2011 sec. 3; algorithm notes sec. 5): the gradient on ``gradient_batch``
     sequences, the curvature on its first ``curvature_batch``; backtracking over the saved CG
     iterates (``walkback``, M10, or ``argmin``) and the Armijo line search on the ``gradient``
-    batch, the ``curvature`` batch or a ``fresh`` one of ``fresh_batch`` sequences. ``rho_damped``
+    batch, the ``curvature`` batch or a ``fresh`` one of ``fresh_batch`` sequences. The defaults are
+    the M&S release's (IS11): arg-min on one fresh batch, a plain-decrease (``armijo_c = 0``) search on
+    another; they took less CPU time to success than M10's walk-back and Armijo on the gradient batch
+    on 11 of 12 paired runs (docs/results.md), which ``hf=ms2011`` keeps. ``rho_damped``
     measures the reduction ratio against the damped quadratic (IS11). Each CG solve starts from
     ``warm_start_decay`` times the previous solve's final iterate (M10c, IS11). ``preconditioner``
     ``empirical_fisher`` preconditions CG with ``(diag(F) + lambda) ** preconditioner_power``, ``diag(F)``
@@ -260,12 +263,12 @@ class HFConfig(StopConfig):
 
     gradient_batch: int = 10000
     curvature_batch: int = 1000
-    backtrack_data: str = "gradient"
-    line_search_data: str = "gradient"
+    backtrack_data: str = "fresh"
+    line_search_data: str = "fresh"
     fresh_batch: int = 1000
-    backtrack_rule: str = "walkback"
+    backtrack_rule: str = "argmin"
     rho_damped: bool = True
-    armijo_c: float = 1e-2
+    armijo_c: float = 0.0
     line_search_shrink: float = 0.8
     line_search_tries: int = 60
     warm_start_decay: float = 0.95

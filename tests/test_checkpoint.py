@@ -154,6 +154,9 @@ def test_format_1_checkpoint_resumes_bit_identically(method, overrides):
     keys = ["task.T=10", "model.hidden=8", "task.test_size=100", "hf.stop_on_success=false", "hf.max_iterations=6"]
     if method == "hf":
         keys += ["hf.gradient_batch=200", "hf.curvature_batch=50", "solver.max_iters=20"]
+        # the HF rules it was saved with (the default then; hf=is11's since)
+        rules = ("backtrack_data", "line_search_data", "backtrack_rule", "armijo_c")
+        keys += [f"hf.{k}={saved['hf'][k]}" for k in rules]
     with initialize_config_module("hfcore.conf", version_base="1.3"):
         from hfcore.cli import register_configs
 

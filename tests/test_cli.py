@@ -304,6 +304,21 @@ def test_resume_with_other_model_settings_is_refused(tmp_path):
     assert out.returncode == 2 and "different model settings (model.hidden)" in out.stderr
 
 
+def test_resume_with_other_training_settings_warns_and_names_them(tmp_path):
+    """A checkpoint of the old default rules (hf=ms2011) resumed under today's default goes on, but says which
+    settings differ and how to continue exactly; the same settings, or only a longer run, give no warning."""
+    first = hf_train(tmp_path, *TINY, "tracking=none", "hf=ms2011", "checkpoint.dir=ck")
+    assert first.returncode == 0, first.stderr
+    resume = f"checkpoint.resume={tmp_path / 'ck' / 'state.npz'}"
+    changed = hf_train(tmp_path, *TINY, "tracking=none", "hf.max_iterations=3", "checkpoint.dir=a", resume)
+    assert changed.returncode == 0, changed.stderr
+    (warning,) = [line for line in changed.stderr.splitlines() if line.startswith("hf-train: warning: resuming")]
+    assert "hf.backtrack_rule walkback -> argmin" in warning and "hf.armijo_c 0.01 -> 0.0" in warning
+    assert "hf=ms2011" in warning and "max_iterations" not in warning
+    same = hf_train(tmp_path, *TINY, "tracking=none", "hf=ms2011", "hf.max_iterations=3", "checkpoint.dir=b", resume)
+    assert same.returncode == 0 and "warning" not in same.stderr, same.stderr
+
+
 def test_tikhonov_with_mu_is_an_error(tmp_path):
     out = hf_train(tmp_path, *TINY, "damping=tikhonov", "damping.mu=0.1")
     assert out.returncode == 2 and "use damping=structural" in out.stderr
@@ -365,7 +380,9 @@ def test_no_plugins_is_a_one_line_error(tmp_path):
 def test_batches_larger_than_the_task_can_sample_are_refused_before_work(tmp_path):
     out = hf_train(tmp_path, "task=quadratic", "model=linear", "tracking=none")
     assert out.returncode == 2
-    assert "task quadratic can sample at most 64 sequences per batch; hf.gradient_batch=10000" in out.stderr
+    assert out.stderr.strip() == ("hf-train: error: task quadratic can sample at most 64 sequences per batch; "
+                                  "hf.gradient_batch=10000, hf.fresh_batch=1000 are larger (lower it, e.g. "
+                                  "hf.gradient_batch=64 hf.fresh_batch=64 hf.curvature_batch=64)")
     assert not list(tmp_path.glob("outputs/*/*/checkpoints"))
 
 

@@ -31,7 +31,7 @@ def quadratic_setup(l2=2e-5):
     task = make_task("quadratic")
     model = make_model(task.spec, name="linear", hidden=0, l2=l2, init="dense")
     n = 64
-    settings = HFConfig(gradient_batch=n, curvature_batch=n)
+    settings = HFConfig(gradient_batch=n, curvature_batch=n, fresh_batch=n)
     return task, model, settings
 
 

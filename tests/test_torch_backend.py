@@ -208,7 +208,10 @@ def test_vectors_stay_tensors_through_hf_step():
         assert isinstance(state.theta, torch.Tensor) and state.theta.dtype == torch.float64
         assert isinstance(state.optimizer.warm_start, torch.Tensor)
         assert info.cg_iterations == ref_info.cg_iterations and info.accepted == ref_info.accepted
-        assert rel(model.to_numpy(state.theta), ref_state.theta) < 1e-8
+        assert (info.backtrack_index, info.step_size) == (ref_info.backtrack_index, ref_info.step_size)
+        # The step carries CG's amplified rounding differences (see above): 4e-8 after two steps with the
+        # default's arg-min choice, 1e-9 with M10's walk-back (hf=ms2011), the same iterates and steps chosen.
+        assert rel(model.to_numpy(state.theta), ref_state.theta) < 1e-7
         assert rel(model.to_numpy(state.optimizer.warm_start), ref_state.optimizer.warm_start) < 1e-6
         assert state.optimizer.lam == pytest.approx(ref_state.optimizer.lam, rel=1e-12)
 
