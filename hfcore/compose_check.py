@@ -34,23 +34,44 @@ def _is_hydras(key: str) -> bool:
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
+class SweepValueError(ValueError):
+    """A sweep override that no job can be made of (a ``glob`` matching nothing, ``interval`` on the basic
+    sweeper); its message is the one line ``hf-train`` prints."""
+
+
 def _single_job(overrides: list[str]) -> list[str]:
-    """The first job of a sweep: each sweep override (``seed=0,1``) replaced by its first value.
+    """The first job of a sweep: each sweep override (``seed=0,1``) replaced by its first value, an
+    ``interval(a, b)`` (sampled by its sweeper: Optuna, Ax, Nevergrad) by ``a``.
 
     ``hydra.*`` and ``hydra/*`` overrides are left out (:func:`_is_hydras`).
     """
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import IntervalSweep
 
     job = []
-    for override in OverridesParser.create().parse_overrides(overrides):
+    for override in _parser().parse_overrides(overrides):
         key = override.get_key_element()
         if _is_hydras(key):
             continue
-        if override.is_sweep_override():
-            job.append(f"{key}={next(iter(override.sweep_string_iterator()))}")
+        if isinstance(override.value(), IntervalSweep):
+            job.append(f"{key}={override.value().start}")
+        elif override.is_sweep_override():
+            first = next(iter(override.sweep_string_iterator()), None)
+            if first is None:
+                raise SweepValueError(f"the sweep {override.input_line} has no values (a glob matching no option, an "
+                                      "empty range)")
+            job.append(f"{key}={first}")
         else:
             job.append(override.input_line)
     return job
+
+
+def _parser() -> Any:
+    """Hydra's override parser, with the config loader that ``glob(...)`` sweeps need to list a group's options
+    (inside :func:`_hydra`, as the sweeper has it)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
 
 
 @contextmanager
@@ -137,11 +158,13 @@ def composition_error(argv: list[str], registry: Registry) -> str | None:
     if any(a.startswith(FLAGS_WITH_MEANING) and a not in ("--multirun", "-m") for a in argv):
         return None
     overrides = [a for a in argv if not a.startswith("-")]
-    try:
-        job = _single_job(overrides)
-    except HydraException as exc:
-        return _describe(exc, overrides, registry)
     with _hydra():
+        try:
+            job = _single_job(overrides)
+        except SweepValueError as exc:
+            return str(exc)
+        except HydraException as exc:
+            return _describe(exc, overrides, registry)
         try:
             master = _compose(job, hydra_node=True)
         except HydraException as exc:
@@ -163,17 +186,24 @@ def _grid(master: Any, overrides: list[str]) -> list[list[str]] | None:
     command line's overrides, which replace a param of the same key; the jobs are their product.
     """
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
 
     keys = {o.split("=", 1)[0].lstrip("+~"): o.split("=", 1)[-1] for o in overrides}
     # another sweeper, or the sweeper's settings given on the command line (the first job is composed without
     # them): Hydra's business
     if keys.get("hydra/sweeper", "basic") != "basic" or any(k.startswith("hydra.sweeper") for k in keys):
         return None
+    from hydra.core.override_parser.types import IntervalSweep
+
     params = master.hydra.sweeper.get("params") or {}
     arguments = [f"{k}={v}" for k, v in params.items()]
     arguments += [o for o in overrides if not _is_hydras(o.split("=", 1)[0])]
-    return BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(arguments), None)[0]
+    parsed = _parser().parse_overrides(arguments)
+    for override in parsed:
+        if isinstance(override.value(), IntervalSweep):
+            raise SweepValueError(f"{override.input_line}: an interval is sampled by a sweeper that samples "
+                                  "(e.g. hydra/sweeper=optuna, from hydra-optuna-sweeper); the basic sweeper takes "
+                                  "lists (a,b), range() and glob()")
+    return BasicSweeper.split_arguments(parsed, None)[0]
 
 
 def _jobs_to_check(jobs: list[list[str]]) -> list[list[str]]:
@@ -264,6 +294,8 @@ def sweep_error(master: Any, overrides: list[str], registry: Registry) -> str | 
 
     try:
         jobs = _grid(master, overrides)
+    except SweepValueError as exc:
+        return str(exc)
     except HydraException as exc:
         return _describe(exc, overrides, registry)
     if not jobs:

@@ -89,12 +89,27 @@ def test_a_bad_value_every_job_shares_names_no_job(registry):
 @pytest.mark.parametrize("argv", [
     ["sweep=figure3_full"], ["sweep=figure3_quick"], ["sweep=figure3_full", "task.T=30,50"],
     ["seed=0,1", "damping=structural,tikhonov", "task.T=10,20"],
+    # Hydra's sweep functions: glob() lists a group's options, so it needs the config loader
+    ["damping=glob(*)", "seed=range(0,2)"], ["damping=glob(struct*,tik*)"],
     # gated_compare picks Adam's rate by method and problem; an untuned one (0.0) fails in its own job, by design
     # after the other cells ran: a failure of a combination of good values, not a bad value
     ["sweep=gated_compare", "task.test_size=10"],
 ])
 def test_good_sweeps_pass(registry, argv):
     assert composition_error(["--multirun", *argv], registry) is None
+
+
+@pytest.mark.parametrize("sweep, expected", [
+    ("damping=glob(nope*)", "the sweep damping=glob(nope*) has no values (a glob matching no option, an empty range)"),
+    ("seed=range(3,3)", "the sweep seed=range(3,3) has no values"),
+    ("damping.mu=interval(0.01,0.1)", "damping.mu=interval(0.01,0.1): an interval is sampled by a sweeper that "
+                                      "samples (e.g. hydra/sweeper=optuna"),
+])
+def test_a_sweep_that_makes_no_job_is_refused_in_one_line(registry, sweep, expected):
+    """A glob matching nothing stopped hf-train with a traceback; an interval on the basic sweeper with Hydra's
+    "Can only enumerate CHOICE and RANGE sweeps"."""
+    message = composition_error(["--multirun", *TINY_GRID, sweep], registry)
+    assert message is not None and "\n" not in message and message.startswith(expected)
 
 
 def test_a_natural_grid_with_untuned_adam_cells_passes(registry, tmp_path):
