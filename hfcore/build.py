@@ -71,14 +71,16 @@ def _build(kind: str, registry: Registry, name: str, *args: Any) -> Any:
 
 def _labelled(kind: str, name: str, message: str) -> str:
     """``message`` led by ``kind 'name': `` once: a plugin's own message may already name the component,
-    as the label does or by its bare name (``lstm: ...``, ``numpy backend: ...``), which the label replaces."""
+    as the label does or by its bare name (``lstm: ...``, ``numpy backend: ...``), which the label replaces;
+    a sentence with the bare name as its subject (``lstm needs ...``) gets the label as its subject."""
     label = f"{kind} '{name}'"
     if message.startswith(label):
         return message
     for own in (f"{name}: ", f"{name} {kind}: "):
         if message.startswith(own):
-            message = message[len(own):]
-            break
+            return f"{label}: {message[len(own):]}"
+    if message.startswith(f"{name} "):
+        return f"{label} {message[len(name) + 1:]}"
     return f"{label}: {message}"
 
 

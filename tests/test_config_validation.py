@@ -80,7 +80,7 @@ def test_every_group_option_and_preset_validates(registry):
      (["hf.warm_start_decay=1.5"], "hf.warm_start_decay must be in [0, 1], got 1.5"),
      (["optimizer=sgd", "optimizer.learning_rate=0"], "optimizer.learning_rate must be > 0, got 0"),
      (["model=lstm", "optimizer=sgd", "model.hidden=20", "model.cells_per_block=0"],
-      "lstm needs cells_per_block >= 1 or null, got 0"),
+      "^model 'lstm' needs cells_per_block >= 1 or null, got 0$"),
      (["model=lstm", "optimizer=sgd", "model.cells_per_block=4", "model.damped_signals=[hidden,cel]"],
       "model 'lstm': unknown damped signal 'cel' in damped_signals; expected any of cell_inputs, gates, cell, hidden"),
      (["model=gru", "model.damped_signals=[hidden,cell]"],
@@ -88,6 +88,8 @@ def test_every_group_option_and_preset_validates(registry):
      # the label names the component once, though the plugin's own message starts with its name
      (["model=lstm", "model.hidden=8", "model.cells_per_block=3"],
       "^model 'lstm': hidden=8 cells must be a multiple of cells_per_block=3$"),
+     (["model.hidden=0"], "^model 'rnn_tanh' needs hidden >= 1, got 0$"),
+     (["model=gru", "model.hidden=0"], "^model 'gru' needs hidden >= 1, got 0$"),
      (["task.T=-5"], "^task 'addition': T=-5 must be an integer >= "),
      (["task=quadratic", "task.T=3"], "^task 'quadratic': T=3 must be 1 "),
      (["backend.dtype=float16"], "^backend 'numpy': unsupported dtype 'float16'")],

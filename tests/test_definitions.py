@@ -106,7 +106,7 @@ def test_forward_map_equals_the_hand_written_numpy_model(model_cls, cfg) -> None
 
 
 @pytest.mark.parametrize("cls, cfg, change, message", [
-    (TanhRNN, rnn_cfg, {"hidden": 0}, "rnn needs hidden >= 1"),
+    (TanhRNN, rnn_cfg, {"hidden": 0}, "rnn_tanh needs hidden >= 1"),
     (TanhRNN, rnn_cfg, {"init": "xavier"}, "unknown init 'xavier'"),
     (TanhRNN, rnn_cfg, {"num_connections": 0}, "num_connections must be >= 1"),
     (Linear, linear_cfg, {"init_scale": -1.0}, "init_scale must be >= 0"),

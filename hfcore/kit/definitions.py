@@ -117,7 +117,7 @@ class TanhRNN:
     def __init__(self, spec: ModelSpec, cfg: Any) -> None:
         validate_common(spec, cfg)
         if int(cfg.hidden) < 1:
-            raise ValueError(f"rnn needs hidden >= 1, got {cfg.hidden!r}")
+            raise ValueError(f"rnn_tanh needs hidden >= 1, got {cfg.hidden!r}")
         self.weights = _WeightInit(cfg)
         self.spec = spec
         self.n_in, self.n_hidden, self.n_out = int(spec.n_in), int(cfg.hidden), int(spec.n_out)
