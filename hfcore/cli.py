@@ -216,6 +216,7 @@ def main() -> None:
     def _entry(cfg: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
 
+        from hfcore.config_check import unread_overrides
         from hfcore.hydra_callbacks import job_plan
 
         plan = job_plan(HydraConfig.get().runtime.output_dir)  # a grid sweep's job: finished, to resume, or refused
@@ -225,6 +226,11 @@ def main() -> None:
             fail(plan.refused)
         if plan.resume:
             cfg.checkpoint.resume = plan.resume
+        unread = unread_overrides(list(HydraConfig.get().overrides.task), cfg.optimizer.name)
+        if unread:
+            print(f"hf-train: warning: optimizer={cfg.optimizer.name} does not read {', '.join(unread)} "
+                  "(HF's settings; it reads optimizer.* and, of hf.*, only the stop keys: max_iterations, "
+                  "budget_*, eval_every, stop_on_success)", file=sys.stderr)
         try:
             run(cfg, registry)
         except SystemExit as exc:

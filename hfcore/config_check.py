@@ -117,3 +117,32 @@ def _declared_paths(node: Any, path: str) -> list[str]:
         paths.append(f"{path}{f.name}")
         paths += _declared_paths(children.get(f.name), f"{path}{f.name}.")
     return paths
+
+
+def unread_overrides(overrides: list[str], optimizer: str) -> list[str]:
+    """The command line's overrides that ``optimizer`` does not read: the ``damping`` and ``solver`` groups and
+    the ``hf`` group's keys (or preset) other than the stop rule's are HF's alone.
+
+    Parameters
+    ----------
+    overrides : list of str
+        The job's overrides (``key=value``, ``group=option``), as Hydra records them.
+    optimizer : str
+        The job's ``optimizer.name``.
+
+    Returns
+    -------
+    list of str
+        The overrides, as given, that change nothing for this optimiser (empty for ``hf``).
+    """
+    from hfcore.config import StopConfig
+
+    if optimizer == "hf":
+        return []
+    stop_keys = {f.name for f in fields(StopConfig)}
+    unread = []
+    for override in overrides:
+        section, _, rest = override.split("=", 1)[0].lstrip("+~").partition(".")
+        if section in ("damping", "solver") or (section == "hf" and rest.split(".")[0] not in stop_keys):
+            unread.append(override)
+    return unread

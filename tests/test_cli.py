@@ -319,6 +319,14 @@ def test_resume_with_other_training_settings_warns_and_names_them(tmp_path):
     assert same.returncode == 0 and "warning" not in same.stderr, same.stderr
 
 
+def test_hf_settings_given_to_a_first_order_run_are_named_in_a_warning(tmp_path):
+    out = hf_train(tmp_path, "task.T=10", "model.hidden=8", "task.test_size=50", "optimizer=sgd", "hf.max_iterations=2",
+                   "hf.gradient_batch=500", "tracking=none")
+    assert out.returncode == 0, out.stderr
+    assert ("hf-train: warning: optimizer=sgd does not read hf.gradient_batch=500 (HF's settings; it reads "
+            "optimizer.* and, of hf.*, only the stop keys") in out.stderr
+
+
 def test_tikhonov_with_mu_is_an_error(tmp_path):
     out = hf_train(tmp_path, *TINY, "damping=tikhonov", "damping.mu=0.1")
     assert out.returncode == 2 and "use damping=structural" in out.stderr

@@ -228,3 +228,17 @@ def test_a_model_without_curvature_is_refused_hf_before_work(registry, monkeypat
     with pytest.raises(ConfigError, match=re.escape("model 'lstm' has no Gauss-Newton product on backend 'numpy'")):
         build_run(cfg, registry)
     build_run(composed(*TINY, "model=lstm", "model.cells_per_block=2", "optimizer=sgd"), registry)
+
+
+@pytest.mark.parametrize("optimizer, overrides, unread", [
+    ("adam", ["hf.gradient_batch=500", "damping=tikhonov", "solver.max_iters=10", "hf=small", "task.T=50"],
+     ["hf.gradient_batch=500", "damping=tikhonov", "solver.max_iters=10", "hf=small"]),
+    # the stop rule is every optimiser's; optimizer.*, task, model and seed are read
+    ("sgd", ["hf.max_iterations=5", "hf.budget_seconds=60", "hf.eval_every=10", "optimizer.learning_rate=0.1",
+             "model=lstm", "seed=3", "+tracking.tags.study=x"], []),
+    ("hf", ["hf.gradient_batch=500", "damping=tikhonov"], []),
+])
+def test_settings_a_first_order_optimizer_does_not_read_are_named(optimizer, overrides, unread):
+    from hfcore.config_check import unread_overrides
+
+    assert unread_overrides(overrides, optimizer) == unread
