@@ -51,8 +51,9 @@ def _git_sha() -> str:
         return "unknown"
 
 
-def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | None]:
-    """The checkpoint's state, checked against this run's settings, and the MLflow run that wrote it."""
+def _resume(path: str, parts: RunComponents, cfg: Any, warnings: list[str]) -> tuple[RunState, str | None]:
+    """The checkpoint's state, checked against this run's settings, and the MLflow run that wrote it; a warning
+    for training settings other than the checkpoint's is added to ``warnings``."""
     from omegaconf import OmegaConf
 
     def same_settings(extra: dict) -> None:
@@ -70,9 +71,9 @@ def _resume(path: str, parts: RunComponents, cfg: Any) -> tuple[RunState, str | 
                               f"with optimizer={state.optimizer.name}, not optimizer={cfg.optimizer.name}")
     differences = training_differences(extra.get("config", {}), OmegaConf.to_container(cfg, resolve=True))
     if differences:
-        print(f"hf-train: warning: resuming {path} with training settings other than its own "
-              f"({', '.join(differences)}): the run goes on, but not as it would have; give its values to continue "
-              f"exactly (checkpoints written before hf=is11 became the default need hf=ms2011)", file=sys.stderr)
+        warnings.append(f"resuming {path} with training settings other than its own ({', '.join(differences)}): "
+                        "the run goes on, but not as it would have; give its values to continue exactly "
+                        "(checkpoints written before hf=is11 became the default need hf=ms2011)")
     return state, extra.get("mlflow_run_id")
 
 
@@ -95,20 +96,26 @@ def training_differences(saved: dict, current: dict) -> list[str]:
     return found
 
 
-def run(cfg: Any, registry: Registry) -> int:
-    """Run one composed config; returns the process exit code."""
+def run(cfg: Any, registry: Registry, warnings: list[str] | None = None) -> int:
+    """Run one composed config; returns the process exit code. ``warnings`` are printed once the config has
+    passed its checks (a refused config prints its one error line only)."""
     from hfcore.config_check import check_config
 
+    warnings = list(warnings or ())
+    state, previous_run = None, None
     try:
         check_config(cfg, registry)  # keys no schema declares (typos added with +key=), before any work
         parts = build_run(cfg, registry)
-        state, previous_run = _resume(cfg.checkpoint.resume, parts, cfg) if cfg.checkpoint.resume else (None, None)
+        if cfg.checkpoint.resume:
+            state, previous_run = _resume(cfg.checkpoint.resume, parts, cfg, warnings)
         if parts.comm.rank == 0:
             _check_outputs(cfg, previous_run)
         if cfg.tracking.enabled:  # a store that cannot be used fails here, in seconds, not after the training
             open_store(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment)
     except (ConfigError, UnknownComponentError, CheckpointError, TrackingError) as exc:
         fail(str(exc))
+    for warning in warnings:
+        print(f"hf-train: warning: {warning}", file=sys.stderr)
     with abort_on_error(parts.comm, "hf-train"):  # the tracker is made on rank 0 only: the others must not wait
         lifecycle = _make_run(cfg, parts)
     result = lifecycle.train(state, resumed_from=cfg.checkpoint.resume, previous_run=previous_run)
@@ -227,12 +234,11 @@ def main() -> None:
         if plan.resume:
             cfg.checkpoint.resume = plan.resume
         unread = unread_overrides(list(HydraConfig.get().overrides.task), cfg.optimizer.name)
-        if unread:
-            print(f"hf-train: warning: optimizer={cfg.optimizer.name} does not read {', '.join(unread)} "
-                  "(HF's settings; it reads optimizer.* and, of hf.*, only the stop keys: max_iterations, "
-                  "budget_*, eval_every, stop_on_success)", file=sys.stderr)
+        warnings = [f"optimizer={cfg.optimizer.name} does not read {', '.join(unread)} (HF's settings; it reads "
+                    "optimizer.* and, of hf.*, only the stop keys: max_iterations, budget_*, eval_every, "
+                    "stop_on_success)"] if unread else []
         try:
-            run(cfg, registry)
+            run(cfg, registry, warnings)
         except SystemExit as exc:
             if exc.code:  # a rejected invocation (hf-train: error: ...) leaves no empty run folder behind
                 from hydra.core.hydra_config import HydraConfig
