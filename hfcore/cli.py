@@ -114,7 +114,7 @@ def run(cfg: Any, registry: Registry, warnings: list[str] | None = None) -> int:
             open_store(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment)
     except (ConfigError, UnknownComponentError, CheckpointError, TrackingError) as exc:
         fail(str(exc))
-    for warning in warnings:
+    for warning in warnings if parts.comm.rank == 0 else ():  # once, not once per rank
         print(f"hf-train: warning: {warning}", file=sys.stderr)
     with abort_on_error(parts.comm, "hf-train"):  # the tracker is made on rank 0 only: the others must not wait
         lifecycle = _make_run(cfg, parts)
