@@ -82,11 +82,9 @@ def training_differences(saved: dict, current: dict) -> list[str]:
     checkpoint's config and this run's. Left out: the stop keys (``max_iterations``, budgets, ...), since a resume
     may extend a run; ``damping.lambda0``, since lambda comes from the checkpoint; keys only one of the two has,
     since older checkpoints lack newer keys."""
-    import dataclasses
+    from hfcore.config import STOP_KEYS
 
-    from hfcore.config import StopConfig
-
-    ignored = {f"hf.{f.name}" for f in dataclasses.fields(StopConfig)} | {"damping.lambda0"}
+    ignored = {f"hf.{k}" for k in STOP_KEYS} | {"damping.lambda0"}
     found = []
     for section in ("optimizer", "damping", "solver", "hf"):
         old, new = saved.get(section) or {}, current.get(section) or {}

@@ -9,7 +9,7 @@ or a wrong type in an override fails before any work starts. Plugins subclass
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 MISSING = "???"  # what OmegaConf reads as a missing value (omegaconf.MISSING), without importing it
 
@@ -239,6 +239,10 @@ class StopConfig:
     budget_clock: str = "wall"
     eval_every: int = 1
     stop_on_success: bool = True
+
+
+STOP_KEYS = frozenset(f.name for f in fields(StopConfig))
+"""The ``hf`` keys every optimiser reads (the stop rule); the rest of the group is HF's alone."""
 
 
 @dataclass

@@ -135,14 +135,13 @@ def unread_overrides(overrides: list[str], optimizer: str) -> list[str]:
     list of str
         The overrides, as given, that change nothing for this optimiser (empty for ``hf``).
     """
-    from hfcore.config import StopConfig
+    from hfcore.config import STOP_KEYS
 
     if optimizer == "hf":
         return []
-    stop_keys = {f.name for f in fields(StopConfig)}
     unread = []
     for override in overrides:
         section, _, rest = override.split("=", 1)[0].lstrip("+~").partition(".")
-        if section in ("damping", "solver") or (section == "hf" and rest.split(".")[0] not in stop_keys):
+        if section in ("damping", "solver") or (section == "hf" and rest.split(".")[0] not in STOP_KEYS):
             unread.append(override)
     return unread
