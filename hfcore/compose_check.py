@@ -39,22 +39,30 @@ class SweepValueError(ValueError):
     sweeper); its message is the one line ``hf-train`` prints."""
 
 
-def _single_job(overrides: list[str]) -> list[str]:
+def _single_job(overrides: list[str], multirun: bool = True) -> list[str]:
     """The first job of a sweep: each sweep override (``seed=0,1``) replaced by its first value, an
     ``interval(a, b)`` (sampled by its sweeper: Optuna, Ax, Nevergrad) by ``a``.
 
-    ``hydra.*`` and ``hydra/*`` overrides are left out (:func:`_is_hydras`).
+    ``hydra.*`` and ``hydra/*`` overrides (:func:`_is_hydras`) are kept, so a missing launcher or a mistyped
+    Hydra key is reported like any other; sweeping them is refused, as Hydra refuses it. Without
+    ``multirun`` a sweep override is refused (Hydra's own report is five lines).
     """
-    from hydra.core.override_parser.types import IntervalSweep
+    from hydra.core.override_parser.types import IntervalSweep, ValueType
 
     job = []
     for override in _parser().parse_overrides(overrides):
         key = override.get_key_element()
-        if _is_hydras(key):
-            continue
+        sweep = override.is_sweep_override()
+        if sweep and not multirun:
+            text = override.input_line.partition("=")[2]
+            as_list = f" (a list is {key}=[{text}])" if override.value_type == ValueType.SIMPLE_CHOICE_SWEEP else ""
+            raise SweepValueError(f"{override.input_line} is a sweep: add --multirun to run one job per value{as_list}")
+        if sweep and _is_hydras(key):
+            raise SweepValueError(f"{override.input_line}: Hydra's own settings take one value per command "
+                                  "(sweep the run's keys instead)")
         if isinstance(override.value(), IntervalSweep):
             job.append(f"{key}={override.value().start}")
-        elif override.is_sweep_override():
+        elif sweep:
             first = next(iter(override.sweep_string_iterator()), None)
             if first is None:
                 raise SweepValueError(f"the sweep {override.input_line} has no values (a glob matching no option, an "
@@ -116,16 +124,18 @@ def _describe(exc: Exception, overrides: list[str], registry: Registry) -> str:
         if (group, option) == ("solver", "sgd"):  # SGD was a solver before the optimizer group existed
             return "solver=sgd is now optimizer=sgd (its options are optimizer.<key>, e.g. optimizer.learning_rate)"
         if group and options:
-            return f"no {group} '{option}'; the options are {', '.join(options)}"
+            return f"no {group} '{option}'; the options are {', '.join(options)}{_install_hint(group, option)}"
         return _first_line(text)
     full_key = getattr(cause, "full_key", None)
     if isinstance(cause, (ConfigAttributeError, ConfigKeyError)) and full_key:
         keys = {o: o.split("=", 1)[0].lstrip("+~") for o in overrides}
         bad = [o for o, k in keys.items() if k == full_key or k.startswith(f"{full_key}.")]
         try:
-            root = _compose([o for o in overrides if o not in bad])
+            root = _compose([o for o in overrides if o not in bad], hydra_node=_is_hydras(full_key))
         except Exception:
             return f"unknown key '{full_key}'"
+        if _is_hydras(full_key):
+            return _unknown_hydra_key(root, full_key)
         return unknown_key_message(root, full_key, registry)
     if isinstance(cause, ValidationError) and full_key:
         return f"bad value for {full_key}: {_first_line(str(cause))}"
@@ -133,6 +143,38 @@ def _describe(exc: Exception, overrides: list[str], registry: Registry) -> str:
     if len(lines) > 1 and lines[0].endswith("raised while composing config:"):  # a config file's key, e.g. a sweep's
         return f"{lines[0].partition(': ')[0]}: {lines[1]}"
     return _first_line(str(exc))
+
+
+HYDRA_PLUGINS = {"hydra/launcher": {"joblib": "hfcore[sweep]", "submitit_local": "hfcore[sweep]",
+                                     "submitit_slurm": "hfcore[sweep]", "ray": "hydra-ray-launcher",
+                                     "rq": "hydra-rq-launcher"},
+                 "hydra/sweeper": {"optuna": "hydra-optuna-sweeper", "ax": "hydra-ax-sweeper",
+                                   "nevergrad": "hydra-nevergrad-sweeper"}}
+"""The package that brings each of Hydra's launchers and sweepers a user is likely to name."""
+
+
+def _install_hint(group: str, option: str) -> str:
+    """``" (pip install <package>)"`` for a Hydra plugin that is not installed, else ``""``."""
+    package = HYDRA_PLUGINS.get(group, {}).get(option)
+    return f" ({group}={option} comes with pip install '{package}')" if package else ""
+
+
+def _unknown_hydra_key(root: Any, full_key: str) -> str:
+    """One line for a key that Hydra's own config (``root.hydra``) lacks, naming the nearest one it has."""
+    import difflib
+
+    from omegaconf import DictConfig, OmegaConf
+
+    parent, _, key = full_key.lstrip("+~").rpartition(".")
+    node = OmegaConf.select(root, parent)
+    declared = [str(k) for k in node.keys()] if isinstance(node, DictConfig) else []
+    close = difflib.get_close_matches(key, declared, n=1, cutoff=0.6)
+    hint = f"; did you mean '{parent}.{close[0]}'?" if close else (
+        f"; its keys are {', '.join(declared)}" if declared else "")
+    group = parent.replace(".", "/")
+    chosen = root.hydra.runtime.choices.get(group) if group in HYDRA_PLUGINS else None
+    where = f"{parent} (of {group}={chosen})" if chosen else parent  # n_jobs is joblib's, not the basic launcher's
+    return f"unknown key '{full_key}': {where} has no key '{key}'{hint}"
 
 
 def composition_error(argv: list[str], registry: Registry) -> str | None:
@@ -158,9 +200,10 @@ def composition_error(argv: list[str], registry: Registry) -> str | None:
     if any(a.startswith(FLAGS_WITH_MEANING) and a not in ("--multirun", "-m") for a in argv):
         return None
     overrides = [a for a in argv if not a.startswith("-")]
+    multirun = "--multirun" in argv or "-m" in argv
     with _hydra():
         try:
-            job = _single_job(overrides)
+            job = _single_job(overrides, multirun)
         except SweepValueError as exc:
             return str(exc)
         except HydraException as exc:
@@ -169,9 +212,29 @@ def composition_error(argv: list[str], registry: Registry) -> str | None:
             master = _compose(job, hydra_node=True)
         except HydraException as exc:
             return _describe(exc, job, registry)
-        if "--multirun" in argv or "-m" in argv:
+        except Exception as exc:  # noqa: BLE001 - OmegaConf's assertions (a key under an unset node) reach here bare
+            return _culprit(exc, job)
+        if multirun:
             return sweep_error(master, overrides, registry)
     return None
+
+
+def _culprit(exc: Exception, job: list[str]) -> str:
+    """One line for an error that Hydra did not wrap, naming the first override that fails alone."""
+    from omegaconf import OmegaConf
+
+    for override in job:
+        try:
+            _compose([override], hydra_node=True)
+        except Exception:  # noqa: BLE001 - the same unwrapped errors
+            root = _compose([], hydra_node=True)
+            parts = override.partition("=")[0].lstrip("+~").split(".")
+            unset = next((".".join(parts[:i]) for i in range(1, len(parts))
+                          if OmegaConf.select(root, ".".join(parts[:i]), default="?") is None), None)
+            if unset:
+                return f"{override} cannot be applied: {unset} is null here, so it has no key to set"
+            return f"{override} cannot be applied: {_first_line(str(exc)) or type(exc).__name__}"
+    return f"the overrides do not compose: {_first_line(str(exc)) or type(exc).__name__}"
 
 
 SMALL_GRID = 12

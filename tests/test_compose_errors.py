@@ -33,6 +33,22 @@ def registry():
     (["hf.gradient_batch=1.5"], "bad value for hf.gradient_batch:"),
     (["task.T==3"], "bad override: Error parsing override 'task.T==3'"),
     (["--multirun", "seed=0,1", "tracking.experimen=x"], "did you mean 'tracking.experiment'?"),
+    # a sweep without --multirun: Hydra's report was five lines ("Ambiguous value ...", "... requires --multirun")
+    (["seed=0,1"], "seed=0,1 is a sweep: add --multirun to run one job per value (a list is seed=[0,1])"),
+    (["task.T=50", "seed=range(3)"], "seed=range(3) is a sweep: add --multirun to run one job per value"),
+    # Hydra's own groups and keys: were left to Hydra (a 12-line report, or a traceback)
+    (["hydra/launcher=nope"], "no hydra/launcher 'nope'; the options are basic, joblib, submitit_local, "
+                              "submitit_slurm"),
+    (["hydra/launcher=ray"], "(hydra/launcher=ray comes with pip install 'hydra-ray-launcher')"),
+    (["hydra/launcher=joblib", "hydra.launcher.n_jobz=2"],
+     "unknown key 'hydra.launcher.n_jobz': hydra.launcher (of hydra/launcher=joblib) has no key 'n_jobz'; "
+     "did you mean 'hydra.launcher.n_jobs'?"),
+    (["hydra.launcher.n_jobs=2"], "hydra.launcher (of hydra/launcher=basic) has no key 'n_jobs'"),
+    (["hydra.runn.dir=x"], "unknown key 'hydra.runn': hydra has no key 'runn'; did you mean 'hydra.run'?"),
+    (["hydra.job.chdir=maybe"], "bad value for hydra.job.chdir: Value 'maybe' is not a valid bool"),
+    (["--multirun", "hydra.verbose=true,false"], "hydra.verbose=true,false: Hydra's own settings take one value"),
+    (["--multirun", "hydra.sweeper.params.seed=0"],
+     "hydra.sweeper.params.seed=0 cannot be applied: hydra.sweeper.params is null here, so it has no key to set"),
 ])
 def test_composition_errors_are_one_line(registry, argv, expected):
     message = composition_error(argv, registry)
@@ -43,6 +59,7 @@ def test_composition_errors_are_one_line(registry, argv, expected):
 @pytest.mark.parametrize("argv", [
     [], ["task=xor", "task.T=50", "seed=3"], ["--multirun", "seed=0,1,2", "damping=structural,tikhonov"],
     ["+tracking.tags.study=lr"], ["hydra.run.dir=somewhere", "hydra/launcher=basic"],
+    ["--multirun", "seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
     ["--cfg", "job", "model.hiddn=1"],  # Hydra's own commands are left to Hydra
 ])
 def test_good_commands_pass(registry, argv):
@@ -163,8 +180,28 @@ def test_cli_refuses_a_bad_job_before_the_first_runs(tmp_path, bad):
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no multirun/ folder, no mlflow.db
 
 
-@pytest.mark.parametrize("argv", [["hydra/sweeper=optuna"], ["hydra.sweeper.params.seed=0"]])
-def test_another_sweeper_makes_its_own_jobs(registry, argv):
-    """Only the basic sweeper's grid is known here; another sweeper's jobs (or the params given on the command
-    line) are left to it."""
+@pytest.fixture
+def another_sweeper():
+    """A sweeper other than the basic one, as an installed plugin adds it (composing does not instantiate it)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group="hydra/sweeper", name="sampler", node={"_target_": "somewhere.Sampler"})
+
+
+@pytest.mark.parametrize("argv", [["hydra/sweeper=sampler"], ["hydra.sweeper.max_batch_size=2"]])
+def test_another_sweeper_makes_its_own_jobs(registry, another_sweeper, argv):
+    """Only the basic sweeper's grid is known here; another sweeper's jobs (or the sweeper's settings given on the
+    command line) are left to it."""
     assert composition_error(["--multirun", "seed=0,-1", *argv], registry) is None
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["seed=0,1"], "hf-train: error: seed=0,1 is a sweep: add --multirun"),
+    (["--multirun", "seed=0,1", "hydra/launcher=nope"], "hf-train: error: no hydra/launcher 'nope'"),
+])
+def test_cli_refuses_a_sweep_without_multirun_and_a_missing_launcher(tmp_path, argv, expected):
+    out = hf_train(tmp_path, *argv, *TINY_GRID)
+    assert out.returncode == 2, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if x.strip()]
+    assert line.startswith(expected)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
