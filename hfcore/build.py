@@ -117,6 +117,11 @@ def solver_tag(cfg: Any) -> str:
     return cfg.solver.name if name == "hf" else name
 
 
+def damping_tag(cfg: Any) -> str:
+    """The run's ``damping`` tag: HF's damping, or ``none`` for any other optimiser (which reads no damping)."""
+    return cfg.damping.name if _optimizer_node(cfg).name == "hf" else "none"
+
+
 @dataclass(frozen=True)
 class OptimizerContext:
     """What an optimiser's factory may build from the rest of the run's config.

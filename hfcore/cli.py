@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hfcore.build import ConfigError, RunComponents, build_run, solver_tag
+from hfcore.build import ConfigError, RunComponents, build_run, damping_tag, solver_tag
 from hfcore.checkpoint import CheckpointError, check_overwrite
 from hfcore.registry import DISABLE_AUTOLOAD_ENV, Registry, UnknownComponentError, load_plugins
 from hfcore.run import Run, RunInterrupted, abort_on_error, load_state
@@ -81,16 +81,18 @@ def training_differences(saved: dict, current: dict) -> list[str]:
     """``section.key old -> new`` for each optimiser, damping, solver or HF setting that differs between a
     checkpoint's config and this run's. Left out: the stop keys (``max_iterations``, budgets, ...), since a resume
     may extend a run; ``damping.lambda0``, since lambda comes from the checkpoint; keys only one of the two has,
-    since older checkpoints lack newer keys."""
-    from hfcore.config import STOP_KEYS
+    since older checkpoints lack newer keys; HF's settings when the optimiser is first-order (it reads none)."""
+    from hfcore.config import STOP_KEYS, read_by
 
     ignored = {f"hf.{k}" for k in STOP_KEYS} | {"damping.lambda0"}
+    optimizer = (current.get("optimizer") or {}).get("name", "hf")
     found = []
     for section in ("optimizer", "damping", "solver", "hf"):
         old, new = saved.get(section) or {}, current.get(section) or {}
         for key in sorted(set(old) & set(new)):
-            if old[key] != new[key] and f"{section}.{key}" not in ignored:
-                found.append(f"{section}.{key} {old[key]} -> {new[key]}")
+            name = f"{section}.{key}"
+            if old[key] != new[key] and name not in ignored and read_by(optimizer, name):
+                found.append(f"{name} {old[key]} -> {new[key]}")
     return found
 
 
@@ -154,6 +156,7 @@ def _make_run(cfg: Any, parts: RunComponents) -> Run:
     """The :class:`~hfcore.run.Run` of the composed config: its folder, tracker, tags and settings."""
     from omegaconf import OmegaConf
 
+    from hfcore.config import read_by
     from hfcore.run_naming import default_run_name
     from hfcore.tracking import MlflowTracker, NullTracker, flatten
 
@@ -162,8 +165,11 @@ def _make_run(cfg: Any, parts: RunComponents) -> Run:
     if cfg.tracking.enabled and parts.comm.rank == 0:
         tracker = MlflowTracker(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment,
                                 cfg.tracking.run_name or default_run_name(cfg, method))
-    params = flatten(OmegaConf.to_container(cfg, resolve=True))
-    params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
+    # a first-order run logs none of HF's settings, so runs compare in the UI on what they read
+    params = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items()
+              if read_by(cfg.optimizer.name, k)}
+    if cfg.optimizer.name == "hf":
+        params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
     output_dir = _output_dir()
     return Run.from_components(
         parts, seed=cfg.seed, output_dir=output_dir, checkpoint_dir=_checkpoint_dir(cfg, output_dir),
@@ -182,7 +188,7 @@ def _tags(cfg: Any, parts: RunComponents) -> dict[str, str]:
     choices = HydraConfig.get().runtime.choices
     tags = {
         "backend": cfg.backend.name, "task": cfg.task.name, "T": str(cfg.task.T), "seed": str(cfg.seed),
-        "damping": cfg.damping.name, "solver": solver_tag(cfg), "optimizer": cfg.optimizer.name, "git_sha": _git_sha(),
+        "damping": damping_tag(cfg), "solver": solver_tag(cfg), "optimizer": cfg.optimizer.name, "git_sha": _git_sha(),
         "experiment": str(choices.get("experiment") or "none"),
         "parallel": parts.comm.name, "ranks": str(parts.comm.size),
     }

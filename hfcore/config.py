@@ -244,6 +244,33 @@ class StopConfig:
 STOP_KEYS = frozenset(f.name for f in fields(StopConfig))
 """The ``hf`` keys every optimiser reads (the stop rule); the rest of the group is HF's alone."""
 
+HF_ONLY_SECTIONS = ("damping", "solver")
+"""Config sections that only ``optimizer=hf`` reads (with the ``hf`` keys outside :data:`STOP_KEYS`)."""
+
+
+def read_by(optimizer: str, key: str) -> bool:
+    """Whether a run with ``optimizer`` reads the config key ``key``.
+
+    Parameters
+    ----------
+    optimizer : str
+        The run's ``optimizer.name``.
+    key : str
+        A dotted key (``hf.cg_max``, ``damping.mu``) or a group (``damping``, ``hf``).
+
+    Returns
+    -------
+    bool
+        False only for HF's own settings under a first-order optimiser: the ``damping`` and ``solver``
+        groups and the ``hf`` keys other than the stop rule's; such a run neither logs nor compares them.
+    """
+    if optimizer == "hf":
+        return True
+    section, _, rest = key.lstrip("+~").partition(".")
+    if section in HF_ONLY_SECTIONS:
+        return False
+    return section != "hf" or rest.split(".")[0] in STOP_KEYS
+
 
 @dataclass
 class HFConfig(StopConfig):

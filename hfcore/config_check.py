@@ -135,13 +135,6 @@ def unread_overrides(overrides: list[str], optimizer: str) -> list[str]:
     list of str
         The overrides, as given, that change nothing for this optimiser (empty for ``hf``).
     """
-    from hfcore.config import STOP_KEYS
+    from hfcore.config import read_by
 
-    if optimizer == "hf":
-        return []
-    unread = []
-    for override in overrides:
-        section, _, rest = override.split("=", 1)[0].lstrip("+~").partition(".")
-        if section in ("damping", "solver") or (section == "hf" and rest.split(".")[0] not in STOP_KEYS):
-            unread.append(override)
-    return unread
+    return [o for o in overrides if not read_by(optimizer, o.split("=", 1)[0])]

@@ -102,9 +102,12 @@ def job_plan(output_dir: str | Path) -> JobPlan:
     return _PLANS.get(str(Path(output_dir).absolute()), JobPlan())
 
 
-def _identity_key(key: str) -> bool:
-    """Whether ``key`` changes what a run computes (it is not under one of ``_NOT_IDENTITY``)."""
-    return not any(key == p or key.startswith(p) for p in _NOT_IDENTITY)
+def _identity_key(key: str, optimizer: str) -> bool:
+    """Whether ``key`` changes what a run with ``optimizer`` computes: it is not under one of ``_NOT_IDENTITY``,
+    and the optimiser reads it (:func:`hfcore.config.read_by`: a first-order run reads no HF setting)."""
+    from hfcore.config import read_by
+
+    return not any(key == p or key.startswith(p) for p in _NOT_IDENTITY) and read_by(optimizer, key)
 
 
 def _job_container(config: Any) -> dict[str, Any]:
@@ -119,7 +122,8 @@ def run_identity(config: Any) -> dict[str, str]:
     from hfcore.tracking import flatten
 
     # The tracker logs str(value)[:6000] (hfcore.tracking); compare the same strings.
-    return {k: str(v)[:6000] for k, v in flatten(_job_container(config)).items() if _identity_key(k)}
+    return {k: str(v)[:6000] for k, v in flatten(_job_container(config)).items()
+            if _identity_key(k, config.optimizer.name)}
 
 
 def list_keys(config: Any) -> frozenset[str]:
@@ -133,7 +137,7 @@ def list_keys(config: Any) -> frozenset[str]:
             return [k for key, value in node.items() for k in walk(value, f"{prefix}{key}.")]
         return [prefix[:-1]] if isinstance(node, list) else []
 
-    return frozenset(k for k in walk(_job_container(config), "") if _identity_key(k))
+    return frozenset(k for k in walk(_job_container(config), "") if _identity_key(k, config.optimizer.name))
 
 
 def _in_list(key: str, lists: Iterable[str]) -> bool:
@@ -198,14 +202,16 @@ def find_finished_run(uri: str, experiment: str, config: Any, sweep: str, choice
     """
     from mlflow.tracking import MlflowClient
 
-    from hfcore.build import solver_tag
+    from hfcore.build import damping_tag, solver_tag
 
     client = MlflowClient(tracking_uri=uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         return None
     tags = {"sweep": sweep, "experiment": choice, "task": config.task.name, "T": config.task.T,
-            "seed": config.seed, "damping": config.damping.name, "solver": solver_tag(config)}
+            "seed": config.seed, "solver": solver_tag(config)}
+    if config.optimizer.name == "hf":  # first-order runs were tagged with the unread default damping before "none"
+        tags["damping"] = damping_tag(config)
     query = " and ".join([f"tags.`{k}` = '{v}'" for k, v in tags.items()] + ["attributes.status = 'FINISHED'"])
     identity, lists = run_identity(config), list_keys(config)
     for run in client.search_runs([exp.experiment_id], filter_string=query, order_by=["start_time DESC"]):

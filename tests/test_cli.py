@@ -341,6 +341,29 @@ def test_sgd_baseline_runs_through_cli(tmp_path):
     assert run.data.tags["solver"] == "sgd" and run.info.run_name.startswith("addition-T10-h8-numpy-sgd-")
     assert run.data.tags["optimizer"] == "sgd"
     assert run.data.metrics["cost.gv_products"] == 0
+    # only what SGD reads: no damping or solver settings, of hf.* only the stop rule's keys
+    params = run.data.params
+    assert run.data.tags["damping"] == "none"
+    assert not [k for k in params if k.startswith(("damping.", "solver."))]
+    assert {k for k in params if k.startswith("hf.")} == {
+        "hf.max_iterations", "hf.budget_minibatches", "hf.budget_seconds", "hf.budget_clock", "hf.eval_every",
+        "hf.stop_on_success"}
+    assert params["optimizer.learning_rate"] and params["task.T"] == "10"
+
+
+def test_a_first_order_resume_does_not_warn_about_hf_settings(tmp_path):
+    """An SGD checkpoint written under the old default HF rules (hf=ms2011) resumes under today's without a warning:
+    SGD reads none of them. Its own settings still warn."""
+    first = hf_train(tmp_path, *TINY, "tracking=none", "optimizer=sgd", "hf=ms2011", "checkpoint.dir=ck")
+    assert first.returncode == 0, first.stderr
+    resume = f"checkpoint.resume={tmp_path / 'ck' / 'state.npz'}"
+    same = hf_train(tmp_path, *TINY, "tracking=none", "optimizer=sgd", "hf.max_iterations=3", "checkpoint.dir=a",
+                    resume)
+    assert same.returncode == 0 and "warning: resuming" not in same.stderr, same.stderr
+    other = hf_train(tmp_path, *TINY, "tracking=none", "optimizer=sgd", "optimizer.learning_rate=0.5",
+                     "hf.max_iterations=3", "checkpoint.dir=b", resume)
+    (warning,) = [line for line in other.stderr.splitlines() if line.startswith("hf-train: warning: resuming")]
+    assert other.returncode == 0 and "(optimizer.learning_rate 0.01 -> 0.5)" in warning, other.stderr
 
 
 @pytest.mark.parametrize("backend", ["torch", "autograd"])

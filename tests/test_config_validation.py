@@ -242,3 +242,16 @@ def test_settings_a_first_order_optimizer_does_not_read_are_named(optimizer, ove
     from hfcore.config_check import unread_overrides
 
     assert unread_overrides(overrides, optimizer) == unread
+
+
+@pytest.mark.parametrize("optimizer, key, read", [
+    ("hf", "damping.mu", True), ("hf", "hf.cg_max", True), ("hf", "solver", True),
+    ("sgd", "damping.mu", False), ("adam", "solver.max_iters", False), ("adam", "damping", False),
+    ("adam", "hf", False), ("sgd", "hf.gradient_batch", False), ("adam", "+hf.fresh_batch", False),
+    ("sgd", "hf.max_iterations", True), ("adam", "hf.budget_seconds", True), ("sgd", "hf.stop_on_success", True),
+    ("adam", "optimizer.learning_rate", True), ("sgd", "model.hidden", True), ("adam", "task.T", True),
+])
+def test_a_first_order_optimizer_reads_no_hf_setting_but_the_stop_rule(optimizer, key, read):
+    from hfcore.config import read_by
+
+    assert read_by(optimizer, key) is read

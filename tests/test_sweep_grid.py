@@ -357,6 +357,35 @@ def test_finished_runs_logged_before_a_key_was_added_keep_their_identity(tmp_pat
     assert find_finished_run(uri, "hfcore-figure3", other, "figure3_quick", "ms2011_addition") is None
 
 
+def test_a_first_order_run_is_the_same_run_whatever_hf_settings_it_logged(tmp_path):
+    """First-order runs logged every HF setting (and the default damping as a tag) before they logged only what
+    they read: such a finished run is still found, under other HF settings too; another learning rate is not it."""
+    from mlflow.tracking import MlflowClient
+
+    from hfcore.hydra_callbacks import find_finished_run, run_identity
+
+    job = ["experiment=ms2011_addition", "task.T=30", "seed=0"]
+    cfg = job_config("figure3_quick_sgd", job)
+    identity = run_identity(cfg)
+    assert not [k for k in identity if k.startswith(("damping.", "solver."))]
+    assert "hf.budget_minibatches" in identity and "hf.gradient_batch" not in identity
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    tags = {"sweep": "figure3_quick_sgd", "experiment": "ms2011_addition", "task": "addition", "T": "30", "seed": "0",
+            "damping": "structural", "solver": "sgd"}
+    run = client.create_run(client.create_experiment("hfcore-figure3"), tags=tags)
+    old_style = {**identity, "hf.gradient_batch": "10000", "damping.mu": "0.3", "solver.max_iters": "250"}
+    for key, value in old_style.items():
+        client.log_param(run.info.run_id, key, value)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    for changed in ([], ["hf.gradient_batch=500", "damping=tikhonov", "hf=ms2011"]):
+        found = find_finished_run(uri, "hfcore-figure3", job_config("figure3_quick_sgd", [*job, *changed]),
+                                  "figure3_quick_sgd", "ms2011_addition")
+        assert found == run.info.run_id, changed
+    other = job_config("figure3_quick_sgd", [*job, "optimizer.learning_rate=0.5"])
+    assert find_finished_run(uri, "hfcore-figure3", other, "figure3_quick_sgd", "ms2011_addition") is None
+
+
 def _signals(signals: list[str] | None) -> list[str]:
     return [] if signals is None else [f"model.damped_signals=[{','.join(signals)}]"]
 
