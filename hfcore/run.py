@@ -31,6 +31,7 @@ import numpy as np
 
 from hfcore.checkpoint import CheckpointError, check_overwrite, load_checkpoint, save_checkpoint
 from hfcore.interfaces import Communicator, Model, Optimizer, PlotsPredictions, Task
+from hfcore.interrupts import defer
 from hfcore.parallel import RankFailure, SerialComm, ShardedModel, StopRequested
 from hfcore.state import RunState
 from hfcore.tracking import NullTracker, Tracker
@@ -210,9 +211,10 @@ def blas_limit(threads: int | None, blas_only: bool = False) -> Any:
 class SignalGuard:
     """SIGINT and SIGTERM during a run: stop after a finished iteration, then finish saving undisturbed.
 
-    While training, SIGTERM raises :class:`RunInterrupted` (SIGINT raises ``KeyboardInterrupt`` as
-    usual); in a multi-rank run both go to ``stop_at_exchange`` instead, so every rank stops at the
-    same exchange (:meth:`hfcore.parallel.ShardedModel.request_stop`). After :meth:`finishing`, either
+    While training, SIGTERM raises :class:`RunInterrupted` and SIGINT ``KeyboardInterrupt``, at once or, during
+    a store write, when it ends (:func:`hfcore.interrupts.uninterrupted`); in a multi-rank run both go to
+    ``stop_at_exchange`` instead, so every rank stops at the same exchange
+    (:meth:`hfcore.parallel.ShardedModel.request_stop`). After :meth:`finishing`, either
     signal only prints a note: a second Ctrl-C must neither lose the final checkpoint nor leave the
     tracker's run open. Leaving the ``with`` block restores the previous handlers. Outside the main
     thread, where Python cannot set handlers, the guard does nothing.
@@ -230,6 +232,7 @@ class SignalGuard:
         if self.active:
             self._previous = {s: signal.getsignal(s) for s in self.SIGNALS}
             signal.signal(signal.SIGTERM, self._interrupt)
+            signal.signal(signal.SIGINT, self._keyboard)
             if self.stop_at_exchange is not None:
                 for s in self.SIGNALS:
                     signal.signal(s, self.stop_at_exchange)
@@ -245,9 +248,18 @@ class SignalGuard:
         for s, handler in self._previous.items():
             signal.signal(s, handler)
 
+    # Inside a store write (hfcore.interrupts.uninterrupted) the exception waits for the write to end.
     @staticmethod
     def _interrupt(signum: int, frame: Any) -> None:
-        raise RunInterrupted()
+        interrupt = RunInterrupted()
+        if not defer(interrupt):
+            raise interrupt
+
+    @staticmethod
+    def _keyboard(signum: int, frame: Any) -> None:
+        interrupt = KeyboardInterrupt()
+        if not defer(interrupt):
+            raise interrupt
 
     def _ignore(self, signum: int, frame: Any) -> None:
         print(f"{self.program}: {signal.Signals(signum).name} ignored: saving the checkpoint and the plots, "

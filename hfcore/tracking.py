@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from hfcore.interrupts import uninterrupted
+
 TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 _MAX_PER_BATCH = 100  # MLflow's limit on params (and tags) in one log_batch call
 _MAX_METRICS_PER_BATCH = 1000  # MLflow's limit on metrics in one log_batch call
@@ -426,6 +428,10 @@ class MlflowTracker:
         lacks, and the keys whose values changed are listed in the tag
         ``hfcore.resume_changed_params``.
         """
+        with uninterrupted():  # an interrupt inside a commit would leave the store locked (hfcore.interrupts)
+            self._start(params, tags, continue_run, at_step)
+
+    def _start(self, params: dict[str, Any], tags: dict[str, str], continue_run: str | None, at_step: int) -> None:
         from mlflow.entities import Param, RunTag
 
         experiment_id = ensure_experiment(self.uri, self.experiment)
@@ -514,13 +520,14 @@ class MlflowTracker:
         if self.run_id is None:
             return
         heartbeat = [RunTag(HEARTBEAT_TAG, str(int(time.time())))]
-        while True:  # the heartbeat rides on the last batch: no extra store commit
-            last = len(self._pending) <= _MAX_METRICS_PER_BATCH
-            self.client.log_batch(self.run_id, metrics=self._pending[:_MAX_METRICS_PER_BATCH],
-                                  tags=heartbeat if last else [])
-            del self._pending[:_MAX_METRICS_PER_BATCH]
-            if last:
-                break
+        with uninterrupted():
+            while True:  # the heartbeat rides on the last batch: no extra store commit
+                last = len(self._pending) <= _MAX_METRICS_PER_BATCH
+                self.client.log_batch(self.run_id, metrics=self._pending[:_MAX_METRICS_PER_BATCH],
+                                      tags=heartbeat if last else [])
+                del self._pending[:_MAX_METRICS_PER_BATCH]
+                if last:
+                    break
         self._flushed = time.monotonic()
 
     def ui_links(self) -> list[str]:
@@ -532,13 +539,16 @@ class MlflowTracker:
         return [f"MLflow run {self.run_id} ({self.run_name}) in {self.uri}", *self.ui_links()]
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        with uninterrupted():
+            self.client.log_text(self.run_id, text, artifact_file)
 
     def log_artifact(self, path: str | os.PathLike, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        with uninterrupted():
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
 
     def log_figure(self, figure: Any, artifact_file: str) -> None:
-        self.client.log_figure(self.run_id, figure, artifact_file)
+        with uninterrupted():
+            self.client.log_figure(self.run_id, figure, artifact_file)
 
     def finish(self, status: str) -> None:
         """Mark the run FINISHED, FAILED or KILLED (never left RUNNING)."""

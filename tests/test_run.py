@@ -178,6 +178,56 @@ def test_a_signal_ends_the_run_killed_with_the_last_iteration_saved(tmp_path, mo
     assert {s: signal.getsignal(s) for s in SignalGuard.SIGNALS} == before
 
 
+@pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, RunInterrupted)])
+def test_a_signal_during_a_store_write_waits_for_the_write(tmp_path, ctrl_c_raises, signum, raised):
+    """A Ctrl-C or SIGTERM that lands inside a metrics commit used to cut it in half: the store kept its write
+    lock, closing the run failed with "database is locked" and the run stayed RUNNING (seen under load in
+    test_sigterm_stops_cleanly_with_the_checkpoint_kept). The write ends first; then the interrupt is raised."""
+    from sqlalchemy import event
+
+    from hfcore.tracking import MlflowTracker
+
+    tracker = MlflowTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "signals")
+    tracker.start({"a": 1}, {})
+    sent = []
+
+    def signal_inside_the_transaction(conn, cursor, statement, *args):
+        if "INSERT INTO metrics" in statement and not sent:
+            sent.append(statement)
+            os.kill(os.getpid(), signum)  # delivered at the next bytecode: mid-transaction
+
+    engine = tracker.client._tracking_client.store.engine
+    event.listen(engine, "before_cursor_execute", signal_inside_the_transaction)
+    history = lambda: [m.value for m in tracker.client.get_metric_history(tracker.run_id, "loss")]  # noqa: E731
+    with SignalGuard() as guard:
+        tracker.log_metrics(1, {"loss": 0.5})
+        with pytest.raises(raised):
+            tracker.flush()
+        assert sent and history() == [0.5]  # the write ended before the interrupt was raised
+        guard.finishing()
+        tracker.log_metrics(2, {"loss": 0.25})
+        tracker.finish("KILLED")
+    event.remove(engine, "before_cursor_execute", signal_inside_the_transaction)
+    assert tracker.client.get_run(tracker.run_id).info.status == "KILLED"
+    assert history() == [0.5, 0.25]
+
+
+def test_uninterrupted_drops_the_held_interrupt_when_the_block_fails():
+    from hfcore.interrupts import defer, uninterrupted
+
+    assert not defer(KeyboardInterrupt())  # outside a block: the caller raises it
+    with pytest.raises(ValueError), uninterrupted():
+        assert defer(KeyboardInterrupt())
+        raise ValueError("the write failed")
+    with uninterrupted():  # nothing held over from the failed block
+        pass
+    with pytest.raises(KeyboardInterrupt) as caught, uninterrupted():
+        with uninterrupted():
+            assert defer(KeyboardInterrupt()) and defer(RunInterrupted())  # the first is kept
+        ended_inner = True  # the inner block's end does not raise: the outer write goes on
+    assert ended_inner and caught.type is KeyboardInterrupt
+
+
 def test_signals_while_the_results_are_saved_are_noted_and_ignored(tmp_path, capfd):
     model, task, hf, stop = components(max_iterations=2)
     tracker = RecordingTracker(on_figure=lambda: os.kill(os.getpid(), signal.SIGINT))
