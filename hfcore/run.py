@@ -232,7 +232,8 @@ class SignalGuard:
         if self.active:
             self._previous = {s: signal.getsignal(s) for s in self.SIGNALS}
             signal.signal(signal.SIGTERM, self._interrupt)
-            signal.signal(signal.SIGINT, self._keyboard)
+            if self._previous[signal.SIGINT] is signal.default_int_handler:  # an ignored SIGINT stays ignored
+                signal.signal(signal.SIGINT, self._keyboard)
             if self.stop_at_exchange is not None:
                 for s in self.SIGNALS:
                     signal.signal(s, self.stop_at_exchange)
