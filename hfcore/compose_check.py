@@ -174,7 +174,23 @@ def _unknown_hydra_key(root: Any, full_key: str) -> str:
     group = parent.replace(".", "/")
     chosen = root.hydra.runtime.choices.get(group) if group in HYDRA_PLUGINS else None
     where = f"{parent} (of {group}={chosen})" if chosen else parent  # n_jobs is joblib's, not the basic launcher's
+    owners = _options_with_key(group, parent, key) if chosen and not close else []
+    if owners:
+        hint = f"; it is a key of {' and '.join(f'{group}={o}' for o in owners)}"
     return f"unknown key '{full_key}': {where} has no key '{key}'{hint}"
+
+
+def _options_with_key(group: str, parent: str, key: str) -> list[str]:
+    """The installed options of Hydra's ``group`` (``hydra/launcher``) whose config has ``parent.key``."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import DictConfig, OmegaConf
+
+    owners = []
+    for option in GlobalHydra.instance().config_loader().get_group_options(group):
+        node = OmegaConf.select(_compose([f"{group}={option}"], hydra_node=True), parent)
+        if isinstance(node, DictConfig) and key in node:
+            owners.append(option)
+    return owners
 
 
 def composition_error(argv: list[str], registry: Registry) -> str | None:

@@ -43,7 +43,8 @@ def registry():
     (["hydra/launcher=joblib", "hydra.launcher.n_jobz=2"],
      "unknown key 'hydra.launcher.n_jobz': hydra.launcher (of hydra/launcher=joblib) has no key 'n_jobz'; "
      "did you mean 'hydra.launcher.n_jobs'?"),
-    (["hydra.launcher.n_jobs=2"], "hydra.launcher (of hydra/launcher=basic) has no key 'n_jobs'"),
+    (["hydra.launcher.n_jobs=2"], "hydra.launcher (of hydra/launcher=basic) has no key 'n_jobs'; it is a key of "
+                                  "hydra/launcher=joblib"),
     (["hydra.runn.dir=x"], "unknown key 'hydra.runn': hydra has no key 'runn'; did you mean 'hydra.run'?"),
     (["hydra.job.chdir=maybe"], "bad value for hydra.job.chdir: Value 'maybe' is not a valid bool"),
     (["--multirun", "hydra.verbose=true,false"], "hydra.verbose=true,false: Hydra's own settings take one value"),
