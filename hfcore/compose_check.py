@@ -154,7 +154,8 @@ HYDRA_PLUGINS = {"hydra/launcher": {"joblib": "hfcore[sweep]", "submitit_local":
 
 
 def _install_hint(group: str, option: str) -> str:
-    """``" (pip install <package>)"`` for a Hydra plugin that is not installed, else ``""``."""
+    """Where a launcher or sweeper a user named comes from (``" (hydra/sweeper=optuna comes with pip install
+    'hydra-optuna-sweeper')"``), for the options of :data:`HYDRA_PLUGINS`; else ``""``."""
     package = HYDRA_PLUGINS.get(group, {}).get(option)
     return f" ({group}={option} comes with pip install '{package}')" if package else ""
 

@@ -1,10 +1,11 @@
 """Writes that a Ctrl-C or SIGTERM must not cut in half.
 
 :class:`hfcore.run.SignalGuard` turns SIGINT and SIGTERM into exceptions raised wherever the main thread
-is. Raised inside a tracking-store commit, such an exception skips the store's rollback (it is not an
-``Exception``), and the sqlite connection keeps its write lock: the run can then not be closed
-("database is locked") and stays RUNNING. Code that writes wraps the write in :func:`uninterrupted`; the
-guard's handlers ask :func:`defer` first, and the interrupt is raised when the outermost block ends.
+is. Raised inside a tracking-store commit, such an exception (a ``KeyboardInterrupt``, which the store's
+``except Exception`` handling lets pass) cuts the write short, and the sqlite connection can keep its write
+lock: closing the run then failed with "database is locked" and left it RUNNING (seen under load). Code
+that writes wraps the write in :func:`uninterrupted`; the guard's handlers ask :func:`defer` first, and the
+interrupt is raised when the outermost block ends.
 """
 
 from __future__ import annotations
