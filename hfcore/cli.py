@@ -165,11 +165,10 @@ def _make_run(cfg: Any, parts: RunComponents) -> Run:
     if cfg.tracking.enabled and parts.comm.rank == 0:
         tracker = MlflowTracker(cfg.tracking.uri or default_tracking_uri(), cfg.tracking.experiment,
                                 cfg.tracking.run_name or default_run_name(cfg, method))
+    params = flatten(OmegaConf.to_container(cfg, resolve=True))
+    params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
     # a first-order run logs none of HF's settings, so runs compare in the UI on what they read
-    params = {k: v for k, v in flatten(OmegaConf.to_container(cfg, resolve=True)).items()
-              if read_by(cfg.optimizer.name, k)}
-    if cfg.optimizer.name == "hf":
-        params["damping.lambda0_effective"] = parts.lambda0  # lambda0 null resolves to the task's default
+    params = {k: v for k, v in params.items() if read_by(cfg.optimizer.name, k)}
     output_dir = _output_dir()
     return Run.from_components(
         parts, seed=cfg.seed, output_dir=output_dir, checkpoint_dir=_checkpoint_dir(cfg, output_dir),
