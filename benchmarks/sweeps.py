@@ -63,7 +63,8 @@ def run_hf_train(command: Sequence[str], run_dir: Path) -> tuple[int, dict[str, 
     -------
     returncode : int
     summary : dict
-        The run's ``summary.json`` (empty if it wrote none).
+        The run's ``summary.json``; for a run stopped part-way, which writes none, the counters of its last
+        checkpoint (:func:`stopped_summary`); empty if it wrote neither.
     seconds : float
         Wall time of the whole process, start-up included.
     """
@@ -72,8 +73,27 @@ def run_hf_train(command: Sequence[str], run_dir: Path) -> tuple[int, dict[str, 
     with (run_dir / "stdout.log").open("w") as log_out, (run_dir / "stderr.log").open("w") as log_err:
         rc = subprocess.run(list(command), stdout=log_out, stderr=log_err).returncode
     summary_path = run_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else stopped_summary(run_dir)
     return rc, summary, time.perf_counter() - started
+
+
+def stopped_summary(run_dir: Path) -> dict[str, Any]:
+    """What a run stopped part-way had done, read from its checkpoint (``checkpoints/state.npz``) in the
+    layout of ``summary.json``, ``solved`` False; empty when there is no checkpoint.
+
+    A signal (SIGTERM, Ctrl-C) ends a run before ``summary.json`` is written; the checkpoint holds the
+    counters up to its last finished iteration, which is where a rerun resumes.
+    """
+    from hfcore.checkpoint import load_checkpoint
+
+    checkpoint = run_dir / "checkpoints" / "state.npz"
+    if not checkpoint.exists():
+        return {}
+    state, _ = load_checkpoint(checkpoint)
+    c = state.counters
+    return {"solved": False, "iterations": state.iteration, "minibatches": c.minibatches,
+            "gv_products": c.gv_products, "gradient_evals": c.gradient_evals, "test_error": state.test_error,
+            "wall_seconds": state.elapsed, "cpu_seconds": state.cpu_seconds, "checkpoint": str(checkpoint)}
 
 
 def as_float(value: Any) -> float:

@@ -404,3 +404,30 @@ def test_lstm_signals_table_reads_the_committed_lstm_runs():
     shown = run_script("lstm_signals.py", "--out", str(ROOT / "docs" / "results" / "lstm-signals"),
                        "--table").stdout.splitlines()
     assert shown[3].startswith("| {cell_inputs, gates} (default) | ") and len(shown) == 8
+
+
+def test_a_run_stopped_by_a_signal_is_recorded_from_its_checkpoint(tmp_path):
+    """hf-train writes no summary.json when a signal stops it; the row comes from its last checkpoint."""
+    sys.path.insert(0, str(BENCH))
+    from sweeps import run_hf_train
+
+    stopped = ("import sys, numpy as np\n"
+               "from hfcore.checkpoint import save_checkpoint\n"
+               "from hfcore.hf import HFState\n"
+               "from hfcore.state import RunState, seed_streams\n"
+               "from hfcore.types import Counters\n"
+               "_, data = seed_streams(0)\n"
+               "theta = np.zeros(3)\n"
+               "save_checkpoint(sys.argv[1], RunState(iteration=7, theta=theta, optimizer=HFState(lam=1.0,"
+               " warm_start=theta), data_rng=data.bit_generator.state, counters=Counters(gradient_evals=7,"
+               " gv_products=90, sequences_gradient=7000, sequences_curvature=90000), elapsed=12.5,"
+               " cpu_seconds=11.0, test_error=0.4))\n"
+               "sys.exit(143)\n")
+    run_dir = tmp_path / "run"
+    rc, summary, _ = run_hf_train([sys.executable, "-c", stopped, str(run_dir / "checkpoints" / "state.npz")],
+                                  run_dir)
+    assert rc == 143 and not (run_dir / "summary.json").exists()
+    assert summary["solved"] is False and summary["iterations"] == 7 and summary["gv_products"] == 90
+    assert summary["minibatches"] == 97 and summary["cpu_seconds"] == 11.0 and summary["test_error"] == 0.4
+    # a run that wrote neither has nothing to report
+    assert run_hf_train([sys.executable, "-c", "raise SystemExit(1)"], tmp_path / "none")[:2] == (1, {})
