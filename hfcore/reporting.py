@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from typing import Any
 
@@ -111,12 +112,15 @@ def iteration_line(state: RunState, info: StepInfo, metrics: dict[str, float]) -
     return "  ".join(parts)
 
 
-CURVE_METRICS = ("cost.minibatches", "train.loss_after", "test.loss", "test.error", "hf.lambda")
+CURVE_METRICS = ("cost.minibatches", "train.loss_after", "test.loss", "test.error", "hf.lambda", "hf.delta_norm")
 """The metrics :func:`learning_curve` draws (``cost.minibatches`` is its x axis)."""
 
 
 def learning_curve(history: list[dict[str, float]], title: str = "") -> Any:
     """A figure of train/test loss, test error and lambda against paper minibatches.
+
+    A run with no finite lambda (a first-order optimiser's, which logs it as NaN) gets its step length
+    ``hf.delta_norm`` in the third panel instead.
 
     Parameters
     ----------
@@ -150,9 +154,14 @@ def learning_curve(history: list[dict[str, float]], title: str = "") -> Any:
     axes[0].legend()
     axes[1].plot(*series("test.error"), color="C2")
     axes[1].set_ylabel("test error")
-    axes[2].plot(*series("hf.lambda"), color="C3")
+    lambdas = series("hf.lambda")
+    if any(math.isfinite(v) for v in lambdas[1]):
+        axes[2].plot(*lambdas, color="C3")
+        axes[2].set_ylabel("lambda")
+    else:
+        axes[2].plot(*series("hf.delta_norm"), color="C4", linewidth=0.6)
+        axes[2].set_ylabel("step length")
     axes[2].set_yscale("log")
-    axes[2].set_ylabel("lambda")
     for ax in axes:
         ax.set_xlabel("minibatches (1000 sequences)")
         ax.grid(alpha=0.3)
