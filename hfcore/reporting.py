@@ -152,8 +152,12 @@ def learning_curve(history: list[dict[str, float]], title: str = "") -> Any:
     axes[0].set_yscale("log")
     axes[0].set_ylabel("objective")
     axes[0].legend()
-    axes[1].plot(*series("test.error"), color="C2")
+    errors = series("test.error")
+    axes[1].plot(*errors, color="C2")
     axes[1].set_ylabel("test error")
+    highest = max((e for e in errors[1] if math.isfinite(e)), default=0.0)
+    # From 0: the level matters more than a stalled run's wiggle (which would get a "+1" offset axis)
+    axes[1].set_ylim(0.0, 1.08 * highest if highest > 0 else None)
     lambdas = series("hf.lambda")
     if any(math.isfinite(v) for v in lambdas[1]):
         axes[2].plot(*lambdas, color="C3")

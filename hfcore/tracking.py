@@ -385,6 +385,29 @@ def chartable(metrics: dict[str, float]) -> dict[str, float]:
     return {**metrics, "hf.rho": RHO_FLOOR if rose else rho, LOSS_ROSE_METRIC: float(rose)}
 
 
+def metric_history(client: Any, run_id: str, keys: tuple[str, ...], until_step: int | None = None
+                   ) -> list[dict[str, float]]:
+    """The metrics ``keys`` a run logged, one dict per step (iteration), in step order.
+
+    Parameters
+    ----------
+    client : mlflow.tracking.MlflowClient
+        A client of the run's store.
+    run_id : str
+        The run.
+    keys : tuple of str
+        Metric names; steps that lack ``keys[0]`` (a curve's x axis) are left out.
+    until_step : int, optional
+        Only the steps up to this one (a continued run's part before its resume).
+    """
+    by_step: dict[int, dict[str, float]] = {}
+    for key in keys:
+        for m in client.get_metric_history(run_id, key):
+            if until_step is None or m.step <= until_step:
+                by_step.setdefault(m.step, {})[key] = m.value
+    return [by_step[step] for step in sorted(by_step) if keys[0] in by_step[step]]
+
+
 class MlflowTracker:
     """One MLflow run, written through ``MlflowClient`` (no global state).
 
@@ -490,12 +513,7 @@ class MlflowTracker:
         """
         if not self.continued:
             return []
-        by_step: dict[int, dict[str, float]] = {}
-        for key in keys:
-            for m in self.client.get_metric_history(self.run_id, key):
-                if m.step <= self.resumed_at:
-                    by_step.setdefault(m.step, {})[key] = m.value
-        return [by_step[step] for step in sorted(by_step) if keys[0] in by_step[step]]
+        return metric_history(self.client, self.run_id, keys, until_step=self.resumed_at)
 
     def log_metrics(self, step: int, metrics: dict[str, float]) -> None:
         """Queue one iteration's metrics; they are written at most :data:`FLUSH_SECONDS` later.

@@ -262,3 +262,57 @@ def test_log_axis_minor_labels_only_at_two_and_five():
     labels = {v: _two_and_five(v, 0) for v in (20.0, 30.0, 50.0, 200.0, 700.0, 2000.0, 5000.0, 9000.0)}
     assert labels == {20.0: "20", 30.0: "", 50.0: "50", 200.0: "200", 700.0: "", 2000.0: "2,000",
                       5000.0: "5,000", 9000.0: ""}
+
+
+def test_curves_draws_each_unsolved_run_from_its_logged_metrics(tmp_path):
+    """hf-report curves: one picture per run the filter selects (with --unsolved, the failures and the runs
+    not finished), drawn from the run's whole metric history, and an index with each run's state."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    uri = fake_store(tmp_path / "s.db", [
+        {"problem": "xor", "T": 30, "method": "structural", "seed": 0, "solved": True, "minibatches": 650.0},
+        {"problem": "memorization_20bit", "T": 50, "method": "structural", "seed": 0, "status": "KILLED",
+         "iterations": 3, "minibatches": 90.0},
+        {"problem": "temporal_order", "T": 30, "method": "sgd", "seed": 0, "iterations": 3, "minibatches": 50000.0}])
+    client = MlflowClient(tracking_uri=uri)
+    runs = {r.data.tags["task"]: r.info.run_id for r in client.search_runs(["1"])}
+    history = {"memorization_20bit": ("hf.lambda", [10.0, 3.0]), "temporal_order": ("hf.delta_norm", [0.01, 0.02])}
+    for task, (key, values) in history.items():  # the steps before the last one fake_store logged
+        client.log_batch(runs[task], metrics=[
+            m for step, v in enumerate(values, 1)
+            for m in (Metric(key, v, 0, step), Metric("cost.minibatches", 10.0 * step, 0, step))])
+
+    from hfcore.reporting import CURVE_METRICS
+    from hfcore.tracking import metric_history
+
+    drawn = metric_history(client, runs["memorization_20bit"], CURVE_METRICS)
+    assert [h["cost.minibatches"] for h in drawn] == [10.0, 20.0, 90.0] and drawn[1]["hf.lambda"] == 3.0
+    assert len(metric_history(client, runs["memorization_20bit"], CURVE_METRICS, until_step=2)) == 2
+
+    done = hf_report(tmp_path, "curves", "--sweep", "figure3_full", "--uri", uri, "--unsolved", "--out", "c")
+    assert done.returncode == 0, done.stderr
+    assert "2 learning curves in c" in done.stdout
+    pictures = sorted(p.name for p in (tmp_path / "c").glob("*.png"))
+    assert pictures == ["memorization_20bit-T50-structural-s0.png", "temporal_order-T30-sgd-s0.png"]
+    index = (tmp_path / "c" / "curves.md").read_text().splitlines()
+    assert index[2] == ("| temporal_order | 30 | RNN + SGD + momentum | 0 | finished | no | 3 | 50,000 | 0.0005 "
+                        "| [temporal_order-T30-sgd-s0.png](temporal_order-T30-sgd-s0.png) |")
+    assert index[3].startswith("| memorization_20bit | 50 | RNN + HF, structural damping | 0 | stopped | no | 3 | 90 |")
+
+    everything = hf_report(tmp_path, "curves", "--sweep", "figure3_full", "--uri", uri, "--out", "all")
+    assert "3 learning curves in all" in everything.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["curves", "--uri", "URI"], "curves: give --sweep or --filter"),
+    (["curves", "--sweep", "figure3_full", "--uri", "URI", "--unsolved"], "curves: no unsolved runs in experiment"),
+    (["curves", "--sweep", "figure3_full", "--uri", "sqlite:///nothing.db"], "no MLflow store"),
+])
+def test_curves_bad_input_is_one_line(tmp_path, args, message):
+    uri = fake_store(tmp_path / "s.db", [
+        {"problem": "xor", "T": 30, "method": "structural", "seed": 0, "solved": True, "minibatches": 650.0}])
+    done = hf_report(tmp_path, *[uri if a == "URI" else a for a in args])
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("hf-report: error: ") and message in lines[0]

@@ -10,6 +10,7 @@ Examples::
     hf-report figure3 --sweep figure3_full --uri sqlite:///a.db sqlite:///b.db \\
         --csv docs/results/figure3-t100/runs.csv --out figure3-all
     hf-report table1 --sweep table1_quick --out table1-quick
+    hf-report curves --sweep figure3_full --unsolved --out figure3-curves
 """
 
 from __future__ import annotations
@@ -65,7 +66,45 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     t1.add_argument("--uri", default=None, help="tracking URI (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
     t1.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name, or "
                                                            "table1-report)")
+    curves = sub.add_parser("curves", help="the learning curve of each run of a grid, drawn from its metrics",
+                            description="Writes one picture per run (train and test objective, test error, and "
+                                        "lambda or the step length, against paper minibatches) and an index, "
+                                        "curves.md, to --out, for the runs the filter selects in one or more "
+                                        "stores, finished or not (a run stopped part-way, or still running, up to "
+                                        "its last logged iteration).")
+    _selection(curves, "hfcore-figure3")
+    curves.add_argument("--uri", nargs="+", default=[], metavar="URI",
+                        help="tracking stores to read (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    curves.add_argument("--unsolved", action="store_true",
+                        help="only the runs that have not solved their task: failures, stalls, runs still going")
+    curves.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name + "
+                                                               "'-curves', or curves-report)")
     return parser.parse_args(argv)
+
+
+def curves(args: argparse.Namespace) -> None:
+    """``hf-report curves``: one learning curve per selected run, and their index."""
+    from hfcore.tracking import default_tracking_uri
+    from hfcore_reports import figure3
+    from hfcore_reports.curves import write_curves
+    from hfcore_reports.store import ReportError, sweep_filter
+
+    query = sweep_filter(args.sweep, args.filter)
+    if not query:
+        fail("curves: give --sweep or --filter (which runs to draw)")
+    try:
+        rows = figure3.combine(figure3.rows_from_store(uri, args.experiment, query)
+                               for uri in args.uri or [default_tracking_uri()])
+    except ReportError as exc:
+        fail(str(exc))
+    if args.unsolved:
+        rows = [r for r in rows if not r["solved"]]
+    if not rows:
+        fail(f"curves: no {'unsolved ' if args.unsolved else ''}runs in experiment '{args.experiment}' match "
+             f"{query!r}")
+    out = args.out or Path(f"{args.sweep.replace('_', '-')}-curves" if args.sweep else "curves-report")
+    index = write_curves(rows, out)
+    print(f"{PROG}: {len(rows)} learning curves in {out}; index {index}")
 
 
 def figure3(args: argparse.Namespace) -> None:
@@ -122,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr is for errors
     args = parse(argv)
-    {"figure3": figure3, "table1": table1}[args.report](args)
+    {"figure3": figure3, "table1": table1, "curves": curves}[args.report](args)
 
 
 if __name__ == "__main__":
