@@ -264,7 +264,9 @@ def compare(rows: list[dict[str, str]], base: str, other: str) -> str:
 
     def show(r: dict[str, str]) -> str:
         if r["solved"] != "True":
-            return f"**not solved** ({sweeps.as_float(r['cpu_seconds']):,.0f} CPU s, {r['iterations']} it.)"
+            # a non-zero exit is a run stopped part-way (a signal, a time limit): a rerun resumes it
+            verdict = "not solved" if r["returncode"] == "0" else "stopped"
+            return f"**{verdict}** ({sweeps.as_float(r['cpu_seconds']):,.0f} CPU s, {r['iterations']} it.)"
         return (f"{sweeps.as_float(r['cpu_seconds']):,.0f} / {int(sweeps.as_float(r['gv_products'])):,} / "
                 f"{sweeps.as_float(r['minibatches']):,.0f}")
 

@@ -431,3 +431,18 @@ def test_a_run_stopped_by_a_signal_is_recorded_from_its_checkpoint(tmp_path):
     assert summary["minibatches"] == 97 and summary["cpu_seconds"] == 11.0 and summary["test_error"] == 0.4
     # a run that wrote neither has nothing to report
     assert run_hf_train([sys.executable, "-c", "raise SystemExit(1)"], tmp_path / "none")[:2] == (1, {})
+
+
+def test_macro_compare_tells_a_stopped_run_from_a_failure():
+    sys.path.insert(0, str(BENCH))
+    from macro import compare
+
+    def row(profile, seed, solved, rc, cpu, iterations):
+        return {"solver": "hfcore", "problem": "multiplication", "T": "100", "profile": profile, "seed": str(seed),
+                "solved": str(solved), "returncode": str(rc), "cpu_seconds": str(cpu), "iterations": str(iterations),
+                "gv_products": "10", "minibatches": "5"}
+
+    table = compare([row("paper", 0, True, 0, 100.0, 9), row("is11", 0, False, 143, 2500.0, 60),
+                     row("paper", 1, False, 0, 300.0, 20), row("is11", 1, True, 0, 50.0, 4)], "paper", "is11")
+    assert "| multiplication | 100 | 0 | 100 / 10 / 5 | **stopped** (2,500 CPU s, 60 it.) | - |" in table
+    assert "| multiplication | 100 | 1 | **not solved** (300 CPU s, 20 it.) | 50 / 10 / 5 | - |" in table
