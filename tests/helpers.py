@@ -50,3 +50,23 @@ def signal_after_checkpoint(proc: subprocess.Popen, checkpoint: Path, signum: si
         time.sleep(0.2)
     proc.send_signal(signum)
     return proc.communicate(timeout=timeout)[1]
+
+
+RECORDED_KERNEL = "SkylakeX"
+"""The OpenBLAS kernel under which the bit-for-bit references in ``tests/data`` (and the hashes beside them)
+were recorded. Another kernel (``Haswell``, which some machines' ``OPENBLAS_CORETYPE`` selects) sums in
+another order, so its last bits differ: those tests compute under this kernel, in a child process."""
+
+
+def recorded_kernel_env() -> dict[str, str]:
+    """``os.environ`` with OpenBLAS pinned to :data:`RECORDED_KERNEL` (its cache sizes detected, as when the
+    references were recorded); skips the test on a CPU without AVX-512, which cannot run that kernel."""
+    import os
+
+    import pytest
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists() or " avx512f" not in cpuinfo.read_text():
+        pytest.skip(f"the recorded bits come from OpenBLAS's {RECORDED_KERNEL} kernel, which needs AVX-512")
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    return {**env, "OPENBLAS_CORETYPE": RECORDED_KERNEL}

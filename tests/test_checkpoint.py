@@ -1,6 +1,8 @@
 """Checkpoints: round trip, atomic writes, corruption detected with a clear error."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +14,10 @@ from hfcore.hf import HFState
 from hfcore.sgd import SGDState
 from hfcore.state import RunState, seed_streams
 from hfcore.types import Counters
+from tests.helpers import recorded_kernel_env
 
 FORMAT_1 = Path(__file__).parent / "data" / "checkpoint_v1"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def sample_state():
@@ -135,13 +139,22 @@ def test_format_1_bit_flip_detected(tmp_path):
         load_checkpoint(tmp_path / "s.npz")
 
 
-@pytest.mark.parametrize("method, overrides", [
-    ("hf", []),
-    ("sgd", ["optimizer=sgd", "optimizer.batch_size=20"]),
-])
-def test_format_1_checkpoint_resumes_bit_identically(method, overrides):
+FORMAT_1_OVERRIDES = {"hf": [], "sgd": ["optimizer=sgd", "optimizer.batch_size=20"]}
+
+
+@pytest.mark.parametrize("method", sorted(FORMAT_1_OVERRIDES))
+def test_format_1_checkpoint_resumes_bit_identically(method):
     """A checkpoint written by the code before this format (main at 6ac9f66), resumed from iteration 3 to 6 by
-    today's code, reaches the same bits as that code did (its own iteration-6 checkpoint, tests/data)."""
+    today's code, reaches the same bits as that code did (its own iteration-6 checkpoint, tests/data), under the
+    BLAS kernel those bits were recorded with (a child process)."""
+    code = f"from tests.test_checkpoint import resume_format_1\nresume_format_1({method!r})"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=recorded_kernel_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def resume_format_1(method: str) -> None:
+    """The check of :func:`test_format_1_checkpoint_resumes_bit_identically`, in this process."""
     from hydra import compose, initialize_config_module
 
     from hfcore.build import build_run
@@ -162,7 +175,7 @@ def test_format_1_checkpoint_resumes_bit_identically(method, overrides):
 
         registry = load_plugins()[1]
         register_configs(registry)
-        cfg = compose("config", overrides=keys + overrides)
+        cfg = compose("config", overrides=keys + FORMAT_1_OVERRIDES[method])
     assert cfg.task.T == saved["task"]["T"] and cfg.model.hidden == saved["model"]["hidden"]
     parts = build_run(cfg, registry)
     resumed = train(state.map_vectors(parts.model.from_numpy), parts.model, parts.task, parts.optimizer, parts.stop)

@@ -18,11 +18,13 @@ TINY = ["task.T=10", "model.hidden=8", "hf.gradient_batch=100", "hf.curvature_ba
         "solver.max_iters=10", "hf.max_iterations=2", "progress=false"]
 
 
-def hf_train(tmp_path: Path, *args: str, prelude: str = "", timeout: int = 180) -> subprocess.CompletedProcess:
-    """Run the real CLI in ``tmp_path`` (``prelude`` is Python run first, e.g. to inject a fault)."""
+def hf_train(tmp_path: Path, *args: str, prelude: str = "", timeout: int = 180,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run the real CLI in ``tmp_path`` (``prelude`` is Python run first, e.g. to inject a fault; ``env``
+    replaces ``os.environ``)."""
     code = (f"import sys\n{textwrap.dedent(prelude)}\n"
             f"from hfcore.cli import main\nsys.argv = ['hf-train', *{list(args)!r}]\nmain()")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    env = {**(os.environ if env is None else env), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -12,6 +12,7 @@ import pytest
 
 from hfcore.checkpoint import load_checkpoint
 from hfcore.kit.definitions import upgrade_saved_config
+from tests.helpers import recorded_kernel_env
 from tests.test_cli import hf_train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def test_checkpoint_written_before_models_were_components_resumes_bit_for_bit(tm
     settings, want = RUNS[name]
     shutil.copy(GRU_CHECKPOINT if name == "gru" else MAIN_CHECKPOINTS / f"{name}.npz", tmp_path / "old.npz")
     out = hf_train(tmp_path, *settings, "hf.max_iterations=4", "progress=false", "tracking=none",
-                   "checkpoint.dir=resumed", f"checkpoint.resume={tmp_path / 'old.npz'}")
+                   "checkpoint.dir=resumed", f"checkpoint.resume={tmp_path / 'old.npz'}", env=recorded_kernel_env())
     assert out.returncode == 0, out.stderr[-2000:]
     theta = np.load(tmp_path / "resumed" / "state.npz")["theta"]
     assert hashlib.sha256(theta.tobytes()).hexdigest()[:16] == want
