@@ -82,18 +82,17 @@ def stopped_summary(run_dir: Path) -> dict[str, Any]:
     layout of ``summary.json``, ``solved`` False; empty when there is no checkpoint.
 
     A signal (SIGTERM, Ctrl-C) ends a run before ``summary.json`` is written; the checkpoint holds the
-    counters up to its last finished iteration, which is where a rerun resumes.
+    counters up to its last finished iteration, which is where a rerun resumes. The layout is
+    :meth:`hfcore.run.RunResult.summary`'s, with no test metrics beyond the last error.
     """
     from hfcore.checkpoint import load_checkpoint
+    from hfcore.run import RunResult
 
     checkpoint = run_dir / "checkpoints" / "state.npz"
     if not checkpoint.exists():
         return {}
-    state, _ = load_checkpoint(checkpoint)
-    c = state.counters
-    return {"solved": False, "iterations": state.iteration, "minibatches": c.minibatches,
-            "gv_products": c.gv_products, "gradient_evals": c.gradient_evals, "test_error": state.test_error,
-            "wall_seconds": state.elapsed, "cpu_seconds": state.cpu_seconds, "checkpoint": str(checkpoint)}
+    state, extra = load_checkpoint(checkpoint)
+    return RunResult(state, "", extra.get("n_params", 0), {}, checkpoint, extra.get("mlflow_run_id")).summary()
 
 
 def as_float(value: Any) -> float:
