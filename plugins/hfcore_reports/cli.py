@@ -11,6 +11,7 @@ Examples::
         --csv docs/results/figure3-t100/runs.csv --out figure3-all
     hf-report table1 --sweep table1_quick --out table1-quick
     hf-report curves --sweep figure3_full --unsolved --out figure3-curves
+    hf-report lr --sweep adam_lr --out adam-lr
 """
 
 from __future__ import annotations
@@ -79,7 +80,40 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="only the runs that have not solved their task: failures, stalls, runs still going")
     curves.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name + "
                                                                "'-curves', or curves-report)")
+    lr = sub.add_parser("lr", help="the learning-rate sweeps: the rate each first-order baseline uses",
+                        description="Applies the rule of docs/configuration.md (\"Choosing the baseline's learning "
+                                    "rate\") to each problem, T and model of the runs the filter selects: the "
+                                    "lowest final held-out error wins, rates that solved tie and the fewest "
+                                    "minibatches wins. Prints the choices and writes lr.md, lr.csv and lr.png "
+                                    "to --out. Runs not finished are listed; a choice made without them is "
+                                    "marked provisional.")
+    _selection(lr, "hfcore-lr-sweep")
+    lr.add_argument("--uri", nargs="+", default=[], metavar="URI",
+                    help="tracking stores to read (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    lr.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name, or lr-report)")
     return parser.parse_args(argv)
+
+
+def lr(args: argparse.Namespace) -> None:
+    """``hf-report lr``: the chosen learning rate of each group of a learning-rate sweep."""
+    from hfcore.tracking import default_tracking_uri
+    from hfcore_reports import lr as report
+    from hfcore_reports.store import ReportError, sweep_filter
+
+    query = sweep_filter(args.sweep, args.filter)
+    if not query:
+        fail("lr: give --sweep or --filter (which runs make the sweep), e.g. --sweep adam_lr")
+    try:
+        rows = [row for uri in args.uri or [default_tracking_uri()]
+                for row in report.rows_from_store(uri, args.experiment, query)]
+    except ReportError as exc:
+        fail(str(exc))
+    if not rows:
+        fail(f"lr: no first-order runs in experiment '{args.experiment}' match {query!r}")
+    out = args.out or Path(args.sweep.replace("_", "-") if args.sweep else "lr-report")
+    for choice in report.write_report(rows, out):
+        print(choice.sentence())
+    print(f"{PROG}: {len(rows)} runs; wrote {', '.join(str(out / n) for n in report.REPORT_FILES)}")
 
 
 def curves(args: argparse.Namespace) -> None:
@@ -161,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr is for errors
     args = parse(argv)
-    {"figure3": figure3, "table1": table1, "curves": curves}[args.report](args)
+    {"figure3": figure3, "table1": table1, "curves": curves, "lr": lr}[args.report](args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""hf-report lr: the rule that picks a first-order baseline's learning rate from its sweep, and the report."""
+
+import csv
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hfcore_reports.lr import Rate, choose, pick
+
+
+def _row(rate, seed=0, state="finished", solved=False, minibatches=5000.0, error=0.5, problem="addition", T=100,
+         method="lstm-adam", hidden="50"):
+    return {"problem": problem, "T": T, "method": method, "hidden": hidden, "learning_rate": rate, "seed": seed,
+            "state": state, "solved": solved, "minibatches": minibatches, "test_error": error, "run_id": ""}
+
+
+def test_the_lowest_held_out_error_wins_when_no_rate_solves():
+    (choice,) = choose([_row(3e-4, error=0.4), _row(1e-3, error=0.2), _row(3e-3, error=0.3), _row(1e-2, error=0.9)])
+    assert choice.chosen.learning_rate == 1e-3 and not choice.provisional and choice.edge == ""
+    assert "optimizer.learning_rate=0.001, the lowest held-out error (0.2) of 4 rate(s)" in choice.sentence()
+
+
+def test_rates_that_solve_tie_and_the_fewest_minibatches_wins():
+    """A solved run stops just under the threshold, so its error says nothing more: among rates that solved,
+    the fewest minibatches to success wins, even against a lower final error."""
+    (choice,) = choose([_row(1e-3, solved=True, minibatches=900.0, error=0.0009),
+                        _row(3e-3, solved=True, minibatches=400.0, error=0.00095),
+                        _row(1e-2, error=0.0)])
+    assert choice.chosen.learning_rate == 3e-3
+    assert "solved in the fewest minibatches (400) of 2 rate(s)" in choice.sentence()
+
+
+def test_a_rate_solves_only_if_every_seed_solved_and_seeds_pool_by_median():
+    rates = choose([_row(1e-3, seed=0, solved=True, minibatches=500.0, error=0.0009),
+                    _row(1e-3, seed=1, error=0.3), _row(1e-3, seed=2, error=0.1),
+                    _row(3e-3, seed=0, error=0.2), _row(3e-3, seed=1, error=0.2)])[0].rates
+    assert rates[0] == Rate(1e-3, 3, 3, 1, 0.1, 5000.0)
+    assert not rates[0].all_solved and pick(rates).learning_rate == 1e-3
+
+
+def test_runs_not_finished_do_not_count_and_make_the_choice_provisional():
+    (choice,) = choose([_row(1e-3, error=0.3), _row(3e-3, state="stopped", error=0.01),
+                        _row(1e-2, state="running", error=0.02)])
+    assert choice.chosen.learning_rate == 1e-3 and choice.provisional
+    assert choice.edge == "smallest"
+    assert choice.sentence().endswith("; provisional: 2 rate(s) have runs not finished; the smallest rate of the "
+                                      "grid: extend the grid down")
+    (none,) = choose([_row(1e-3, state="stopped")])
+    assert none.chosen is None and "no rate yet" in none.sentence()
+
+
+def test_each_problem_T_model_and_size_is_its_own_choice():
+    choices = choose([_row(1e-3, error=0.1), _row(1e-2, error=0.2),
+                      _row(1e-3, error=0.3, method="gru-adam"), _row(1e-2, error=0.1, method="gru-adam"),
+                      _row(1e-3, error=0.3, hidden="300"), _row(1e-2, error=0.1, hidden="300"),
+                      _row(1e-3, error=0.3, T=200), _row(1e-2, error=0.1, T=200)])
+    picked = {(c.T, c.method, c.hidden): c.chosen.learning_rate for c in choices}
+    assert picked == {(100, "lstm-adam", "50"): 1e-3, (100, "gru-adam", "50"): 1e-2,
+                      (100, "lstm-adam", "300"): 1e-2, (200, "lstm-adam", "50"): 1e-2}
+    assert [c.label for c in choices][:2] == ["addition T=100, GRU + Adam (50 units)",
+                                              "addition T=100, LSTM + Adam (300 units)"]
+
+
+def _env(tmp_path: Path) -> dict:
+    return {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+
+
+def test_report_of_a_real_sweep_picks_the_rate_of_the_lowest_final_error(tmp_path):
+    """A real (tiny) ``sweep=adam_lr`` by hf-train, read back: one line per run with the error hf-train printed
+    at its end, and the choice is the rate of the lowest of them."""
+    sweep = subprocess.run(
+        [sys.executable, "-m", "hfcore.cli", "--multirun", "sweep=adam_lr", "experiment=ms2011_addition",
+         "task.T=10", "optimizer.learning_rate=1e-3,3e-2", "hf.budget_minibatches=1", "hf.eval_every=5",
+         "model.hidden=10", "task.test_size=50", "progress=false", "hydra.sweep.dir=m"],
+        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    printed = [float(e) for e in re.findall(r"test_error=([0-9.]+)", sweep.stdout)]
+    assert len(printed) == 2
+
+    done = subprocess.run([sys.executable, "-m", "hfcore_reports.cli", "lr", "--sweep", "adam_lr", "--out", "r"],
+                          cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "r" / "lr.csv").open() as fh:
+        runs = list(csv.DictReader(fh))
+    assert [(float(r["learning_rate"]), r["state"], r["hidden"]) for r in runs] == [(1e-3, "finished", "10"),
+                                                                                    (3e-2, "finished", "10")]
+    errors = [float(r["test_error"]) for r in runs]
+    assert all(math.isclose(a, b, abs_tol=1e-4) for a, b in zip(errors, printed, strict=True))
+    best = [1e-3, 3e-2][errors.index(min(errors))] if errors[0] != errors[1] else 1e-3
+    assert f"addition T=10, LSTM + Adam (10 units): optimizer.learning_rate={best:g}," in done.stdout
+    assert (tmp_path / "r" / "lr.png").stat().st_size > 10_000
+    assert "| **yes** |" in (tmp_path / "r" / "lr.md").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["lr"], "lr: give --sweep or --filter"),
+    (["lr", "--sweep", "adam_lr"], "no MLflow store"),
+    (["lr", "--sweep", "adam_lr", "--filter", "tags.T = "], "filter"),
+])
+def test_lr_bad_input_is_one_line(tmp_path, args, message):
+    if "--filter" in args:  # a store that exists, so that the filter is what fails
+        from mlflow.tracking import MlflowClient
+        MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}").create_experiment("hfcore-lr-sweep")
+    done = subprocess.run([sys.executable, "-m", "hfcore_reports.cli", *args], cwd=tmp_path, env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("hf-report: error: ") and message in lines[0]
