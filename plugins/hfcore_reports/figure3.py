@@ -22,7 +22,7 @@ from hfcore_reports.store import FINISHED, ReportError, runs_of, state_of, state
 
 REPORT_FILES = ("runs.csv", "summary.csv", "summary.md", "figure3.png")
 RUN_FIELDS = ("problem", "T", "method", "seed", "state", "solved", "minibatches", "iterations", "wall_seconds",
-              "test_error", "run_id", "source")
+              "cpu_seconds", "test_error", "run_id", "source")
 CSV_FIELDS = ("problem", "T", "method", "seed", "solved", "minibatches", "iterations", "wall_seconds", "returncode")
 """The columns a ``runs.csv`` of the earlier harness must have (``test_error`` and ``run_id`` are read if there)."""
 REPORT_CSV_FIELDS = ("problem", "T", "method", "seed", "state", "solved", "minibatches", "iterations", "wall_seconds")
@@ -99,6 +99,7 @@ def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, flo
         # one gradient per HF iteration or SGD step, counted across resumes
         "iterations": int(metrics.get("cost.gradient_evals", 0)),
         "wall_seconds": metrics.get("time.elapsed", math.nan),
+        "cpu_seconds": metrics.get("time.cpu", math.nan),  # the process's CPU time, across resumes
         "test_error": metrics.get("test.error", math.nan),
         "run_id": run_id,
     }
@@ -164,6 +165,7 @@ def _csv_row(r: dict[str, str], path: Path, own: bool) -> dict[str, Any]:
         "minibatches": float(r["minibatches"] or "nan"),
         "iterations": int(float(r["iterations"] or 0)),
         "wall_seconds": float(r["wall_seconds"] or "nan"),
+        "cpu_seconds": float(r.get("cpu_seconds") or "nan"),  # not in the harness's tables
         "test_error": float(r.get("test_error") or "nan"), "run_id": r.get("run_id") or "",
         "source": (r.get("source") or str(path)) if own else str(path)}
 
@@ -200,7 +202,8 @@ def _method_order(method: str) -> tuple:
 
 def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (problem, T, method): successes / finished runs, minibatches to success over the successes
-    (median, mean, min, max), median wall time of the finished runs, and how many runs have not finished."""
+    (median, mean, min, max), median CPU seconds to success, median wall time of the finished runs, and how many
+    runs have not finished."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in sorted(rows, key=_order):
         groups.setdefault((r["problem"], int(r["T"]), r["method"]), []).append(r)
@@ -209,6 +212,8 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         done = [r for r in rs if r["state"] == FINISHED]
         ok = [float(r["minibatches"]) for r in done if r["solved"]]
         walls = [float(r["wall_seconds"]) for r in done if not math.isnan(float(r["wall_seconds"]))]
+        cpus = [float(r.get("cpu_seconds", math.nan)) for r in done if r["solved"]]
+        cpus = [c for c in cpus if not math.isnan(c)]
         out.append({
             "problem": problem, "T": T, "method": method, "label": method_label(method), "successes": len(ok),
             "runs": len(done),
@@ -217,6 +222,7 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
             "mean_minibatches": sum(ok) / len(ok) if ok else math.nan,
             "min_minibatches": min(ok) if ok else math.nan,
             "max_minibatches": max(ok) if ok else math.nan,
+            "median_cpu_seconds": statistics.median(cpus) if cpus else math.nan,
             "median_wall_seconds": statistics.median(walls) if walls else math.nan,
         })
     return out
@@ -228,13 +234,15 @@ def _number(value: float) -> str:
 
 def markdown(summary: list[dict[str, Any]], rows: Sequence[dict[str, Any]] = ()) -> str:
     """The results table (per problem x T x method: solved / finished runs, median and range of minibatches to
-    success), then the runs of ``rows`` that have not finished, with their last iteration."""
+    success, median CPU seconds to success), then the runs of ``rows`` that have not finished, with their last
+    iteration."""
     lines = ["| problem | T | method | solved / finished runs | median minibatches to success | min-max "
-             "| not finished | median wall (s) |", "|---|---|---|---|---|---|---|---|"]
+             "| median CPU s to success | not finished | median wall (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         span = f"{_number(s['min_minibatches'])}-{_number(s['max_minibatches'])}" if s["successes"] else "-"
         lines.append(f"| {s['problem']} | {s['T']} | {method_label(s['method'])} | {s['successes']}/{s['runs']} "
-                     f"| {_number(s['median_minibatches'])} | {span} | {s['not_finished'] or '-'} "
+                     f"| {_number(s['median_minibatches'])} | {span} | {_number(s['median_cpu_seconds'])} "
+                     f"| {s['not_finished'] or '-'} "
                      f"| {_number(s['median_wall_seconds'])} |")
     waiting = [r for r in rows if r["state"] != FINISHED]
     if waiting:
