@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from hfcore_reports.store import FINISHED, state_of_exit
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sweeps  # noqa: E402 (benchmarks/sweeps.py)
@@ -264,8 +266,9 @@ def compare(rows: list[dict[str, str]], base: str, other: str) -> str:
 
     def show(r: dict[str, str]) -> str:
         if r["solved"] != "True":
-            # a non-zero exit is a run stopped part-way (a signal, a time limit): a rerun resumes it
-            verdict = "not solved" if r["returncode"] == "0" else "stopped"
+            # stopped by a signal (a rerun resumes it) or crashed: the same rule as hf-report's
+            state = state_of_exit(int(r["returncode"]))
+            verdict = "not solved" if state == FINISHED else state
             return f"**{verdict}** ({sweeps.as_float(r['cpu_seconds']):,.0f} CPU s, {r['iterations']} it.)"
         return (f"{sweeps.as_float(r['cpu_seconds']):,.0f} / {int(sweeps.as_float(r['gv_products'])):,} / "
                 f"{sweeps.as_float(r['minibatches']):,.0f}")

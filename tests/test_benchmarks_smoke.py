@@ -443,6 +443,8 @@ def test_macro_compare_tells_a_stopped_run_from_a_failure():
                 "gv_products": "10", "minibatches": "5"}
 
     table = compare([row("paper", 0, True, 0, 100.0, 9), row("is11", 0, False, 143, 2500.0, 60),
-                     row("paper", 1, False, 0, 300.0, 20), row("is11", 1, True, 0, 50.0, 4)], "paper", "is11")
+                     row("paper", 1, False, 0, 300.0, 20), row("is11", 1, True, 0, 50.0, 4),
+                     row("paper", 2, False, 1, 30.0, 2), row("is11", 2, True, 0, 40.0, 3)], "paper", "is11")
+    assert "| multiplication | 100 | 2 | **failed** (30 CPU s, 2 it.) | 40 / 10 / 5 | - |" in table  # a crash
     assert "| multiplication | 100 | 0 | 100 / 10 / 5 | **stopped** (2,500 CPU s, 60 it.) | - |" in table
     assert "| multiplication | 100 | 1 | **not solved** (300 CPU s, 20 it.) | 50 / 10 / 5 | - |" in table
