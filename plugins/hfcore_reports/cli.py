@@ -19,12 +19,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn, TypeVar
+
+T = TypeVar("T")
 
 PROG = "hf-report"
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     """One line on stderr and exit status 2 (bad input; nothing is written)."""
     print(f"{PROG}: error: {message}", file=sys.stderr)
     raise SystemExit(2)
@@ -34,6 +38,12 @@ def _selection(parser: argparse.ArgumentParser, experiment: str) -> None:
     parser.add_argument("--sweep", help="the grid's sweep tag (tracking.tags.sweep), e.g. figure3_quick")
     parser.add_argument("--filter", default="", help="an MLflow search filter, ANDed with --sweep's")
     parser.add_argument("--experiment", default=experiment, help="MLflow experiment (default: %(default)s)")
+
+
+def _stores_and_out(parser: argparse.ArgumentParser, out_default: str) -> None:
+    parser.add_argument("--uri", nargs="+", default=[], metavar="URI",
+                        help="tracking stores to read (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    parser.add_argument("--out", type=Path, default=None, help=f"output folder (default: {out_default})")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -74,12 +84,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                         "stores, finished or not (a run stopped part-way, or still running, up to "
                                         "its last logged iteration).")
     _selection(curves, "hfcore-figure3")
-    curves.add_argument("--uri", nargs="+", default=[], metavar="URI",
-                        help="tracking stores to read (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
+    _stores_and_out(curves, "the sweep name + '-curves', or curves-report")
     curves.add_argument("--unsolved", action="store_true",
                         help="only the runs that have not solved their task: failures, stalls, runs still going")
-    curves.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name + "
-                                                               "'-curves', or curves-report)")
     lr = sub.add_parser("lr", help="the learning-rate sweeps: the rate each first-order baseline uses",
                         description="Applies the rule of docs/configuration.md (\"Choosing the baseline's learning "
                                     "rate\") to each problem, T and model of the runs the filter selects: the "
@@ -88,29 +95,54 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                                     "to --out. Runs not finished are listed; a choice made without them is "
                                     "marked provisional.")
     _selection(lr, "hfcore-lr-sweep")
-    lr.add_argument("--uri", nargs="+", default=[], metavar="URI",
-                    help="tracking stores to read (default: $MLFLOW_TRACKING_URI or ./mlflow.db)")
-    lr.add_argument("--out", type=Path, default=None, help="output folder (default: the sweep name, or lr-report)")
+    _stores_and_out(lr, "the sweep name, or lr-report")
     return parser.parse_args(argv)
+
+
+def _query(args: argparse.Namespace, report: str, which: str) -> str:
+    """The MLflow filter of ``--sweep`` and ``--filter``; fails if neither says ``which`` runs to read."""
+    from hfcore_reports.store import sweep_filter
+
+    query = sweep_filter(args.sweep, args.filter)
+    if not query:
+        fail(f"{report}: give --sweep or --filter ({which})")
+    return query
+
+
+def _read(read: Callable[[], T]) -> T:
+    """``read()``, with a source that cannot be read (:class:`ReportError`) as the one-line failure."""
+    from hfcore_reports.store import ReportError
+
+    try:
+        return read()
+    except ReportError as exc:
+        fail(str(exc))
+
+
+def _out(args: argparse.Namespace, fallback: str, suffix: str = "") -> Path:
+    """``--out``, else the sweep's name (``-`` for ``_``) and ``suffix``, else ``fallback``."""
+    if args.out:
+        return args.out
+    return Path(args.sweep.replace("_", "-") + suffix if args.sweep else fallback)
+
+
+def _stores(uris: list[str]) -> list[str]:
+    """The stores given, else the default one ($MLFLOW_TRACKING_URI or ./mlflow.db)."""
+    from hfcore.tracking import default_tracking_uri
+
+    return uris or [default_tracking_uri()]
 
 
 def lr(args: argparse.Namespace) -> None:
     """``hf-report lr``: the chosen learning rate of each group of a learning-rate sweep."""
-    from hfcore.tracking import default_tracking_uri
     from hfcore_reports import lr as report
-    from hfcore_reports.store import ReportError, sweep_filter
 
-    query = sweep_filter(args.sweep, args.filter)
-    if not query:
-        fail("lr: give --sweep or --filter (which runs make the sweep), e.g. --sweep adam_lr")
-    try:
-        rows = [row for uri in args.uri or [default_tracking_uri()]
-                for row in report.rows_from_store(uri, args.experiment, query)]
-    except ReportError as exc:
-        fail(str(exc))
+    query = _query(args, "lr", "which runs make the sweep, e.g. --sweep adam_lr")
+    rows = _read(lambda: [row for uri in _stores(args.uri)
+                          for row in report.rows_from_store(uri, args.experiment, query)])
     if not rows:
         fail(f"lr: no first-order runs in experiment '{args.experiment}' match {query!r}")
-    out = args.out or Path(args.sweep.replace("_", "-") if args.sweep else "lr-report")
+    out = _out(args, "lr-report")
     for choice in report.write_report(rows, out):
         print(choice.sentence())
     print(f"{PROG}: {len(rows)} runs; wrote {', '.join(str(out / n) for n in report.REPORT_FILES)}")
@@ -118,49 +150,35 @@ def lr(args: argparse.Namespace) -> None:
 
 def curves(args: argparse.Namespace) -> None:
     """``hf-report curves``: one learning curve per selected run, and their index."""
-    from hfcore.tracking import default_tracking_uri
     from hfcore_reports import figure3
     from hfcore_reports.curves import write_curves
-    from hfcore_reports.store import ReportError, sweep_filter
 
-    query = sweep_filter(args.sweep, args.filter)
-    if not query:
-        fail("curves: give --sweep or --filter (which runs to draw)")
-    try:
-        rows = figure3.combine(figure3.rows_from_store(uri, args.experiment, query)
-                               for uri in args.uri or [default_tracking_uri()])
-    except ReportError as exc:
-        fail(str(exc))
+    query = _query(args, "curves", "which runs to draw")
+    rows = _read(lambda: figure3.combine(figure3.rows_from_store(uri, args.experiment, query)
+                                         for uri in _stores(args.uri)))
     if args.unsolved:
         rows = [r for r in rows if not r["solved"]]
     if not rows:
         fail(f"curves: no {'unsolved ' if args.unsolved else ''}runs in experiment '{args.experiment}' match "
              f"{query!r}")
-    out = args.out or Path(f"{args.sweep.replace('_', '-')}-curves" if args.sweep else "curves-report")
+    out = _out(args, "curves-report", "-curves")
     index = write_curves(rows, out)
     print(f"{PROG}: {len(rows)} learning curves in {out}; index {index}")
 
 
 def figure3(args: argparse.Namespace) -> None:
     """``hf-report figure3``: combine the sources, write the report."""
-    from hfcore.tracking import default_tracking_uri
     from hfcore_reports import figure3 as report
-    from hfcore_reports.store import ReportError, sweep_filter
 
-    uris = args.uri or ([] if args.csv else [default_tracking_uri()])
-    query = sweep_filter(args.sweep, args.filter)
-    if uris and not query:
-        fail("figure3: give --sweep or --filter (which runs of the store make the figure)")
-    try:
-        sources = [report.rows_from_csv(path) for path in args.csv]
-        sources += [report.rows_from_store(uri, args.experiment, query) for uri in uris]
-    except ReportError as exc:
-        fail(str(exc))
+    uris = _stores(args.uri) if args.uri or not args.csv else []
+    query = _query(args, "figure3", "which runs of the store make the figure") if uris else args.filter
+    sources = _read(lambda: [report.rows_from_csv(path) for path in args.csv]
+                    + [report.rows_from_store(uri, args.experiment, query) for uri in uris])
     rows = report.combine(sources)
     if not rows:
         fail(f"figure3: no runs in experiment '{args.experiment}' match {query!r}" if uris else
              "figure3: the tables hold no runs")
-    out = args.out or Path(args.sweep.replace("_", "-") if args.sweep else "figure3-report")
+    out = _out(args, "figure3-report")
     report.write_report(rows, out)
     waiting = sum(r["state"] != "finished" for r in rows)
     print(f"{PROG}: {len(rows)} runs ({waiting} not finished) from {len(sources)} source(s); wrote "
@@ -169,21 +187,14 @@ def figure3(args: argparse.Namespace) -> None:
 
 def table1(args: argparse.Namespace) -> None:
     """``hf-report table1``: the finished runs of one budget, the table and the pictures."""
-    from hfcore.tracking import default_tracking_uri
     from hfcore_reports import table1 as report
-    from hfcore_reports.store import ReportError, sweep_filter
 
-    query = sweep_filter(args.sweep, args.filter)
-    if not query:
-        fail("table1: give --sweep or --filter (which runs make the table)")
-    uri = args.uri or default_tracking_uri()
-    try:
-        rows = report.rows_from_store(uri, args.experiment, query)
-    except ReportError as exc:
-        fail(str(exc))
+    query = _query(args, "table1", "which runs make the table")
+    (uri,) = _stores([args.uri] if args.uri else [])
+    rows = _read(lambda: report.rows_from_store(uri, args.experiment, query))
     if not rows:
         fail(f"table1: no FINISHED runs of the natural tasks in experiment '{args.experiment}' match {query!r}")
-    out = args.out or Path(args.sweep.replace("_", "-") if args.sweep else "table1-report")
+    out = _out(args, "table1-report")
     pictures = report.fetch_pictures(uri, rows, out)
     print(report.write_report(rows, out, args.sweep or query, pictures))
     print(f"{PROG}: {len(rows)} runs; wrote {out / 'table1.md'}, {out / 'table1.csv'}, {out / 'runs.csv'}"
