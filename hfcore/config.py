@@ -75,7 +75,8 @@ class LSTMConfig(RNNConfig):
 
     ``hidden`` memory cells in blocks of ``cells_per_block`` cells sharing one input, forget
     and output gate (null: ``min(10, hidden)``); the paper's 30 blocks x 10 cells. Weights
-    as :class:`RNNConfig` (dense by default); forget-gate biases start at +1.
+    as :class:`RNNConfig` (dense by default); forget-gate biases start at ``forget_bias`` (+1:
+    ``sigmoid(1) = 0.73`` of the cell kept per step; larger values remember longer at first).
     ``damped_signals``: what structural damping penalises, any of ``cell_inputs``, ``gates``,
     ``cell``, ``hidden`` (each weight 1 with its matched loss; see ``hfcore.kit.definitions.LSTM``).
     """
@@ -85,6 +86,7 @@ class LSTMConfig(RNNConfig):
     init: str = "dense"
     input_scale: float = 1.0
     cells_per_block: int | None = 10
+    forget_bias: float = 1.0
     damped_signals: list[str] = field(default_factory=lambda: ["cell_inputs", "gates"])
 
 

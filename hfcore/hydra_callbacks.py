@@ -70,7 +70,8 @@ ADDED_KEYS: dict[str, str | dict[str, str]] = {
     "hf.preconditioner_power": "0.75", "hf.float32_gv_above_lambda": "None", "hf.budget_clock": "wall",
     # the LSTM's and the GRU's damped signals, per model; a list logs one param per index
     "model.damped_signals.0": {"lstm": "cell_inputs", "gru": "update"},
-    "model.damped_signals.1": {"lstm": "gates", "gru": "reset"}, "model.damped_signals.2": {"gru": "candidate"}}
+    "model.damped_signals.1": {"lstm": "gates", "gru": "reset"}, "model.damped_signals.2": {"gru": "candidate"},
+    "model.forget_bias": {"lstm": "1.0"}}
 
 
 def added_defaults(params: dict[str, str]) -> dict[str, str]:

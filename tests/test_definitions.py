@@ -68,6 +68,18 @@ def test_lstm_bias_blocks_lie_together_and_start_the_forget_gates_open() -> None
     assert layout.slices["b_out"][1] - layout.slices["b_cell"][0] == definition.n_rows
 
 
+def test_lstm_forget_bias_is_an_option_and_must_be_finite() -> None:
+    cfg = lstm_cfg("dense")
+    cfg.forget_bias = 3.0
+    layout = ParamLayout(LSTM(SPEC, cfg).blocks())
+    p = layout.unpack(layout.init_params(np.random.default_rng(0)))
+    assert np.all(p["b_forget"] == 3.0) and not np.any(p["b_out"])
+    for bad in (float("nan"), float("inf")):
+        cfg.forget_bias = bad
+        with pytest.raises(ValueError, match="lstm needs a finite forget_bias"):
+            LSTM(SPEC, cfg)
+
+
 def _batch(T: int = 6, B: int = 4) -> Batch:
     rng = np.random.default_rng(1)
     return Batch(inputs=rng.standard_normal((T, B, SPEC.n_in)), targets=np.zeros((T, B, SPEC.n_out)),

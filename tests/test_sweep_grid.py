@@ -328,6 +328,7 @@ def test_runs_logged_before_the_optimizer_group_keep_their_identity():
     ("figure3_quick", "model.damped_signals=[cell_inputs,gates,cell]", ["model=lstm", "model.hidden=20"]),
     ("figure3_quick", "model.damped_signals=[update,reset,candidate,hidden]", ["model=gru", "model.hidden=20"]),
     ("figure3_quick", "model.damped_signals=[hidden]", ["model=gru", "model.hidden=20"]),
+    ("figure3_quick", "model.forget_bias=3.0", ["model=lstm", "model.hidden=20"]),
 ])
 def test_finished_runs_logged_before_a_key_was_added_keep_their_identity(tmp_path, grid, changed, model):
     """A run logged before the keys of ``ADDED_KEYS`` existed computed what their defaults compute (classical

@@ -30,7 +30,8 @@ CELLS_PER_BLOCK = 10
 """LSTM cells per memory block when ``cells_per_block`` is null (M&S 2011: 30 blocks x 10 cells)."""
 
 FORGET_BIAS = 1.0
-"""Initial forget-gate bias: gates start mostly open so the cells remember (Gers et al. 1999 start them open too)."""
+"""Default initial forget-gate bias (``forget_bias``): gates start mostly open so the cells remember (Gers et al.
+1999 start them open too; Jozefowicz et al. 2015 recommend +1)."""
 
 GRU_UPDATE_WEIGHT = 1.0
 """Structural-damping weight of the GRU's update-gate pre-activations (see :class:`GRU`)."""
@@ -214,7 +215,7 @@ class LSTM:
     ``b_y`` (O,). Rows of ``W_x``, ``W_h`` and ``b`` are ordered ``[cell inputs | input gates |
     forget gates | output gates]``; cell ``j`` belongs to block ``j // k``. Matrices are drawn
     as by :class:`TanhRNN` (``W_x`` times ``input_scale``), biases are 0 except ``b_forget``,
-    :data:`FORGET_BIAS`.
+    ``forget_bias`` (default :data:`FORGET_BIAS`).
 
     **Damped signals** (``damped_signals``, any of :data:`LSTM_SIGNALS`; default
     :data:`LSTM_DAMPED_DEFAULT`), each weight 1 with the loss matched to the unit it feeds:
@@ -240,7 +241,8 @@ class LSTM:
     cfg : LSTMConfig-like
         Read by attribute: ``hidden`` (cells H), ``cells_per_block`` (null:
         ``min(CELLS_PER_BLOCK, H)``), ``init``, ``num_connections``, ``init_scale``, ``input_scale``
-        and, if present, ``damped_signals`` (default :data:`LSTM_DAMPED_DEFAULT`).
+        and, if present, ``forget_bias`` (default :data:`FORGET_BIAS`) and ``damped_signals`` (default
+        :data:`LSTM_DAMPED_DEFAULT`).
 
     Raises
     ------
@@ -261,6 +263,9 @@ class LSTM:
             raise ValueError(f"lstm needs cells_per_block >= 1 or null, got {k}")
         if H % k:
             raise ValueError(f"lstm: hidden={H} cells must be a multiple of cells_per_block={k}")
+        self.forget_bias = float(getattr(cfg, "forget_bias", FORGET_BIAS))
+        if not abs(self.forget_bias) < float("inf"):
+            raise ValueError(f"lstm needs a finite forget_bias, got {cfg.forget_bias!r}")
         self.weights = _WeightInit(cfg)
         self.spec = spec
         self.n_in, self.n_hidden, self.n_out = int(spec.n_in), H, int(spec.n_out)
@@ -277,7 +282,7 @@ class LSTM:
             ParamBlock("W_h", (R, H), self.weights.rule()),
             ParamBlock("b_cell", (H,), Zeros()),
             ParamBlock("b_in", (nb,), Zeros()),
-            ParamBlock("b_forget", (nb,), Constant(FORGET_BIAS)),
+            ParamBlock("b_forget", (nb,), Constant(self.forget_bias)),
             ParamBlock("b_out", (nb,), Zeros()),
             ParamBlock("W_y", (self.n_out, H), self.weights.rule()),
             ParamBlock("b_y", (self.n_out,), Zeros()),

@@ -89,8 +89,8 @@ class NumpyLSTM(GatedModel):
     gates (n_blocks) | forget gates (n_blocks) | output gates (n_blocks)]``;
     cell ``j`` belongs to block ``j // k``. :meth:`init_params` draws ``W_x``, ``W_h`` and ``W_y``
     (in float64, in that order) as the RNN's matrices (``W_x`` further multiplied by ``input_scale``);
-    biases are 0 except the forget gates, :data:`~hfcore.kit.definitions.FORGET_BIAS`. With 30 blocks of 10 cells and
-    225 inputs/outputs (bouncing balls) that is 272 865 parameters, against
+    biases are 0 except the forget gates, ``forget_bias`` (:data:`~hfcore.kit.definitions.FORGET_BIAS`).
+    With 30 blocks of 10 cells and 225 inputs/outputs (bouncing balls) that is 272 865 parameters, against
     225 825 for the 300-unit RNN.
 
     :meth:`curvature` binds Gauss-Newton products with structural damping over the
