@@ -99,19 +99,21 @@ def test_help_lists_a_plugin_models_options(tmp_path) -> None:
     assert "  name: leaky_rnn" in model and "  leak: 0.5" in model and "  damp_weight: 1.0" in model
 
 
-@pytest.mark.parametrize("name, extra, damped", [("lstm", {"cells_per_block": 2}, ["cell_inputs", "gates"]),
-                                                 ("gru", {"update_bias": -1.0}, ["update", "reset", "candidate"])])
-def test_gated_sections_saved_before_damped_signals_get_the_set_they_damped(name, extra, damped) -> None:
+@pytest.mark.parametrize("name, extra, damped, added", [
+    ("lstm", {"cells_per_block": 2}, ["cell_inputs", "gates"], {"forget_bias": 1.0}),
+    ("lstm", {"cells_per_block": 2, "forget_bias": 3.0}, ["cell_inputs", "gates"], {}),
+    ("gru", {"update_bias": -1.0}, ["update", "reset", "candidate"], {})])
+def test_gated_sections_saved_before_damped_signals_get_the_set_they_damped(name, extra, damped, added) -> None:
     """An LSTM or GRU checkpoint written before model.damped_signals existed resumes with the set it was trained
-    with."""
+    with; an LSTM's written before model.forget_bias existed with the +1 its forget gates started at."""
     saved = {"name": name, "hidden": 4, "l2": 2e-05, "init": "dense", "num_connections": 15, "init_scale": 1.0,
              "input_scale": 1.0, "normaliser": "targets", "output": None} | extra
     new = upgrade_saved_config({"config": {"model": saved}})
-    assert new["config"]["model"] == saved | {"damped_signals": damped}
+    assert new["config"]["model"] == saved | {"damped_signals": damped} | added
     assert upgrade_saved_config(new) == new
     if name == "lstm":  # configs from before models were components had no GRU
         legacy = upgrade_saved_config({"config": {"model": {"kind": "lstm"} | {k: v for k, v in saved.items()
                                                                               if k != "name"}}})
         assert legacy == new
-    today = {"config": {"model": saved | {"damped_signals": ["hidden"]}}}
+    today = {"config": {"model": saved | {"damped_signals": ["hidden"]} | added}}
     assert upgrade_saved_config(today) is today

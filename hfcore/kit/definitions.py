@@ -459,7 +459,8 @@ def upgrade_saved_config(extra: dict[str, Any]) -> dict[str, Any]:
     (``rnn_tanh``, ``linear``, ``lstm``) and carry only that model's keys. The keys a
     model never read (:data:`LEGACY_KINDS`) are dropped, so a resume compares only the
     settings that shape the model. An LSTM (GRU) saved before ``damped_signals`` existed damped
-    :data:`LSTM_DAMPED_DEFAULT` (:data:`GRU_DAMPED_DEFAULT`), which it is given. Anything else is returned unchanged.
+    :data:`LSTM_DAMPED_DEFAULT` (:data:`GRU_DAMPED_DEFAULT`), and an LSTM saved before ``forget_bias`` existed
+    started its forget gates at :data:`FORGET_BIAS`; each is given that. Anything else is returned unchanged.
     """
     config = extra.get("config")
     model = config.get("model") if isinstance(config, dict) else None
@@ -472,4 +473,6 @@ def upgrade_saved_config(extra: dict[str, Any]) -> dict[str, Any]:
     defaults = {"lstm": LSTM_DAMPED_DEFAULT, "gru": GRU_DAMPED_DEFAULT}
     if upgraded.get("name") in defaults and "damped_signals" not in upgraded:
         upgraded = upgraded | {"damped_signals": list(defaults[upgraded["name"]])}
+    if upgraded.get("name") == "lstm" and "forget_bias" not in upgraded:
+        upgraded = upgraded | {"forget_bias": FORGET_BIAS}
     return extra if upgraded is model else extra | {"config": config | {"model": upgraded}}
