@@ -197,6 +197,14 @@ class Linear:
         return s.reshape(T, B, self.n_out), ()
 
 
+def _finite_bias(model: str, key: str, value: Any) -> float:
+    """``value`` as a float; a gate's initial bias must be finite (one-line ValueError naming ``key``)."""
+    bias = float(value)
+    if not abs(bias) < float("inf"):
+        raise ValueError(f"{model} needs a finite {key}, got {value!r}")
+    return bias
+
+
 class LSTM:
     """LSTM with forget gates (Gers, Schmidhuber & Cummins 1999), the baseline of M&S 2011 Table 1 (model ``lstm``).
 
@@ -263,9 +271,7 @@ class LSTM:
             raise ValueError(f"lstm needs cells_per_block >= 1 or null, got {k}")
         if H % k:
             raise ValueError(f"lstm: hidden={H} cells must be a multiple of cells_per_block={k}")
-        self.forget_bias = float(getattr(cfg, "forget_bias", FORGET_BIAS))
-        if not abs(self.forget_bias) < float("inf"):
-            raise ValueError(f"lstm needs a finite forget_bias, got {cfg.forget_bias!r}")
+        self.forget_bias = _finite_bias("lstm", "forget_bias", getattr(cfg, "forget_bias", FORGET_BIAS))
         self.weights = _WeightInit(cfg)
         self.spec = spec
         self.n_in, self.n_hidden, self.n_out = int(spec.n_in), H, int(spec.n_out)
@@ -390,9 +396,7 @@ class GRU:
         validate_common(spec, cfg)
         if int(cfg.hidden) < 1:
             raise ValueError(f"gru needs hidden >= 1, got {cfg.hidden!r}")
-        self.update_bias = float(cfg.update_bias)
-        if not abs(self.update_bias) < float("inf"):
-            raise ValueError(f"gru needs a finite update_bias, got {cfg.update_bias!r}")
+        self.update_bias = _finite_bias("gru", "update_bias", cfg.update_bias)
         self.weights = _WeightInit(cfg)
         self.spec = spec
         self.n_in, self.n_hidden, self.n_out = int(spec.n_in), int(cfg.hidden), int(spec.n_out)

@@ -212,8 +212,7 @@ def aggregate(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         done = [r for r in rs if r["state"] == FINISHED]
         ok = [float(r["minibatches"]) for r in done if r["solved"]]
         walls = [float(r["wall_seconds"]) for r in done if not math.isnan(float(r["wall_seconds"]))]
-        cpus = [float(r.get("cpu_seconds", math.nan)) for r in done if r["solved"]]
-        cpus = [c for c in cpus if not math.isnan(c)]
+        cpus = [float(r["cpu_seconds"]) for r in done if r["solved"] and not math.isnan(float(r["cpu_seconds"]))]
         out.append({
             "problem": problem, "T": T, "method": method, "label": method_label(method), "successes": len(ok),
             "runs": len(done),
