@@ -14,9 +14,10 @@ from hfcore_reports.lr import Rate, choose, pick
 
 
 def _row(rate, seed=0, state="finished", solved=False, minibatches=5000.0, error=0.5, problem="addition", T=100,
-         method="lstm-adam", hidden="50"):
+         method="lstm-adam", hidden="50", **model):
     return {"problem": problem, "T": T, "method": method, "hidden": hidden, "learning_rate": rate, "seed": seed,
-            "state": state, "solved": solved, "minibatches": minibatches, "test_error": error, "run_id": ""}
+            "state": state, "solved": solved, "minibatches": minibatches, "test_error": error, "run_id": "",
+            "model": {"init": "dense", **model}}
 
 
 def test_the_lowest_held_out_error_wins_when_no_rate_solves():
@@ -64,6 +65,44 @@ def test_each_problem_T_model_and_size_is_its_own_choice():
                       (100, "lstm-adam", "300"): 1e-2, (200, "lstm-adam", "50"): 1e-2}
     assert [c.label for c in choices][:2] == ["addition T=100, GRU + Adam (50 units)",
                                               "addition T=100, LSTM + Adam (300 units)"]
+
+
+def test_runs_of_another_model_setting_are_another_model_not_another_seed():
+    """Two forget-gate biases, one seed each: pooled as seeds, the median would hide that +3 solved at 1e-3."""
+    choices = choose([_row(1e-3, error=0.9, forget_bias="1.0"), _row(3e-3, error=0.5, forget_bias="1.0"),
+                      _row(1e-3, solved=True, minibatches=4260.0, error=0.0009, forget_bias="3.0"),
+                      _row(3e-3, error=0.2, forget_bias="3.0"),
+                      _row(1e-3, error=0.1, method="gru-adam"), _row(3e-3, error=0.3, method="gru-adam")])
+    picked = {c.label: (c.chosen.learning_rate, [r.runs for r in c.rates]) for c in choices}
+    assert picked == {"addition T=100, GRU + Adam (50 units)": (1e-3, [1, 1]),
+                      "addition T=100, LSTM + Adam (50 units, forget_bias=1.0)": (3e-3, [1, 1]),
+                      "addition T=100, LSTM + Adam (50 units, forget_bias=3.0)": (1e-3, [1, 1])}
+
+
+def test_a_run_logged_before_a_model_key_existed_has_its_default(tmp_path):
+    """An LSTM run logged before ``model.forget_bias`` existed ran at +1 (``ADDED_KEYS``): it is the same model
+    as a later run that logged +1, and another model than one at +3."""
+    from mlflow.tracking import MlflowClient
+
+    from hfcore_reports.lr import rows_from_store
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("hfcore-lr-sweep")
+    for rate, bias in (("0.001", None), ("0.003", "1.0"), ("0.001", "3.0")):
+        run = client.create_run(experiment, tags={"sweep": "adam_lr", "experiment": "ms2011_addition", "T": "100",
+                                                  "seed": "0", "damping": "none"})
+        params = {"model.name": "lstm", "model.hidden": "50", "optimizer.name": "adam",
+                  "optimizer.learning_rate": rate, "hf.budget_minibatches": "5000"}
+        for key, value in {**params, **({"model.forget_bias": bias} if bias else {})}.items():
+            client.log_param(run.info.run_id, key, value)
+        client.log_metric(run.info.run_id, "test.error", 0.5)
+        client.set_terminated(run.info.run_id)
+    rows = rows_from_store(uri, "hfcore-lr-sweep", "tags.sweep = 'adam_lr'")
+    assert sorted((r["learning_rate"], r["model"]["forget_bias"]) for r in rows) == [
+        (1e-3, "1.0"), (1e-3, "3.0"), (3e-3, "1.0")]
+    assert [(c.variant, [r.learning_rate for r in c.rates]) for c in choose(rows)] == [
+        ("forget_bias=1.0", [1e-3, 3e-3]), ("forget_bias=3.0", [1e-3])]
 
 
 def _env(tmp_path: Path) -> dict:

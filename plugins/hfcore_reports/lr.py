@@ -1,9 +1,10 @@
 """The learning-rate sweeps' report (``sweep=adam_lr``, ``sweep=adam_lr_natural``): which rate each baseline uses.
 
 The rule (docs/configuration.md, "Choosing the baseline's learning rate"): of the rates tried for one problem, T
-and model, the baseline uses the one whose runs ended with the lowest error on held-out data; rates that solved
-the problem tie, and the tie goes to the fewest minibatches to success. A rate at the edge of the grid is a sign
-to extend the grid. A choice made while some of the grid's runs have not finished is provisional.
+and model (its size and every other ``model.*`` setting in which the runs differ), the baseline uses the one
+whose runs ended with the lowest error on held-out data; rates that solved the problem tie, and the tie goes to
+the fewest minibatches to success. A rate at the edge of the grid is a sign to extend the grid. A choice made
+while some of the grid's runs have not finished is provisional.
 
 :func:`rows_from_store` reads the runs, :func:`choose` applies the rule to each group of runs, and
 :func:`write_report` writes ``lr.md``, ``lr.csv`` and ``lr.png`` (held-out error against the learning rate).
@@ -23,7 +24,7 @@ from hfcore_reports.figure3 import method_label, run_row
 from hfcore_reports.store import FINISHED, runs_of, state_of
 
 REPORT_FILES = ("lr.md", "lr.csv", "lr.png")
-CSV_FIELDS = ("problem", "T", "method", "hidden", "learning_rate", "seed", "state", "solved", "minibatches",
+CSV_FIELDS = ("problem", "T", "method", "hidden", "variant", "learning_rate", "seed", "state", "solved", "minibatches",
               "test_error", "run_id")
 
 
@@ -61,12 +62,15 @@ class Choice:
     hidden: str
     rates: list[Rate] = field(default_factory=list)
     chosen: Rate | None = None
+    variant: str = ""
+    """The model settings (other than the size) that set this group apart from the others of its problem, T,
+    method and size, e.g. ``forget_bias=3.0``; empty where all their runs share them."""
 
     @property
     def label(self) -> str:
-        """``addition T=100, LSTM + Adam (50 units)``."""
-        size = f" ({self.hidden} units)" if self.hidden else ""
-        return f"{self.problem} T={self.T}, {method_label(self.method)}{size}"
+        """``addition T=100, LSTM + Adam (50 units, forget_bias=3.0)``."""
+        model = ", ".join(x for x in (f"{self.hidden} units" if self.hidden else "", self.variant) if x)
+        return f"{self.problem} T={self.T}, {method_label(self.method)}" + (f" ({model})" if model else "")
 
     @property
     def provisional(self) -> bool:
@@ -104,8 +108,11 @@ class Choice:
 
 def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
     """The sweep's runs in the store at ``uri`` (finished or not), one row each: a Figure 3 row
-    (:func:`hfcore_reports.figure3.run_row`) with the run's ``learning_rate`` and ``hidden`` (model size).
+    (:func:`hfcore_reports.figure3.run_row`) with the run's ``learning_rate``, ``hidden`` (model size) and
+    ``model`` (its other ``model.*`` params, those added since it was logged at the value it ran with).
     Runs that logged no learning rate (HF runs) are left out. Raises :class:`hfcore_reports.store.ReportError`."""
+    from hfcore.hydra_callbacks import added_defaults
+
     rows = []
     for run in runs_of(uri, experiment, filter_string, finished_only=False):
         params = run.data.params
@@ -113,7 +120,9 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
         if rate in (None, "", "None"):
             continue
         row = run_row(run.data.tags, params, run.data.metrics, run.info.run_id, state_of(run))
-        rows.append({**row, "learning_rate": float(rate), "hidden": params.get("model.hidden", "")})
+        model = {k.removeprefix("model."): v for k, v in {**added_defaults(params), **params}.items()
+                 if k.startswith("model.") and k not in ("model.name", "model.hidden")}
+        rows.append({**row, "learning_rate": float(rate), "hidden": params.get("model.hidden", ""), "model": model})
     return rows
 
 
@@ -137,16 +146,28 @@ def pick(rates: list[Rate]) -> Rate | None:
     return min(scored, key=lambda r: (r.error, r.learning_rate)) if scored else None
 
 
+def _variant(model: dict[str, str], varied: list[str]) -> str:
+    return ", ".join(f"{k}={model.get(k, '-')}" for k in varied)
+
+
 def choose(rows: Iterable[dict[str, Any]]) -> list[Choice]:
-    """One :class:`Choice` per problem, T, method and model size, its rates pooled over seeds."""
-    groups: dict[tuple, dict[float, list[dict[str, Any]]]] = {}
+    """One :class:`Choice` per problem, T, method and model (its size and each other ``model.*`` setting in
+    which those runs differ: runs of another forget-gate bias are another model, not another seed), its rates
+    pooled over seeds. Sets each row's ``variant`` (those settings, as in :attr:`Choice.variant`)."""
+    models: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        key = (row["problem"], row["T"], row["method"], row["hidden"])
-        groups.setdefault(key, {}).setdefault(row["learning_rate"], []).append(row)
+        models.setdefault((row["problem"], row["T"], row["method"], row["hidden"]), []).append(row)
+    groups: dict[tuple, dict[float, list[dict[str, Any]]]] = {}
+    for key, runs in models.items():
+        settings = [r.get("model", {}) for r in runs]
+        varied = sorted(k for k in {k for s in settings for k in s} if len({s.get(k) for s in settings}) > 1)
+        for row, model in zip(runs, settings, strict=True):
+            row["variant"] = _variant(model, varied)
+            groups.setdefault((*key, row["variant"]), {}).setdefault(row["learning_rate"], []).append(row)
     choices = []
-    for (problem, T, method, hidden), by_rate in sorted(groups.items()):
+    for (problem, T, method, hidden, variant), by_rate in sorted(groups.items()):
         rates = [_rate(lr, runs) for lr, runs in sorted(by_rate.items())]
-        choices.append(Choice(problem, T, method, hidden, rates, pick(rates)))
+        choices.append(Choice(problem, T, method, hidden, rates, pick(rates), variant))
     return choices
 
 
@@ -212,6 +233,6 @@ def write_report(rows: list[dict[str, Any]], out: Path) -> list[Choice]:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(sorted(rows, key=lambda r: (r["problem"], r["T"], r["method"], r["hidden"],
-                                                     r["learning_rate"], r["seed"])))
+                                                     r.get("variant", ""), r["learning_rate"], r["seed"])))
     plot(choices, out / "lr.png")
     return choices
