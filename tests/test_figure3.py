@@ -241,6 +241,27 @@ def test_combine_keeps_a_finished_run_over_a_later_unfinished_one():
     assert [(r["seed"], r["minibatches"]) for r in combine([first, later])] == [(0, 100), (1, 200)]
 
 
+def test_combine_keeps_runs_of_another_model_setting_apart_from_seeds_of_one():
+    """HF-LSTM at forget-gate bias +1 (stopped) and +3 (solved), seed 0 each: one row per seed would drop the
+    stopped run, and a summary per method would pool the two biases. A setting one run did not log (a key
+    renamed since) and a row read from a table (no settings) make no variant."""
+    def lstm(seed, solved, state, **model):
+        return {**_row(seed, solved, 2228 if solved else 3895, 1, state), "T": 100, "method": "lstm-structural",
+                "model": {"hidden": "50", **model}}
+
+    rows = combine([[lstm(0, False, "stopped", forget_bias="1.0"), lstm(0, True, "finished", forget_bias="3.0"),
+                     lstm(1, True, "finished", forget_bias="3.0", kind="lstm")],
+                    [{**_row(0, True, 100, 5), "T": 100}, {**_row(0, True, 100, 5), "T": 100, "model": {}}]])
+    assert [(r["method"], r["seed"], r["state"]) for r in rows] == [
+        ("structural", 0, "finished"),
+        ("lstm-structural@forget_bias=1.0", 0, "stopped"),
+        ("lstm-structural@forget_bias=3.0", 0, "finished"), ("lstm-structural@forget_bias=3.0", 1, "finished")]
+    assert [(s["label"], s["successes"], s["not_finished"]) for s in aggregate(rows)] == [
+        ("RNN + HF, structural damping", 1, 0),
+        ("LSTM + HF, structural damping (forget_bias=1.0)", 0, 1),
+        ("LSTM + HF, structural damping (forget_bias=3.0)", 2, 0)]
+
+
 def test_committed_t100_checkpoint_reproduces_its_recorded_test_error():
     """The failure analysis beside the T = 100 results rebuilds the run from its checkpoint alone."""
     from pathlib import Path

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hfcore_reports.methods import Training, model_label, order, training_of
+from hfcore_reports.methods import Training, mark_variants, model_label, model_settings, order, training_of
 from hfcore_reports.store import FINISHED, ReportError, runs_of, state_of, state_of_exit
 
 REPORT_FILES = ("runs.csv", "summary.csv", "summary.md", "figure3.png")
@@ -40,6 +40,8 @@ METHODS = {"structural": ("HF, structural damping", "C0", "o"), "tikhonov": ("HF
 any model; HF by its damping."""
 LINESTYLES = {"rnn": "-", "lstm": "--", "gru": ":"}
 """The line of each model (another model's is dash-dotted)."""
+VARIANT = "@"
+"""Separates a method from its model variant in a key: ``lstm-structural@forget_bias=3.0`` (:func:`combine`)."""
 
 
 def method_key(tags: dict[str, str], params: dict[str, str]) -> str:
@@ -53,7 +55,9 @@ def method_key(tags: dict[str, str], params: dict[str, str]) -> str:
 
 def split_key(method: str) -> tuple[str, str]:
     """(model, method of training) of a :func:`method_key`: ``lstm-sgd-nesterov`` is (``lstm``,
-    ``sgd-nesterov``), ``tikhonov`` (``rnn``, ``tikhonov``)."""
+    ``sgd-nesterov``), ``tikhonov`` (``rnn``, ``tikhonov``); a variant (``lstm-structural@forget_bias=3.0``)
+    is left out."""
+    method = method.partition(VARIANT)[0]
     if method in METHODS or "-" not in method:
         return "rnn", method
     model, _, base = method.partition("-")
@@ -62,10 +66,12 @@ def split_key(method: str) -> tuple[str, str]:
 
 def method_label(method: str) -> str:
     """What the legend and the tables call a :func:`method_key`: ``RNN + HF, structural damping``, ``LSTM +
-    Adam``, ``LSTM + SGD (Nesterov)``; an unknown method of training by its own name."""
+    Adam``, ``LSTM + SGD (Nesterov)``; an unknown method of training by its own name; a variant after it in
+    brackets: ``LSTM + HF, structural damping (forget_bias=3.0)``."""
     model, base = split_key(method)
     words = METHODS[base][0] if base in METHODS else base
-    return f"{model_label(model)} + {words}"
+    variant = method.partition(VARIANT)[2]
+    return f"{model_label(model)} + {words}" + (f" ({variant})" if variant else "")
 
 
 def method_style(method: str) -> tuple[str, str, str]:
@@ -109,13 +115,14 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
     """Every hf-train run of ``experiment`` in the store at ``uri`` that ``filter_string`` selects, one row each.
 
     Finished runs and runs still going or stopped part-way alike (:func:`hfcore_reports.store.state_of`), in
-    the order they started; tagged with the source ``uri``. Raises :class:`ReportError` (see
+    the order they started; tagged with the source ``uri`` and with the run's ``model`` settings
+    (:func:`hfcore_reports.methods.model_settings`). Raises :class:`ReportError` (see
     :func:`hfcore_reports.store.runs_of`).
     """
     rows = []
     for run in runs_of(uri, experiment, filter_string, finished_only=False):
         row = run_row(run.data.tags, run.data.params, run.data.metrics, run.info.run_id, state_of(run))
-        rows.append({**row, "source": uri})
+        rows.append({**row, "source": uri, "model": model_settings(run.data.params)})
     return rows
 
 
@@ -174,15 +181,21 @@ def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
     """One row per problem, T, method and seed from several sources' rows, in the order given.
 
     A finished run is never replaced by one that has not finished; otherwise the later row wins (a later
-    source, or a later run of the same store), so list the sources from the oldest to the newest.
+    source, or a later run of the same store), so list the sources from the oldest to the newest. Runs of one
+    method whose model settings differ (a store's rows record them) are methods of their own, their keys marked
+    with the settings that differ: ``lstm-structural@forget_bias=1.0`` and ``lstm-structural@forget_bias=3.0``.
     """
+    every = [dict(row) for rows in sources for row in rows]
+    mark_variants(every, lambda r: (r["problem"], r["T"], r["method"]))
     merged: dict[tuple, dict[str, Any]] = {}
-    for rows in sources:
-        for row in rows:
-            key = (row["problem"], row["T"], row["method"], row["seed"])
-            held = merged.get(key)
-            if held is None or row["state"] == FINISHED or held["state"] != FINISHED:
-                merged[key] = row
+    for row in every:
+        variant = row.pop("variant")
+        if variant:
+            row["method"] = f"{row['method']}{VARIANT}{variant}"
+        key = (row["problem"], row["T"], row["method"], row["seed"])
+        held = merged.get(key)
+        if held is None or row["state"] == FINISHED or held["state"] != FINISHED:
+            merged[key] = row
     return sorted(merged.values(), key=_order)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hfcore_reports.figure3 import method_label, run_row
+from hfcore_reports.methods import mark_variants, model_settings
 from hfcore_reports.store import FINISHED, runs_of, state_of
 
 REPORT_FILES = ("lr.md", "lr.csv", "lr.png")
@@ -111,8 +112,6 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
     (:func:`hfcore_reports.figure3.run_row`) with the run's ``learning_rate``, ``hidden`` (model size) and
     ``model`` (its other ``model.*`` params, those added since it was logged at the value it ran with).
     Runs that logged no learning rate (HF runs) are left out. Raises :class:`hfcore_reports.store.ReportError`."""
-    from hfcore.hydra_callbacks import added_defaults
-
     rows = []
     for run in runs_of(uri, experiment, filter_string, finished_only=False):
         params = run.data.params
@@ -120,9 +119,8 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
         if rate in (None, "", "None"):
             continue
         row = run_row(run.data.tags, params, run.data.metrics, run.info.run_id, state_of(run))
-        model = {k.removeprefix("model."): v for k, v in {**added_defaults(params), **params}.items()
-                 if k.startswith("model.") and k not in ("model.name", "model.hidden")}
-        rows.append({**row, "learning_rate": float(rate), "hidden": params.get("model.hidden", ""), "model": model})
+        rows.append({**row, "learning_rate": float(rate), "hidden": params.get("model.hidden", ""),
+                     "model": model_settings(params, exclude=("hidden",))})
     return rows
 
 
@@ -146,24 +144,16 @@ def pick(rates: list[Rate]) -> Rate | None:
     return min(scored, key=lambda r: (r.error, r.learning_rate)) if scored else None
 
 
-def _variant(model: dict[str, str], varied: list[str]) -> str:
-    return ", ".join(f"{k}={model.get(k, '-')}" for k in varied)
-
-
 def choose(rows: Iterable[dict[str, Any]]) -> list[Choice]:
     """One :class:`Choice` per problem, T, method and model (its size and each other ``model.*`` setting in
     which those runs differ: runs of another forget-gate bias are another model, not another seed), its rates
     pooled over seeds. Sets each row's ``variant`` (those settings, as in :attr:`Choice.variant`)."""
-    models: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        models.setdefault((row["problem"], row["T"], row["method"], row["hidden"]), []).append(row)
+    rows = list(rows)
+    mark_variants(rows, lambda r: (r["problem"], r["T"], r["method"], r["hidden"]))
     groups: dict[tuple, dict[float, list[dict[str, Any]]]] = {}
-    for key, runs in models.items():
-        settings = [r.get("model", {}) for r in runs]
-        varied = sorted(k for k in {k for s in settings for k in s} if len({s.get(k) for s in settings}) > 1)
-        for row, model in zip(runs, settings, strict=True):
-            row["variant"] = _variant(model, varied)
-            groups.setdefault((*key, row["variant"]), {}).setdefault(row["learning_rate"], []).append(row)
+    for row in rows:
+        key = (row["problem"], row["T"], row["method"], row["hidden"], row["variant"])
+        groups.setdefault(key, {}).setdefault(row["learning_rate"], []).append(row)
     choices = []
     for (problem, T, method, hidden, variant), by_rate in sorted(groups.items()):
         rates = [_rate(lr, runs) for lr, runs in sorted(by_rate.items())]

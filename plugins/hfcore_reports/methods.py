@@ -6,7 +6,9 @@ string (it names ``predictions/<task>-<method>.png``), its label the words a rea
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 RNN_MODELS = ("rnn_tanh", "rnn")
 """The paper's tanh RNN (``model.kind`` ``rnn`` in runs logged before models were components)."""
@@ -78,3 +80,33 @@ def order(training: Training) -> tuple:
     m = MODEL_ORDER.index(training.model) if training.model in MODEL_ORDER else len(MODEL_ORDER)
     o = OPTIMIZER_ORDER.index(training.optimizer) if training.optimizer in OPTIMIZER_ORDER else len(OPTIMIZER_ORDER)
     return (m, training.model, o, training.optimizer)
+
+
+def model_settings(params: dict[str, str], exclude: Iterable[str] = ()) -> dict[str, str]:
+    """A run's ``model.*`` params but ``model.name`` and ``exclude``, named without the prefix (``forget_bias``);
+    a key added since the run was logged at the value it ran with (:data:`hfcore.hydra_callbacks.ADDED_KEYS`)."""
+    from hfcore.hydra_callbacks import added_defaults
+
+    left_out = {"name", *exclude}
+    return {k.removeprefix("model."): v for k, v in {**added_defaults(params), **params}.items()
+            if k.startswith("model.") and k.removeprefix("model.") not in left_out}
+
+
+def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable]) -> None:
+    """Set each row's ``variant``: the model settings (its ``model``, from :func:`model_settings`) in which it
+    differs from other rows of its ``group``, as ``forget_bias=3.0`` (``, ``-joined; empty where the group's rows
+    agree). Runs of one method that differ in such a setting are two models, not two seeds of one. Only the
+    settings every row of the group logged are compared (a run from before a key was renamed did not log it);
+    a row without ``model`` (read from a table that did not record it) takes no part and gets an empty
+    variant."""
+    groups: dict[Hashable, list[dict[str, Any]]] = {}
+    for row in rows:
+        row["variant"] = ""
+        if "model" in row:
+            groups.setdefault(group(row), []).append(row)
+    for members in groups.values():
+        settings = [r["model"] for r in members]
+        shared = set.intersection(*(set(s) for s in settings))  # a setting a run did not log is unknown
+        varied = sorted(k for k in shared if len({s[k] for s in settings}) > 1)
+        for row in members:
+            row["variant"] = ", ".join(f"{k}={row['model'][k]}" for k in varied)
