@@ -11,6 +11,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 
+from hfcore.kit.definitions import FORGET_BIAS
+
 log = logging.getLogger("hfcore.sweep")
 
 
@@ -71,7 +73,7 @@ ADDED_KEYS: dict[str, str | dict[str, str]] = {
     # the LSTM's and the GRU's damped signals, per model; a list logs one param per index
     "model.damped_signals.0": {"lstm": "cell_inputs", "gru": "update"},
     "model.damped_signals.1": {"lstm": "gates", "gru": "reset"}, "model.damped_signals.2": {"gru": "candidate"},
-    "model.forget_bias": {"lstm": "1.0"}}
+    "model.forget_bias": {"lstm": str(FORGET_BIAS)}}
 
 
 def added_defaults(params: dict[str, str]) -> dict[str, str]:
