@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,18 +111,24 @@ def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, flo
     }
 
 
-def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
+def rows_from_store(uri: str, experiment: str, filter_string: str,
+                    extra: Callable[[dict[str, str]], dict[str, Any] | None] | None = None) -> list[dict[str, Any]]:
     """Every hf-train run of ``experiment`` in the store at ``uri`` that ``filter_string`` selects, one row each.
 
     Finished runs and runs still going or stopped part-way alike (:func:`hfcore_reports.store.state_of`), in
     the order they started; tagged with the source ``uri`` and with the run's ``model`` settings
-    (:func:`hfcore_reports.methods.model_settings`). Raises :class:`ReportError` (see
+    (:func:`hfcore_reports.methods.model_settings`). ``extra``, given a run's params, returns more columns
+    for its row, or None to leave the run out. Raises :class:`ReportError` (see
     :func:`hfcore_reports.store.runs_of`).
     """
     rows = []
     for run in runs_of(uri, experiment, filter_string, finished_only=False):
-        row = run_row(run.data.tags, run.data.params, run.data.metrics, run.info.run_id, state_of(run))
-        rows.append({**row, "source": uri, "model": model_settings(run.data.params)})
+        params = run.data.params
+        more = extra(params) if extra is not None else {}
+        if more is None:
+            continue
+        row = run_row(run.data.tags, params, run.data.metrics, run.info.run_id, state_of(run))
+        rows.append({**row, "source": uri, "model": model_settings(params), **more})
     return rows
 
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hfcore_reports.figure3 import method_label, run_row
+from hfcore_reports import figure3
+from hfcore_reports.figure3 import method_label
 from hfcore_reports.methods import mark_variants, model_settings
-from hfcore_reports.store import FINISHED, runs_of, state_of
+from hfcore_reports.store import FINISHED
 
 REPORT_FILES = ("lr.md", "lr.csv", "lr.png")
 CSV_FIELDS = ("problem", "T", "method", "hidden", "variant", "learning_rate", "seed", "state", "solved", "minibatches",
@@ -107,21 +108,20 @@ class Choice:
                 + "".join(f"; {n}" for n in notes))
 
 
+def _learning_rate(params: dict[str, str]) -> dict[str, Any] | None:
+    rate = params.get("optimizer.learning_rate")
+    if rate in (None, "", "None"):
+        return None
+    return {"learning_rate": float(rate), "hidden": params.get("model.hidden", ""),
+            "model": model_settings(params, exclude=("hidden",))}
+
+
 def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
     """The sweep's runs in the store at ``uri`` (finished or not), one row each: a Figure 3 row
-    (:func:`hfcore_reports.figure3.run_row`) with the run's ``learning_rate``, ``hidden`` (model size) and
+    (:func:`hfcore_reports.figure3.rows_from_store`) with the run's ``learning_rate``, ``hidden`` (model size) and
     ``model`` (its other ``model.*`` params, those added since it was logged at the value it ran with).
     Runs that logged no learning rate (HF runs) are left out. Raises :class:`hfcore_reports.store.ReportError`."""
-    rows = []
-    for run in runs_of(uri, experiment, filter_string, finished_only=False):
-        params = run.data.params
-        rate = params.get("optimizer.learning_rate")
-        if rate in (None, "", "None"):
-            continue
-        row = run_row(run.data.tags, params, run.data.metrics, run.info.run_id, state_of(run))
-        rows.append({**row, "learning_rate": float(rate), "hidden": params.get("model.hidden", ""),
-                     "model": model_settings(params, exclude=("hidden",))})
-    return rows
+    return figure3.rows_from_store(uri, experiment, filter_string, extra=_learning_rate)
 
 
 def _rate(learning_rate: float, runs: list[dict[str, Any]]) -> Rate:
