@@ -87,6 +87,8 @@ def test_every_gated_compare_cell_composes_and_builds_as_its_method_says(registr
         assert cfg.model.get("cells_per_block") == cpb and cfg.optimizer.get("nesterov") == nesterov
         # every LSTM of the grid remembers long at first (+1 left HF and Adam at chance at T = 100)
         assert cfg.model.get("forget_bias") == (3.0 if model == "lstm" else None)
+        # and every GRU (at -1 HF-GRU sat at chance on one seed of two)
+        assert cfg.model.get("update_bias") == (-3.0 if model == "gru" else None)
         assert (cfg.task.name, cfg.task.T, cfg.task.test_seed, cfg.task.success_threshold) == (problem, 100, 12345,
                                                                                               0.001)
         assert (cfg.hf.budget_minibatches, cfg.hf.max_iterations, cfg.damping.name, cfg.damping.mu) == (
