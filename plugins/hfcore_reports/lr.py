@@ -22,7 +22,7 @@ from typing import Any
 
 from hfcore_reports import figure3
 from hfcore_reports.figure3 import method_label
-from hfcore_reports.methods import mark_variants, model_settings
+from hfcore_reports.methods import mark_variants
 from hfcore_reports.store import FINISHED
 
 REPORT_FILES = ("lr.md", "lr.csv", "lr.png")
@@ -112,14 +112,13 @@ def _learning_rate(params: dict[str, str]) -> dict[str, Any] | None:
     rate = params.get("optimizer.learning_rate")
     if rate in (None, "", "None"):
         return None
-    return {"learning_rate": float(rate), "hidden": params.get("model.hidden", ""),
-            "model": model_settings(params, exclude=("hidden",))}
+    return {"learning_rate": float(rate), "hidden": params.get("model.hidden", "")}
 
 
 def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
     """The sweep's runs in the store at ``uri`` (finished or not), one row each: a Figure 3 row
-    (:func:`hfcore_reports.figure3.rows_from_store`) with the run's ``learning_rate``, ``hidden`` (model size) and
-    ``model`` (its other ``model.*`` params, those added since it was logged at the value it ran with).
+    (:func:`hfcore_reports.figure3.rows_from_store`, with the run's ``model`` settings) with its ``learning_rate``
+    and ``hidden`` (model size).
     Runs that logged no learning rate (HF runs) are left out. Raises :class:`hfcore_reports.store.ReportError`."""
     return figure3.rows_from_store(uri, experiment, filter_string, extra=_learning_rate)
 
@@ -223,6 +222,6 @@ def write_report(rows: list[dict[str, Any]], out: Path) -> list[Choice]:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(sorted(rows, key=lambda r: (r["problem"], r["T"], r["method"], r["hidden"],
-                                                     r.get("variant", ""), r["learning_rate"], r["seed"])))
+                                                     r["variant"], r["learning_rate"], r["seed"])))
     plot(choices, out / "lr.png")
     return choices

@@ -82,14 +82,13 @@ def order(training: Training) -> tuple:
     return (m, training.model, o, training.optimizer)
 
 
-def model_settings(params: dict[str, str], exclude: Iterable[str] = ()) -> dict[str, str]:
-    """A run's ``model.*`` params but ``model.name`` and ``exclude``, named without the prefix (``forget_bias``);
-    a key added since the run was logged at the value it ran with (:data:`hfcore.hydra_callbacks.ADDED_KEYS`)."""
+def model_settings(params: dict[str, str]) -> dict[str, str]:
+    """A run's ``model.*`` params but ``model.name``, named without the prefix (``forget_bias``); a key added
+    since the run was logged at the value it ran with (:data:`hfcore.hydra_callbacks.ADDED_KEYS`)."""
     from hfcore.hydra_callbacks import added_defaults
 
-    left_out = {"name", *exclude}
     return {k.removeprefix("model."): v for k, v in {**added_defaults(params), **params}.items()
-            if k.startswith("model.") and k.removeprefix("model.") not in left_out}
+            if k.startswith("model.") and k != "model.name"}
 
 
 def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable]) -> None:
