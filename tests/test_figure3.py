@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hfcore_reports.figure3 import _two_and_five, aggregate, combine, markdown, run_row
+from hfcore_reports.figure3 import _two_and_five, aggregate, combine, grid_markdown, markdown, run_row
 
 CSV_HEADER = "problem,T,method,seed,solved,minibatches,iterations,wall_seconds,test_error,run_id,returncode\n"
 
@@ -77,8 +77,9 @@ def test_report_names_each_model_and_optimiser_in_the_table_and_the_legend(tmp_p
         {**base, "method": "adam", "model": "rnn_tanh", "optimizer": "adam", "minibatches": 4000.0}])
     done = hf_report(tmp_path, "figure3", "--sweep", "figure3_full", "--uri", uri, "--out", "m")
     assert done.returncode == 0, done.stderr
-    table = [line for line in (tmp_path / "m" / "summary.md").read_text().splitlines() if line.startswith("| ")]
-    assert table[1:] == [
+    text = (tmp_path / "m" / "summary.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| addition | 30 |")]
+    assert table == [
         "| addition | 30 | RNN + HF, structural damping | 2/2 | 1,050 | 1,000-1,100 | 105 | - | 60 |",
         "| addition | 30 | RNN + Adam | 1/1 | 4,000 | 4,000-4,000 | 400 | - | 60 |",
         "| addition | 30 | LSTM + HF, structural damping | 1/1 | 800 | 800-800 | 80 | - | 60 |",
@@ -86,6 +87,8 @@ def test_report_names_each_model_and_optimiser_in_the_table_and_the_legend(tmp_p
         "| addition | 30 | LSTM + SGD (Nesterov) | 1/1 | 5,000 | 5,000-5,000 | 500 | - | 60 |",
         "| addition | 30 | LSTM + Adam | 1/2 | 3,000 | 3,000-3,000 | 300 | - | 60 |",  # not the failure's
         "| addition | 30 | GRU + Adam | 1/1 | 2,000 | 2,000-2,000 | 200 | - | 60 |"]
+    assert ("| addition | structural 2/2 · 1,050<br>Adam 1/1 · 4,000<br>LSTM structural 1/1 · 800<br>LSTM SGD 1/1 · "
+            "7,000<br>LSTM SGD (Nesterov) 1/1 · 5,000<br>LSTM Adam 1/2 · 3,000<br>GRU Adam 1/1 · 2,000 |") in text
     with (tmp_path / "m" / "runs.csv").open() as fh:
         methods = {r["method"] for r in csv.DictReader(fh)}
     assert methods == {"structural", "adam", "lstm-structural", "lstm-sgd", "lstm-sgd-nesterov", "lstm-adam",
@@ -145,7 +148,9 @@ def test_report_combines_stores_and_tables_into_one_figure(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "8 runs (3 not finished) from 4 source(s)" in done.stdout
     text = (tmp_path / "all" / "summary.md").read_text()
-    table = [line for line in text.splitlines() if line.startswith("| ")]
+    grid, _, tables = text.partition("per method.\n\n")  # the grid first, then the table per problem, T, method
+    assert "| memorization 20bit | - | structural 0/0 (+2 not finished) | - |" in grid
+    table = [line for line in tables.splitlines() if line.startswith("| ")]
     assert table[1:8] == [
         "| addition | 100 | RNN + HF, structural damping | 1/1 | 3,000 | 3,000-3,000 | - | - | 3,000 |",  # no CPU
         "| addition | 100 | RNN + SGD + momentum | 0/1 | - | - | - | - | 60 |",
@@ -339,3 +344,15 @@ def test_curves_bad_input_is_one_line(tmp_path, args, message):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("hf-report: error: ") and message in lines[0]
+
+
+def test_grid_puts_each_problem_on_a_row_and_each_length_in_a_column():
+    rows = [_row(0, True, 100, 5), _row(1, True, 300, 7), _row(0, False, 50_000, 9, method="sgd"),
+            _row(0, True, 2000, 5, T=100), _row(1, False, 20, 1, "stopped", T=100, method="tikhonov"),
+            _row(0, True, 10, 1, problem="xor", method="lstm-adam@learning_rate=0.003")]
+    lines = grid_markdown(aggregate(rows)).splitlines()
+    assert lines[0] == "| problem | T = 30 | T = 100 |"
+    assert lines[2] == ("| addition | structural 2/2 · 200<br>SGD 0/1 "
+                        "| structural 1/1 · 2,000<br>Tikhonov 0/0 (+1 not finished) |")
+    assert lines[3] == "| xor | LSTM Adam (learning_rate=0.003) 1/1 · 10 | - |"
+    assert len(lines) == 4

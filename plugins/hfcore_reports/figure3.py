@@ -38,6 +38,9 @@ METHODS = {"structural": ("HF, structural damping", "C0", "o"), "tikhonov": ("HF
            "adam": ("Adam", "C1", "D")}
 """Words, colour and marker of each method of training (the paper's colours: blue structural, red Tikhonov), for
 any model; HF by its damping."""
+SHORT_WORDS = {"structural": "structural", "tikhonov": "Tikhonov", "sgd": "SGD", "sgd-nesterov": "SGD (Nesterov)",
+               "adam": "Adam"}
+"""A method of training in a cell of :func:`grid_markdown`, where the problem and T are the row and column."""
 LINESTYLES = {"rnn": "-", "lstm": "--", "gru": ":"}
 """The line of each model (another model's is dash-dotted)."""
 VARIANT = "@"
@@ -70,8 +73,20 @@ def method_label(method: str) -> str:
     brackets: ``LSTM + HF, structural damping (forget_bias=3.0)``."""
     model, base = split_key(method)
     words = METHODS[base][0] if base in METHODS else base
+    return f"{model_label(model)} + {words}{_variant_words(method)}"
+
+
+def method_short(method: str) -> str:
+    """A :func:`method_key` in few words, for a table cell: ``structural``, ``LSTM Adam``, ``SGD``; a variant
+    after it in brackets."""
+    model, base = split_key(method)
+    words = SHORT_WORDS.get(base, base)
+    return (words if model == "rnn" else f"{model_label(model)} {words}") + _variant_words(method)
+
+
+def _variant_words(method: str) -> str:
     variant = method.partition(VARIANT)[2]
-    return f"{model_label(model)} + {words}" + (f" ({variant})" if variant else "")
+    return f" ({variant})" if variant else ""
 
 
 def method_style(method: str) -> tuple[str, str, str]:
@@ -274,6 +289,26 @@ def markdown(summary: list[dict[str, Any]], rows: Sequence[dict[str, Any]] = ())
     return "\n".join(lines)
 
 
+def grid_markdown(summary: list[dict[str, Any]]) -> str:
+    """The results as a grid: a row per problem, a column per T, and in each cell every method run there with
+    its successes / finished runs and median minibatches to success (``structural 2/2 · 1,602``), and the runs
+    not finished; ``-`` where nothing ran. What is missing from a grid shows at a glance."""
+    lengths = sorted({s["T"] for s in summary})
+    cells: dict[tuple[str, int], list[str]] = {}
+    for s in summary:  # in the paper's order, methods in their order (aggregate sorts its rows)
+        text = f"{method_short(s['method'])} {s['successes']}/{s['runs']}"
+        if s["successes"]:
+            text += f" · {_number(s['median_minibatches'])}"
+        if s["not_finished"]:
+            text += f" (+{s['not_finished']} not finished)"
+        cells.setdefault((s["problem"], s["T"]), []).append(text)
+    lines = ["| problem | " + " | ".join(f"T = {t}" for t in lengths) + " |", "|---" * (len(lengths) + 1) + "|"]
+    for problem in dict.fromkeys(s["problem"] for s in summary):
+        lines.append(f"| {problem.replace('_', ' ')} | "
+                     + " | ".join("<br>".join(cells.get((problem, t), ["-"])) for t in lengths) + " |")
+    return "\n".join(lines)
+
+
 def write_report(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     """``runs.csv`` (the rows), ``summary.csv``, ``summary.md`` and ``figure3.png`` in ``out``; prints the
     table and returns the summary."""
@@ -287,7 +322,8 @@ def write_report(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
         writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
         writer.writeheader()
         writer.writerows(summary)
-    text = markdown(summary, rows)
+    text = (f"{grid_markdown(summary)}\n\nEach cell: successes / finished runs and the median minibatches to "
+            f"success, per method.\n\n{markdown(summary, rows)}")
     (out / "summary.md").write_text(text + "\n")
     plot(summary, out / "figure3.png")
     print(text)
