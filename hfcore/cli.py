@@ -191,6 +191,8 @@ def _tags(cfg: Any, parts: RunComponents) -> dict[str, str]:
         "experiment": str(choices.get("experiment") or "none"),
         "parallel": parts.comm.name, "ranks": str(parts.comm.size),
     }
+    if cfg.optimizer.name == "hf":  # the HF preset: a report tells runs of one damping but other rules apart
+        tags["hf"] = str(choices.get("hf") or "none")
     if HydraConfig.get().mode.name == "MULTIRUN":
         tags["sweep_id"] = str(HydraConfig.get().sweep.dir)
     if cfg.tracking.parent_run_id:

@@ -87,6 +87,7 @@ def test_run_logs_to_mlflow(tmp_path):
     assert run.info.status == "FINISHED"
     assert run.data.params["damping.mu"] == "0.03" and run.data.params["task.T"] == "10"
     assert run.data.tags["backend"] == "numpy" and run.data.tags["task"] == "addition"
+    assert run.data.tags["hf"] == "is11"  # the HF preset, which reports tell apart (hf=ms2011 has other rules)
     for key in ("train.loss", "test.error", "hf.lambda", "hf.rho", "cg.iters", "cg.stop_reason",
                 "cg.backtrack_index", "line_search.step", "hf.delta_norm", "time.iteration", "cost.minibatches",
                 "cost.gv_products"):
@@ -341,7 +342,7 @@ def test_sgd_baseline_runs_through_cli(tmp_path):
     assert out.returncode == 0, out.stderr
     _, (run,) = runs(tmp_path)
     assert run.data.tags["solver"] == "sgd" and run.info.run_name.startswith("addition-T10-h8-numpy-sgd-")
-    assert run.data.tags["optimizer"] == "sgd"
+    assert run.data.tags["optimizer"] == "sgd" and "hf" not in run.data.tags  # no HF preset: it has no HF loop
     assert run.data.metrics["cost.gv_products"] == 0
     # only what SGD reads: no damping or solver settings, of hf.* only the stop rule's keys
     params = run.data.params

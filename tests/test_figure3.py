@@ -40,6 +40,8 @@ def fake_store(path: Path, runs: list[dict]) -> str:
         tags = {"experiment": f"ms2011_{r['problem']}", "task": r["problem"], "T": str(r["T"]), "seed": str(r["seed"]),
                 "damping": "structural" if sgd else r["method"], "solver": r.get("optimizer", "sgd") if sgd else "cg",
                 "sweep": r.get("sweep", "figure3_full")}
+        if "hf" in r:
+            tags["hf"] = r["hf"]
         if "pid" in r:
             tags.update({"hfcore.host": socket.gethostname(), "hfcore.pid": str(r["pid"])})
         run_id = client.create_run(exp, tags=tags).info.run_id
@@ -252,11 +254,11 @@ def test_combine_keeps_runs_of_another_model_setting_apart_from_seeds_of_one():
     renamed since) and a row read from a table (no settings) make no variant."""
     def lstm(seed, solved, state, **model):
         return {**_row(seed, solved, 2228 if solved else 3895, 1, state), "T": 100, "method": "lstm-structural",
-                "model": {"hidden": "50", **model}}
+                "settings": {"hidden": "50", **model}}
 
     rows = combine([[lstm(0, False, "stopped", forget_bias="1.0"), lstm(0, True, "finished", forget_bias="3.0"),
                      lstm(1, True, "finished", forget_bias="3.0", kind="lstm")],
-                    [{**_row(0, True, 100, 5), "T": 100}, {**_row(0, True, 100, 5), "T": 100, "model": {}}]])
+                    [{**_row(0, True, 100, 5), "T": 100}, {**_row(0, True, 100, 5), "T": 100, "settings": {}}]])
     assert [(r["method"], r["seed"], r["state"]) for r in rows] == [
         ("structural", 0, "finished"),
         ("lstm-structural@forget_bias=1.0", 0, "stopped"),
@@ -356,3 +358,28 @@ def test_grid_puts_each_problem_on_a_row_and_each_length_in_a_column():
                         "| structural 1/1 · 2,000<br>Tikhonov 0/0 (+1 not finished) |")
     assert lines[3] == "| xor | LSTM Adam (learning_rate=0.003) 1/1 · 10 | - |"
     assert len(lines) == 4
+
+
+def test_combine_keeps_runs_of_another_hf_preset_apart_across_lengths():
+    """Addition with structural damping under hf=ms2011 at T = 100 and hf=is11 at T = 200 (tag ``hf``): two lines,
+    not one line whose last point changed its rules; a run that did not log its preset joins neither."""
+    def run(T, seed, preset=None):
+        return {**_row(seed, True, 1000 * seed + T, 1), "T": T,
+                "settings": {"hidden": "100", **({"hf": preset} if preset else {})}}
+
+    rows = combine([[run(100, 0, "ms2011"), run(100, 1, "ms2011"), run(200, 0, "is11")], [run(50, 0)]])
+    assert [(r["T"], r["method"]) for r in rows] == [(50, "structural"), (100, "structural@hf=ms2011"),
+                                                     (100, "structural@hf=ms2011"), (200, "structural@hf=is11")]
+    assert [s["label"] for s in aggregate(rows)][1:] == ["RNN + HF, structural damping (hf=ms2011)",
+                                                         "RNN + HF, structural damping (hf=is11)"]
+
+
+def test_store_rows_carry_the_hf_preset_tag(tmp_path):
+    from hfcore_reports.figure3 import rows_from_store
+
+    uri = fake_store(tmp_path / "p.db", [{"problem": "addition", "T": 30, "seed": 0, "method": "structural",
+                                          "minibatches": 10.0, "hf": "is11"},
+                                         {"problem": "addition", "T": 30, "seed": 1, "method": "structural",
+                                          "minibatches": 10.0}])
+    rows = rows_from_store(uri, "hfcore-figure3", "")
+    assert [r["settings"].get("hf") for r in rows] == ["is11", None]

@@ -17,7 +17,7 @@ def _row(rate, seed=0, state="finished", solved=False, minibatches=5000.0, error
          method="lstm-adam", hidden="50", **model):
     return {"problem": problem, "T": T, "method": method, "hidden": hidden, "learning_rate": rate, "seed": seed,
             "state": state, "solved": solved, "minibatches": minibatches, "test_error": error, "run_id": "",
-            "model": {"init": "dense", **model}}
+            "settings": {"init": "dense", **model}}
 
 
 def test_the_lowest_held_out_error_wins_when_no_rate_solves():
@@ -99,7 +99,7 @@ def test_a_run_logged_before_a_model_key_existed_has_its_default(tmp_path):
         client.log_metric(run.info.run_id, "test.error", 0.5)
         client.set_terminated(run.info.run_id)
     rows = rows_from_store(uri, "hfcore-lr-sweep", "tags.sweep = 'adam_lr'")
-    assert sorted((r["learning_rate"], r["model"]["forget_bias"]) for r in rows) == [
+    assert sorted((r["learning_rate"], r["settings"]["forget_bias"]) for r in rows) == [
         (1e-3, "1.0"), (1e-3, "3.0"), (3e-3, "1.0")]
     assert [(c.variant, [r.learning_rate for r in c.rates]) for c in choose(rows)] == [
         ("forget_bias=1.0", [1e-3, 3e-3]), ("forget_bias=3.0", [1e-3])]

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hfcore_reports.methods import Training, mark_variants, model_label, model_settings, order, training_of
+from hfcore_reports.methods import Training, mark_variants, model_label, order, run_settings, training_of
 from hfcore_reports.store import FINISHED, ReportError, runs_of, state_of, state_of_exit
 
 REPORT_FILES = ("runs.csv", "summary.csv", "summary.md", "figure3.png")
@@ -131,8 +131,8 @@ def rows_from_store(uri: str, experiment: str, filter_string: str,
     """Every hf-train run of ``experiment`` in the store at ``uri`` that ``filter_string`` selects, one row each.
 
     Finished runs and runs still going or stopped part-way alike (:func:`hfcore_reports.store.state_of`), in
-    the order they started; tagged with the source ``uri`` and with the run's ``model`` settings
-    (:func:`hfcore_reports.methods.model_settings`). ``extra``, given a run's params, returns more columns
+    the order they started; tagged with the source ``uri`` and with the run's ``settings``
+    (:func:`hfcore_reports.methods.run_settings`). ``extra``, given a run's params, returns more columns
     for its row, or None to leave the run out. Raises :class:`ReportError` (see
     :func:`hfcore_reports.store.runs_of`).
     """
@@ -143,7 +143,7 @@ def rows_from_store(uri: str, experiment: str, filter_string: str,
         if more is None:
             continue
         row = run_row(run.data.tags, params, run.data.metrics, run.info.run_id, state_of(run))
-        rows.append({**row, "source": uri, "model": model_settings(params), **more})
+        rows.append({**row, "source": uri, "settings": run_settings(params, run.data.tags), **more})
     return rows
 
 
@@ -203,11 +203,13 @@ def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
 
     A finished run is never replaced by one that has not finished; otherwise the later row wins (a later
     source, or a later run of the same store), so list the sources from the oldest to the newest. Runs of one
-    method whose model settings differ (a store's rows record them) are methods of their own, their keys marked
-    with the settings that differ: ``lstm-structural@forget_bias=1.0`` and ``lstm-structural@forget_bias=3.0``.
+    method on one problem whose settings differ (a store's rows record them; :func:`~hfcore_reports.methods.
+    run_settings`) are methods of their own, their keys marked with the settings that differ:
+    ``lstm-structural@forget_bias=1.0`` and ``lstm-structural@forget_bias=3.0``, ``structural@hf=ms2011`` and
+    ``structural@hf=is11``. They are compared across T too, so that a line of the plot is one setting.
     """
     every = [dict(row) for rows in sources for row in rows]
-    mark_variants(every, lambda r: (r["problem"], r["T"], r["method"]))
+    mark_variants(every, lambda r: (r["problem"], r["method"]))
     merged: dict[tuple, dict[str, Any]] = {}
     for row in every:
         variant = row.pop("variant")

@@ -117,7 +117,7 @@ def _learning_rate(params: dict[str, str]) -> dict[str, Any] | None:
 
 def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
     """The sweep's runs in the store at ``uri`` (finished or not), one row each: a Figure 3 row
-    (:func:`hfcore_reports.figure3.rows_from_store`, with the run's ``model`` settings) with its ``learning_rate``
+    (:func:`hfcore_reports.figure3.rows_from_store`, with the run's ``settings``) with its ``learning_rate``
     and ``hidden`` (model size).
     Runs that logged no learning rate (HF runs) are left out. Raises :class:`hfcore_reports.store.ReportError`."""
     return figure3.rows_from_store(uri, experiment, filter_string, extra=_learning_rate)

@@ -91,21 +91,29 @@ def model_settings(params: dict[str, str]) -> dict[str, str]:
             if k.startswith("model.") and k != "model.name"}
 
 
+def run_settings(params: dict[str, str], tags: dict[str, str]) -> dict[str, str]:
+    """What a run was trained with beyond its method, as :func:`mark_variants` compares it: its
+    :func:`model_settings`, and its HF preset (``hf``: ``is11``, ``ms2011``; tag ``hf``, logged by HF runs since
+    the sixteenth session; older runs did not log it, so it is unknown for them)."""
+    preset = {"hf": tags["hf"]} if tags.get("hf") else {}
+    return {**model_settings(params), **preset}
+
+
 def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable]) -> None:
-    """Set each row's ``variant``: the model settings (its ``model``, from :func:`model_settings`) in which it
-    differs from other rows of its ``group``, as ``forget_bias=3.0`` (``, ``-joined; empty where the group's rows
-    agree). Runs of one method that differ in such a setting are two models, not two seeds of one. Only the
-    settings every row of the group logged are compared (a run from before a key was renamed did not log it);
-    a row without ``model`` (read from a table that did not record it) takes no part and gets an empty
-    variant."""
+    """Set each row's ``variant``: the settings (its ``settings``, from :func:`run_settings`) in which it
+    differs from other rows of its ``group``, as ``forget_bias=3.0`` or ``hf=is11`` (``, ``-joined; empty where
+    the group's rows agree). Runs of one method that differ in such a setting are two methods, not two seeds of
+    one. A setting varies when the rows that logged it hold more than one value; a row that did not log it (a
+    run from before the key was added) is not marked with it. A row without ``settings`` (read from a table that
+    did not record them) takes no part and gets an empty variant."""
     groups: dict[Hashable, list[dict[str, Any]]] = {}
     for row in rows:
         row["variant"] = ""
-        if "model" in row:
+        if "settings" in row:
             groups.setdefault(group(row), []).append(row)
     for members in groups.values():
-        settings = [r["model"] for r in members]
-        shared = set.intersection(*(set(s) for s in settings))  # a setting a run did not log is unknown
-        varied = sorted(k for k in shared if len({s[k] for s in settings}) > 1)
+        settings = [r["settings"] for r in members]
+        logged = set().union(*settings)
+        varied = sorted(k for k in logged if len({s[k] for s in settings if k in s}) > 1)
         for row in members:
-            row["variant"] = ", ".join(f"{k}={row['model'][k]}" for k in varied)
+            row["variant"] = ", ".join(f"{k}={row['settings'][k]}" for k in varied if k in row["settings"])
