@@ -383,3 +383,23 @@ def test_store_rows_carry_the_hf_preset_tag(tmp_path):
                                           "minibatches": 10.0}])
     rows = rows_from_store(uri, "hfcore-figure3", "")
     assert [r["settings"].get("hf") for r in rows] == ["is11", None]
+
+
+def test_a_table_with_hf_presets_keeps_them_apart_and_reads_back_the_same(tmp_path):
+    """A runs.csv whose ``hf`` column names each HF run's preset (the report writes it; older tables can be
+    annotated): hf=ms2011 up to T = 100 and hf=is11 at T = 200 are two lines; the SGD run has none."""
+    header = "problem,T,method,seed,state,solved,minibatches,iterations,wall_seconds,hf\n"
+    (tmp_path / "p.csv").write_text(header + "addition,100,structural,0,finished,True,3000,30,9,ms2011\n"
+                                    "addition,200,structural,0,finished,True,3081,49,9,is11\n"
+                                    "addition,100,sgd,0,finished,False,50000,9,9,\n")
+    done = hf_report(tmp_path, "figure3", "--csv", "p.csv", "--out", "p")
+    assert done.returncode == 0, done.stderr
+    grid = (tmp_path / "p" / "summary.md").read_text().splitlines()[2]
+    assert grid == ("| addition | structural (hf=ms2011) 1/1 · 3,000<br>SGD 0/1 | structural (hf=is11) 1/1 · 3,081 |")
+    with (tmp_path / "p" / "runs.csv").open() as fh:
+        assert [(r["method"], r["hf"]) for r in csv.DictReader(fh)] == [
+            ("structural@hf=ms2011", "ms2011"), ("sgd", ""), ("structural@hf=is11", "is11")]
+    again = hf_report(tmp_path, "figure3", "--csv", "p/runs.csv", "--out", "again")
+    assert again.returncode == 0, again.stderr
+    for name in ("runs.csv", "summary.md"):
+        assert (tmp_path / "again" / name).read_text() == (tmp_path / "p" / name).read_text(), name

@@ -22,7 +22,9 @@ from hfcore_reports.store import FINISHED, ReportError, runs_of, state_of, state
 
 REPORT_FILES = ("runs.csv", "summary.csv", "summary.md", "figure3.png")
 RUN_FIELDS = ("problem", "T", "method", "seed", "state", "solved", "minibatches", "iterations", "wall_seconds",
-              "cpu_seconds", "test_error", "run_id", "source")
+              "cpu_seconds", "test_error", "run_id", "source", "hf")
+"""The columns of this report's ``runs.csv``; ``hf`` is an HF run's preset where known (tag ``hf``), so that a
+table read back keeps runs of another preset apart."""
 CSV_FIELDS = ("problem", "T", "method", "seed", "solved", "minibatches", "iterations", "wall_seconds", "returncode")
 """The columns a ``runs.csv`` of the earlier harness must have (``test_error`` and ``run_id`` are read if there)."""
 REPORT_CSV_FIELDS = ("problem", "T", "method", "seed", "state", "solved", "minibatches", "iterations", "wall_seconds")
@@ -153,7 +155,8 @@ def rows_from_csv(path: Path) -> list[dict[str, Any]]:
 
     The report's table records each run's state and source, which are kept: a run still running when the
     table was written is listed so again, not counted. In the harness's, a row with a non-zero ``returncode``
-    is a run that did not finish (stopped by a signal, or crashed), and the source is ``path``.
+    is a run that did not finish (stopped by a signal, or crashed), and the source is ``path``. A table's ``hf``
+    column, where it has one and the cell is not empty, is the run's HF preset (its ``settings``).
 
     Raises
     ------
@@ -195,7 +198,8 @@ def _csv_row(r: dict[str, str], path: Path, own: bool) -> dict[str, Any]:
         "wall_seconds": float(r["wall_seconds"] or "nan"),
         "cpu_seconds": float(r.get("cpu_seconds") or "nan"),  # not in the harness's tables
         "test_error": float(r.get("test_error") or "nan"), "run_id": r.get("run_id") or "",
-        "source": (r.get("source") or str(path)) if own else str(path)}
+        "source": (r.get("source") or str(path)) if own else str(path),
+        **({"settings": {"hf": r["hf"]}} if r.get("hf") else {})}
 
 
 def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -318,7 +322,8 @@ def write_report(rows: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     with (out / "runs.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(RUN_FIELDS))
         writer.writeheader()
-        writer.writerows({k: r.get(k, "") for k in RUN_FIELDS} for r in rows)
+        writer.writerows({k: r.get("settings", {}).get("hf", "") if k == "hf" else r.get(k, "") for k in RUN_FIELDS}
+                         for r in rows)
     summary = aggregate(rows)
     with (out / "summary.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
