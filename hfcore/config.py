@@ -282,8 +282,9 @@ class HFConfig(StopConfig):
     sequences, the curvature on its first ``curvature_batch``; backtracking over the saved CG
     iterates (``walkback``, M10, or ``argmin``) and the Armijo line search on the ``gradient``
     batch, the ``curvature`` batch or a ``fresh`` one of ``fresh_batch`` sequences. The defaults are
-    the M&S release's (IS11): arg-min on one fresh batch, a plain-decrease (``armijo_c = 0``) search on
-    another; they took less CPU time to success than M10's walk-back and Armijo on the gradient batch
+    the M&S release's (IS11) rules: arg-min on one fresh batch, a plain-decrease (``armijo_c = 0``) search
+    on another (IS11 takes both batches from inside its gradient batch; here they are held out); they took
+    less CPU time to success than M10's walk-back and Armijo on the gradient batch
     on 11 of 12 paired runs (docs/results.md), which ``hf=ms2011`` keeps. ``rho_damped``
     measures the reduction ratio against the damped quadratic (IS11). Each CG solve starts from
     ``warm_start_decay`` times the previous solve's final iterate (M10c, IS11). ``preconditioner``
