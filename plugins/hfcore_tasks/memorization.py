@@ -25,7 +25,9 @@ Variants (``spec``)
     ``0..k-1`` (``k = num_chars``), constant afterwards, the go input instead
     of the constant at step ``T-k-1``; targets: blank at steps ``0..T-k-1``,
     the string at ``T-k..T-1``. All steps carry loss (softmax, cross-entropy).
-    The smallest recall lag is ``T - 2k``.
+    Every symbol is recalled ``T - k`` steps after it was shown (45 for 5 bits
+    and 40 for 20 bits at ``T = 50``), ``k`` fewer than in the layout of MS11's
+    text, so a claim about lags beyond 50 concerns ``T = 100`` and up here.
 
     Strings: 5-bit batches **enumerate** the 32 strings, as IS11 does with its
     32-sequence batches (``raw_mem``: sequence ``b`` holds string ``b``): every
