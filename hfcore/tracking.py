@@ -302,7 +302,8 @@ OTHER_CURVES = ("cg.backtrack_index", "cg.iters", "cg.stop_reason", "cost.forwar
                 "train.loss_after")
 TABLE_COLUMNS = ("metrics.`test.error`", "metrics.`task.solved`", "metrics.`cost.minibatches`",
                  "metrics.`train.loss`", "metrics.`hf.lambda`", "metrics.`time.elapsed`", "tags.`task`", "tags.`T`",
-                 "params.`model.hidden`", "tags.`backend`", "tags.`damping`", "tags.`solver`", "tags.`seed`")
+                 "params.`model.hidden`", "tags.`backend`", "tags.`damping`", "tags.`hf`", "tags.`solver`",
+                 "tags.`seed`")
 
 
 def _chart(key: str, section: str) -> dict[str, Any]:
