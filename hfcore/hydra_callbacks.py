@@ -143,6 +143,19 @@ def list_keys(config: Any) -> frozenset[str]:
     return frozenset(k for k in walk(_job_container(config), "") if _identity_key(k, config.optimizer.name))
 
 
+def with_added_defaults(params: dict[str, str], lists: Iterable[str] | None = None) -> dict[str, str]:
+    """``params`` with the :data:`ADDED_KEYS` value of each key added since the run logged them; a list's
+    defaults only when the run logged none of that list's index keys (it ran with a list of its own).
+
+    ``lists`` are the list keys (``model.damped_signals``); by default those of :data:`ADDED_KEYS`.
+    """
+    if lists is None:
+        lists = {k.rpartition(".")[0] for k in ADDED_KEYS if k.rpartition(".")[2].isdigit()}
+    logged = frozenset(p for p in lists if any(_in_list(k, (p,)) for k in params))
+    defaults = {k: v for k, v in added_defaults(params).items() if not _in_list(k, logged)}
+    return {**defaults, **params}
+
+
 def _in_list(key: str, lists: Iterable[str]) -> bool:
     """Whether ``key`` is an index key (``<list>.<i>``, or below one) of one of the lists ``lists``."""
     return any(key.startswith(f"{p}.") and key[len(p) + 1:].split(".")[0].isdigit() for p in lists)
@@ -170,9 +183,7 @@ def identity_differences(identity: dict[str, str], lists: frozenset[str],
         the job's order; empty when the run computed what the job computes.
     """
     params, unlogged = params_today(params)
-    logged = frozenset(p for p in lists if any(_in_list(k, (p,)) for k in params))
-    defaults = {k: v for k, v in added_defaults(params).items() if not _in_list(k, logged)}
-    params = {**defaults, **params}
+    params = with_added_defaults(params, lists)
     keys = list(identity) + [k for k in params if k not in identity and _in_list(k, lists)]
     return [(k, params.get(k), identity.get(k)) for k in keys
             if not (unlogged and k.startswith(unlogged)) and params.get(k) != identity.get(k)]

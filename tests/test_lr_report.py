@@ -150,3 +150,15 @@ def test_lr_bad_input_is_one_line(tmp_path, args, message):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("hf-report: error: ") and message in lines[0]
+
+
+def test_model_settings_join_a_list_and_fill_keys_added_since():
+    """A list logged one param per index is one setting, so [h, c] and [h] differ; an LSTM run from before
+    ``damped_signals`` existed ran with its default list, one that logged a list of its own keeps it whole."""
+    from hfcore_reports.methods import model_settings
+
+    assert model_settings({"model.name": "lstm", "model.hidden": "50", "model.damped_signals.1": "c",
+                           "model.damped_signals.0": "h", "model.forget_bias": "3.0"}) == {
+        "hidden": "50", "damped_signals": "h,c", "forget_bias": "3.0"}
+    assert model_settings({"model.name": "lstm", "model.damped_signals.0": "h"})["damped_signals"] == "h"
+    assert model_settings({"model.name": "lstm"}) == {"damped_signals": "cell_inputs,gates", "forget_bias": "1.0"}

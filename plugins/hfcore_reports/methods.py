@@ -84,11 +84,22 @@ def order(training: Training) -> tuple:
 
 def model_settings(params: dict[str, str]) -> dict[str, str]:
     """A run's ``model.*`` params but ``model.name``, named without the prefix (``forget_bias``); a key added
-    since the run was logged at the value it ran with (:data:`hfcore.hydra_callbacks.ADDED_KEYS`)."""
-    from hfcore.hydra_callbacks import added_defaults
+    since the run was logged at the value it ran with (:func:`hfcore.hydra_callbacks.with_added_defaults`).
+    A list, logged one param per index (``damped_signals.0``, ``damped_signals.1``), is one setting, its items
+    joined by commas (``damped_signals=h,c``), so that lists of other lengths differ."""
+    from hfcore.hydra_callbacks import with_added_defaults
 
-    return {k.removeprefix("model."): v for k, v in {**added_defaults(params), **params}.items()
-            if k.startswith("model.") and k != "model.name"}
+    settings: dict[str, str] = {}
+    items: dict[str, list[tuple[int, str]]] = {}
+    for key, value in with_added_defaults(params).items():
+        if not key.startswith("model.") or key == "model.name":
+            continue
+        name, _, index = key.removeprefix("model.").rpartition(".")
+        if index.isdigit():
+            items.setdefault(name, []).append((int(index), value))
+        else:
+            settings[key.removeprefix("model.")] = value
+    return settings | {name: ",".join(v for _, v in sorted(values)) for name, values in items.items()}
 
 
 def run_settings(params: dict[str, str], tags: dict[str, str]) -> dict[str, str]:
