@@ -66,6 +66,7 @@ def fake_store(path, runs):
                   "hf.budget_clock": "cpu"}
         if optimizer == "sgd":
             params["optimizer.nesterov"] = str(r.get("nesterov", False))
+        params.update(r.get("params", {}))
         metrics = {"test.error": r["error"], "time.cpu": r.get("cpu", 900.0), "time.elapsed": 950.0,
                    "cost.gradient_evals": 10}
         client.log_batch(run_id, metrics=[Metric(k, float(v), 0, 10) for k, v in metrics.items()],
@@ -177,3 +178,30 @@ def test_a_bad_override_stops_the_grid_in_one_line_before_any_run(tmp_path):
     (line,) = [x for x in done.stderr.splitlines() if x.strip()]
     assert line.startswith("hf-train: error: unknown key 'optimizer.max_iters'")
     assert not (tmp_path / "multirun").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_runs_of_another_model_setting_are_another_method(tmp_path):
+    """LSTM + Adam at forget-gate bias +1 and +3, seeds 0 and 1 each: two columns, not four seeds of one (the
+    later run of a seed would replace the earlier)."""
+    runs = [{"task": "music", "model": "lstm", "optimizer": "adam", "seed": seed, "error": error,
+             "params": {"model.forget_bias": bias}}
+            for seed, error, bias in ((0, 5, "1.0"), (1, 6, "1.0"), (0, 3, "3.0"), (1, 4, "3.0"))]
+    fake_store(tmp_path / "mlflow.db", runs)
+    done = hf_report(tmp_path, "table1", "--sweep", "t1", "--out", "t")
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "t" / "runs.csv").open() as fh:
+        assert sorted((r["method"], r["seed"]) for r in csv.DictReader(fh)) == [
+            ("lstm-adam@forget_bias=1.0", "0"), ("lstm-adam@forget_bias=1.0", "1"),
+            ("lstm-adam@forget_bias=3.0", "0"), ("lstm-adam@forget_bias=3.0", "1")]
+    header = next(x for x in (tmp_path / "t" / "table1.md").read_text().splitlines() if x.startswith("| task"))
+    assert "| LSTM + Adam (forget_bias=1.0) (ours) | LSTM + Adam (forget_bias=3.0) (ours) |" in header
+
+
+def test_a_run_without_a_value_is_left_out_of_the_mean_and_spread():
+    """A run that logged no value (empty) or NaN (a diverged run) counts in neither the mean nor the spread."""
+    rows = [_row("bouncing_balls", "hf", 0, error="10"), _row("bouncing_balls", "hf", 1, error="14"),
+            _row("bouncing_balls", "hf", 2, error="nan"), _row("bouncing_balls", "lstm", 0, error="12"),
+            _row("bouncing_balls", "lstm", 1)]
+    (balls,) = aggregate(rows)
+    assert (balls["hf_mean"], round(balls["hf_sd"], 3), balls["hf_runs"]) == (12.0, 2.828, 3)
+    assert balls["lstm_mean"] == 12.0 and math.isnan(balls["lstm_sd"])

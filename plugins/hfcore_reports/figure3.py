@@ -17,7 +17,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from hfcore_reports.methods import Training, mark_variants, model_label, order, run_settings, training_of
+from hfcore_reports.methods import (
+    VARIANT,
+    Training,
+    apply_variants,
+    model_label,
+    order,
+    run_settings,
+    training_of,
+    variant_words,
+)
 from hfcore_reports.store import FINISHED, ReportError, runs_of, state_of, state_of_exit
 
 REPORT_FILES = ("runs.csv", "summary.csv", "summary.md", "figure3.png")
@@ -45,8 +54,6 @@ SHORT_WORDS = {"structural": "structural", "tikhonov": "Tikhonov", "sgd": "SGD",
 """A method of training in a cell of :func:`grid_markdown`, where the problem and T are the row and column."""
 LINESTYLES = {"rnn": "-", "lstm": "--", "gru": ":"}
 """The line of each model (another model's is dash-dotted)."""
-VARIANT = "@"
-"""Separates a method from its model variant in a key: ``lstm-structural@forget_bias=3.0`` (:func:`combine`)."""
 
 
 def method_key(tags: dict[str, str], params: dict[str, str]) -> str:
@@ -75,7 +82,7 @@ def method_label(method: str) -> str:
     brackets: ``LSTM + HF, structural damping (forget_bias=3.0)``."""
     model, base = split_key(method)
     words = METHODS[base][0] if base in METHODS else base
-    return f"{model_label(model)} + {words}{_variant_words(method)}"
+    return f"{model_label(model)} + {words}{variant_words(method)}"
 
 
 def method_short(method: str) -> str:
@@ -83,12 +90,7 @@ def method_short(method: str) -> str:
     after it in brackets."""
     model, base = split_key(method)
     words = SHORT_WORDS.get(base, base)
-    return (words if model == "rnn" else f"{model_label(model)} {words}") + _variant_words(method)
-
-
-def _variant_words(method: str) -> str:
-    variant = method.partition(VARIANT)[2]
-    return f" ({variant})" if variant else ""
+    return (words if model == "rnn" else f"{model_label(model)} {words}") + variant_words(method)
 
 
 def method_style(method: str) -> tuple[str, str, str]:
@@ -213,12 +215,9 @@ def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
     ``structural@hf=is11``. They are compared across T too, so that a line of the plot is one setting.
     """
     every = [dict(row) for rows in sources for row in rows]
-    mark_variants(every, lambda r: (r["problem"], r["method"]))
+    apply_variants(every, lambda r: (r["problem"], r["method"]))
     merged: dict[tuple, dict[str, Any]] = {}
     for row in every:
-        variant = row.pop("variant")
-        if variant:
-            row["method"] = f"{row['method']}{VARIANT}{variant}"
         key = (row["problem"], row["T"], row["method"], row["seed"])
         held = merged.get(key)
         if held is None or row["state"] == FINISHED or held["state"] != FINISHED:

@@ -10,6 +10,9 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+VARIANT = "@"
+"""Separates a method's key from the settings that set it apart from other runs of that method
+(:func:`mark_variants`): ``lstm-structural@forget_bias=3.0``, ``structural@hf=is11``."""
 RNN_MODELS = ("rnn_tanh", "rnn")
 """The paper's tanh RNN (``model.kind`` ``rnn`` in runs logged before models were components)."""
 MODEL_LABELS = {"rnn_tanh": "RNN", "rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
@@ -128,3 +131,20 @@ def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any
         varied = sorted(k for k in logged if len({s[k] for s in settings if k in s}) > 1)
         for row in members:
             row["variant"] = ", ".join(f"{k}={row['settings'][k]}" for k in varied if k in row["settings"])
+
+
+def apply_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable]) -> None:
+    """:func:`mark_variants`, then each marked row's ``method`` key carries its variant after :data:`VARIANT`
+    (the ``variant`` column is dropped)."""
+    rows = list(rows)
+    mark_variants(rows, group)
+    for row in rows:
+        variant = row.pop("variant")
+        if variant:
+            row["method"] = f"{row['method']}{VARIANT}{variant}"
+
+
+def variant_words(method: str) -> str:
+    """A method key's variant as words after its label: `` (forget_bias=3.0)``; empty without one."""
+    variant = method.partition(VARIANT)[2]
+    return f" ({variant})" if variant else ""

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hfcore_reports.methods import Training, order, parse_key, training_of
+from hfcore_reports.methods import (
+    VARIANT,
+    Training,
+    apply_variants,
+    order,
+    parse_key,
+    run_settings,
+    training_of,
+    variant_words,
+)
 from hfcore_reports.store import ReportError, runs_of
 
 TASKS = ("bouncing_balls", "music", "speech")
@@ -37,12 +46,15 @@ def method_of(training: Training) -> str:
 
 
 def label_of(method: str) -> str:
-    """A method's words in the table: ``RNN + HF``, ``LSTM + SGD``, ``LSTM + Adam``, ``LSTM + SGD (Nesterov)``."""
-    return LABELS.get(method) or parse_key(method).label
+    """A method's words in the table: ``RNN + HF``, ``LSTM + SGD``, ``LSTM + Adam``, ``LSTM + SGD (Nesterov)``;
+    a variant after it in brackets (``LSTM + Adam (forget_bias=3.0)``)."""
+    base = method.partition(VARIANT)[0]
+    return (LABELS.get(base) or parse_key(base).label) + variant_words(method)
 
 
 def _training(method: str) -> Training:
-    return parse_key({v: k for k, v in PAPER_KEYS.items()}.get(method, method))
+    base = method.partition(VARIANT)[0]
+    return parse_key({v: k for k, v in PAPER_KEYS.items()}.get(base, base))
 
 
 def methods_in(rows: Iterable[dict[str, Any]]) -> list[str]:
@@ -103,8 +115,10 @@ def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, flo
 def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[str, Any]]:
     """The FINISHED runs of the natural tasks that ``filter_string`` selects, one row each (:func:`run_row`).
 
-    Of two finished runs of the same task, method, seed and budget the later one counts. Each row's ``n_params`` is
-    the length of its checkpoint's parameter vector (its ``checkpoint/state.npz`` artifact; empty without one).
+    Of two finished runs of the same task, method, seed and budget the later one counts. Runs of one method on one
+    task that differ in a setting (:func:`hfcore_reports.methods.run_settings`: a model setting, the HF preset)
+    are methods of their own, their keys marked with it (``lstm-adam@forget_bias=3.0``). Each row's ``n_params``
+    is the length of its checkpoint's parameter vector (its ``checkpoint/state.npz`` artifact; empty without one).
 
     Raises
     ------
@@ -114,11 +128,16 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
     """
     from mlflow.tracking import MlflowClient
 
-    rows: dict[tuple, dict[str, Any]] = {}
+    found = []
     for run in runs_of(uri, experiment, filter_string):  # first: it refuses a store that does not exist
         if run.data.tags.get("task") in TASKS and training_of(run.data.params, run.data.tags) is not None:
             row = run_row(run.data.tags, run.data.params, run.data.metrics, run.info.run_id)
-            rows[row["task"], row["method"], row["seed"], row["budget_seconds"], row["budget_clock"]] = row
+            found.append({**row, "settings": run_settings(run.data.params, run.data.tags)})
+    apply_variants(found, lambda r: (r["task"], r["method"]))
+    rows: dict[tuple, dict[str, Any]] = {}
+    for row in found:
+        del row["settings"]
+        rows[row["task"], row["method"], row["seed"], row["budget_seconds"], row["budget_clock"]] = row
     budgets = sorted({(r["budget_seconds"], r["budget_clock"]) for r in rows.values()})
     if len(budgets) > 1:
         held = ", ".join(f"{b:g} s ({clock})" for b, clock in budgets)
@@ -149,6 +168,9 @@ def _mean(values: list[float]) -> float:
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
+    """Mean and standard deviation of the values that are numbers (a run that logged no value, or NaN, has
+    none); the deviation is NaN below two."""
+    values = [v for v in values if not math.isnan(v)]
     return _mean(values), statistics.stdev(values) if len(values) > 1 else math.nan
 
 
