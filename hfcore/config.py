@@ -281,7 +281,8 @@ class HFConfig(StopConfig):
     Data roles (M&S 2011 sec. 3; algorithm notes sec. 5): the gradient on ``gradient_batch``
     sequences, the curvature on its first ``curvature_batch``; backtracking over the saved CG
     iterates (``walkback``, M10, or ``argmin``) and the Armijo line search on the ``gradient``
-    batch, the ``curvature`` batch or a ``fresh`` one of ``fresh_batch`` sequences. The defaults are
+    batch, the ``curvature`` batch, a ``fresh`` one of ``fresh_batch`` sequences, or block ``part1`` or
+    ``part2`` of the gradient batch cut in blocks of ``fresh_batch`` (IS11's own choice). The defaults are
     the M&S release's (IS11) rules: arg-min on one fresh batch, a plain-decrease (``armijo_c = 0``) search
     on another (IS11 takes both batches from inside its gradient batch; here they are held out); they took
     less CPU time to success than M10's walk-back and Armijo on the gradient batch

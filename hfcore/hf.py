@@ -32,7 +32,10 @@ from hfcore.types import Batch, CGResult, Counters, StepInfo, Vector
 
 log = logging.getLogger(__name__)
 
-DATA_SOURCES = ("gradient", "curvature", "fresh")
+DATA_SOURCES = ("gradient", "curvature", "fresh", "part1", "part2")
+"""Where backtracking and the line search take their data: the gradient batch, the curvature batch, a fresh
+batch of ``hf.fresh_batch`` sequences, or block 1 or 2 of the gradient batch cut in blocks of ``hf.fresh_batch``
+(IS11's batch ids: its curvature batch is block 0, backtracking uses block 1, the line search block 2)."""
 BACKTRACK_RULES = ("walkback", "argmin")
 PRECONDITIONERS = ("none", "empirical_fisher")
 
@@ -69,6 +72,11 @@ def _check_config(c: HFConfig) -> None:
         problems.append(f"hf.backtrack_rule must be one of {BACKTRACK_RULES}, got '{c.backtrack_rule}'")
     if c.fresh_batch < 1:
         problems.append(f"hf.fresh_batch must be >= 1, got {c.fresh_batch}")
+    for name in ("backtrack_data", "line_search_data"):
+        block = _block(getattr(c, name))
+        if block and c.fresh_batch >= 1 and (block + 1) * c.fresh_batch > c.gradient_batch:
+            problems.append(f"hf.{name}={getattr(c, name)} needs a gradient batch of at least {block + 1} blocks of "
+                            f"hf.fresh_batch={c.fresh_batch} sequences, got hf.gradient_batch={c.gradient_batch}")
     if not 0 < c.line_search_shrink < 1:
         problems.append(f"hf.line_search_shrink must be in (0, 1), got {c.line_search_shrink}")
     if c.line_search_tries < 1:
@@ -168,6 +176,11 @@ class _Batches:
     line_search: Batch
 
 
+def _block(source: str) -> int:
+    """The gradient-batch block a data source names (``part2``: 2); 0 for the other sources."""
+    return int(source.removeprefix("part")) if source.startswith("part") else 0
+
+
 def _draw_batches(task: Task, rng: np.random.Generator, c: HFConfig) -> _Batches:
     """Draw the iteration's batches, in the order that fixes the data stream (gradient, then fresh ones)."""
     grad = task.sample(rng, c.gradient_batch)
@@ -178,6 +191,8 @@ def _draw_batches(task: Task, rng: np.random.Generator, c: HFConfig) -> _Batches
             return grad
         if source == "curvature":
             return curv
+        if _block(source):
+            return grad.subset(_block(source) * c.fresh_batch, (_block(source) + 1) * c.fresh_batch)
         return task.sample(rng, c.fresh_batch)
 
     backtrack = data_for(c.backtrack_data)

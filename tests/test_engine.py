@@ -270,6 +270,9 @@ def test_bad_time_budget_is_refused(value):
 @pytest.mark.parametrize("changes, message", [
     ({"gradient_batch": 10, "curvature_batch": 20}, "curvature_batch"),
     ({"backtrack_data": "elsewhere"}, "backtrack_data"),
+    ({"gradient_batch": 2500, "line_search_data": "part2"},
+     r"hf.line_search_data=part2 needs a gradient batch of at least 3 blocks of hf.fresh_batch=1000 sequences, "
+     r"got hf.gradient_batch=2500"),
     ({"warm_start_decay": 1.5}, r"hf.warm_start_decay must be in \[0, 1\], got 1.5"),
 ])
 def test_settings_validation(changes, message):
@@ -310,3 +313,25 @@ def test_warm_start_decay_is_read_from_the_hf_config():
             state, _ = advance(state, model, task, hf)
         runs.append(state.theta)
     assert not np.array_equal(*runs)
+
+
+def test_release_data_blocks_are_parts_of_the_gradient_batch():
+    """hf=is11_release: backtracking on block 1 and the line search on block 2 of the gradient batch (blocks of
+    hf.fresh_batch, IS11's batch ids), drawing nothing more from the data stream; fresh batches are new data."""
+    from hfcore.hf import _draw_batches
+
+    task = addition_setup()[0]
+    release = HFConfig(gradient_batch=40, curvature_batch=10, fresh_batch=10, backtrack_data="part1",
+                       line_search_data="part2")
+    rng = np.random.default_rng(3)
+    b = _draw_batches(task, rng, release)
+    after = rng.bit_generator.state
+    assert np.array_equal(b.backtrack.inputs, b.grad.inputs[:, 10:20])
+    assert np.array_equal(b.line_search.inputs, b.grad.inputs[:, 20:30])
+    assert np.array_equal(b.curv.inputs, b.grad.inputs[:, :10])
+    again = np.random.default_rng(3)
+    task.sample(again, 40)
+    assert again.bit_generator.state == after  # the gradient batch was the only draw
+    fresh = _draw_batches(task, np.random.default_rng(3), replace(release, backtrack_data="fresh",
+                                                                  line_search_data="fresh"))
+    assert fresh.backtrack.size == 10 and not np.array_equal(fresh.backtrack.inputs, fresh.grad.inputs[:, 10:20])
