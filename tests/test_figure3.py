@@ -403,3 +403,13 @@ def test_a_table_with_hf_presets_keeps_them_apart_and_reads_back_the_same(tmp_pa
     assert again.returncode == 0, again.stderr
     for name in ("runs.csv", "summary.md"):
         assert (tmp_path / "again" / name).read_text() == (tmp_path / "p" / name).read_text(), name
+
+
+def test_variants_of_one_method_are_drawn_with_markers_of_their_own():
+    from hfcore_reports.figure3 import method_styles
+
+    styles = method_styles(["structural", "structural@hf=ms2011", "structural@hf=is11", "tikhonov",
+                            "lstm-structural@forget_bias=3.0"])
+    assert styles["structural"] == ("C0", "o", "-") and styles["tikhonov"] == ("C3", "s", "-")
+    assert styles["structural@hf=is11"] == ("C0", "P", "-") and styles["structural@hf=ms2011"] == ("C0", "X", "-")
+    assert styles["lstm-structural@forget_bias=3.0"] == ("C0", "P", "--")

@@ -93,12 +93,31 @@ def method_short(method: str) -> str:
     return (words if model == "rnn" else f"{model_label(model)} {words}") + variant_words(method)
 
 
+VARIANT_MARKERS = ("P", "X", "*", "h", "d", "p")
+"""The markers of a method's variants, in their order (:func:`method_styles`)."""
+
+
 def method_style(method: str) -> tuple[str, str, str]:
     """(colour, marker, line style) of a method in the plot: colour and marker by the method of training, line
     style by the model."""
     model, base = split_key(method)
     colour, marker = METHODS[base][1:] if base in METHODS else ("C7", "x")
     return colour, marker, LINESTYLES.get(model, "-.")
+
+
+def method_styles(methods: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+    """:func:`method_style` of each method, except that the variants of one method (``structural@hf=is11``,
+    ``structural@hf=ms2011``) keep its colour and line but take a marker each from :data:`VARIANT_MARKERS`, in
+    their order, so that they can be told apart."""
+    styles = {m: method_style(m) for m in methods}
+    variants: dict[str, list[str]] = {}
+    for method in sorted(m for m in styles if VARIANT in m):
+        variants.setdefault(method.partition(VARIANT)[0], []).append(method)
+    for members in variants.values():
+        for i, method in enumerate(members):
+            colour, _, line = styles[method]
+            styles[method] = (colour, VARIANT_MARKERS[i % len(VARIANT_MARKERS)], line)
+    return styles
 
 
 def run_row(tags: dict[str, str], params: dict[str, str], metrics: dict[str, float], run_id: str,
@@ -358,6 +377,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
     outer = fig.add_gridspec(rows, cols)
     lengths = sorted({s["T"] for s in summary})
     methods = sorted({s["method"] for s in summary}, key=_method_order)
+    styles = method_styles(methods)
     for i, problem in enumerate(problems):
         inner = outer[i // cols, i % cols].subgridspec(2, 1, height_ratios=(2.2, 1), hspace=0.05)
         top = fig.add_subplot(inner[0])
@@ -365,7 +385,7 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
         mine = [s for s in summary if s["problem"] == problem]
         for method in methods:
             cells = [s for s in mine if s["method"] == method and s["runs"]]
-            _draw_method(top, bottom, cells, method)
+            _draw_method(top, bottom, cells, method, styles[method])
         waiting = sum(s["not_finished"] for s in mine)
         if waiting:
             top.text(0.02, 0.97, f"{waiting} run{'s' * (waiting > 1)} not finished", transform=top.transAxes,
@@ -400,14 +420,17 @@ def legend(summary: Iterable[dict[str, Any]]) -> list[tuple[str, tuple[str, str,
     """The plot's legend: each method of ``summary`` in order (:func:`_method_order`), its label and its
     (colour, marker, line style)."""
     methods = sorted({s["method"] for s in summary}, key=_method_order)
-    return [(method_label(m), method_style(m)) for m in methods]
+    styles = method_styles(methods)
+    return [(method_label(m), styles[m]) for m in methods]
 
 
-def _draw_method(top: Any, bottom: Any, cells: list[dict[str, Any]], method: str) -> None:
-    """One method's line in a problem's panels: its median minibatches (min/max bars) and its failure rate."""
+def _draw_method(top: Any, bottom: Any, cells: list[dict[str, Any]], method: str,
+                 style: tuple[str, str, str]) -> None:
+    """One method's line in a problem's panels, drawn in ``style`` (colour, marker, line): its median minibatches
+    (min/max bars) and its failure rate."""
     if not cells:
         return
-    color, marker, linestyle = method_style(method)
+    color, marker, linestyle = style
     label = method_label(method)
     solved = [s for s in cells if s["successes"]]
     if solved:
