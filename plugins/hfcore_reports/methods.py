@@ -1,7 +1,9 @@
 """What a run was trained with, read from its logged params: the model, the optimiser and (SGD) Nesterov momentum.
 
-Both reports name their methods from these (:func:`training_of`): the key of a method is a short, file-name-safe
-string (it names ``predictions/<task>-<method>.png``), its label the words a reader sees ("LSTM + Adam").
+The reports name their methods from these (:func:`training_of`): the key of a method is a short, file-name-safe
+string (it names ``predictions/<task>-<method>.png``), its label the words a reader sees ("LSTM + Adam"). Runs of
+one method that differ in another setting (:func:`run_settings`: a model setting, the HF preset) are variants of
+it, keyed ``<method>@<setting>=<value>`` (:func:`apply_variants`).
 """
 
 from __future__ import annotations
