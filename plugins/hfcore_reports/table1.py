@@ -59,8 +59,8 @@ def _training(method: str) -> Training:
 
 def methods_in(rows: Iterable[dict[str, Any]]) -> list[str]:
     """The methods of ``rows`` in the table's order: the RNN's, the LSTM's, the GRU's, others'; within a model
-    HF, SGD, SGD (Nesterov), Adam, others."""
-    return sorted({r["method"] for r in rows}, key=lambda m: order(_training(m)))
+    HF, SGD, SGD (Nesterov), Adam, others; variants of one method by their key."""
+    return sorted({r["method"] for r in rows}, key=lambda m: (order(_training(m)), m))
 
 CLOCK_WORDS = {"cpu": "CPU seconds of the run's process", "wall": "wall-clock seconds"}
 RUN_FIELDS = ("task", "method", "seed", "budget_seconds", "budget_clock", "iterations", "minibatches",
