@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hfcore_reports.figure3 import _two_and_five, aggregate, combine, grid_markdown, markdown, run_row
+from hfcore_reports.figure3 import _two_and_five, aggregate, combine, grid_markdown, legend, markdown, run_row
 
 CSV_HEADER = "problem,T,method,seed,solved,minibatches,iterations,wall_seconds,test_error,run_id,returncode\n"
 
@@ -267,6 +267,25 @@ def test_combine_keeps_runs_of_another_model_setting_apart_from_seeds_of_one():
         ("RNN + HF, structural damping", 1, 0),
         ("LSTM + HF, structural damping (forget_bias=1.0)", 0, 1),
         ("LSTM + HF, structural damping (forget_bias=3.0)", 2, 0)]
+
+
+def test_a_preset_that_splits_a_method_on_one_problem_is_named_on_every_problem():
+    """5-bit memorization ran structural damping with hf=is11 and hf=ms2011, multiplication with hf=ms2011
+    only: the multiplication runs are named ``(hf=ms2011)`` too, so the legend holds one label per preset, not
+    a plain "structural damping" beside "structural damping (hf=ms2011)". A run that did not log the preset
+    stays unmarked."""
+    def run(problem, seed, preset=None):
+        return {**_row(seed, True, 100, 5, problem=problem), "settings": {"hf": preset} if preset else {}}
+
+    rows = combine([[run("memorization_5bit", 0, "is11"), run("memorization_5bit", 1, "ms2011"),
+                     run("multiplication", 0, "ms2011"), run("multiplication", 1), run("xor", 0, "ms2011")]])
+    assert [(r["problem"], r["seed"], r["method"]) for r in rows] == [
+        ("multiplication", 1, "structural"), ("multiplication", 0, "structural@hf=ms2011"),
+        ("xor", 0, "structural@hf=ms2011"),
+        ("memorization_5bit", 0, "structural@hf=is11"), ("memorization_5bit", 1, "structural@hf=ms2011")]
+    assert {label for label, _ in legend(aggregate(rows))} == {
+        "RNN + HF, structural damping", "RNN + HF, structural damping (hf=is11)",
+        "RNN + HF, structural damping (hf=ms2011)"}
 
 
 def test_committed_t100_checkpoint_reproduces_its_recorded_test_error():

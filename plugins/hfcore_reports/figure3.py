@@ -231,10 +231,12 @@ def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]
     method on one problem whose settings differ (a store's rows record them; :func:`~hfcore_reports.methods.
     run_settings`) are methods of their own, their keys marked with the settings that differ:
     ``lstm-structural@forget_bias=1.0`` and ``lstm-structural@forget_bias=3.0``, ``structural@hf=ms2011`` and
-    ``structural@hf=is11``. They are compared across T too, so that a line of the plot is one setting.
+    ``structural@hf=is11``. They are compared across T too, so that a line of the plot is one setting, and a
+    setting that splits a method on one problem is named on every problem's runs of it that logged it, so that
+    the legend shows one method under one label.
     """
     every = [dict(row) for rows in sources for row in rows]
-    apply_variants(every, lambda r: (r["problem"], r["method"]))
+    apply_variants(every, lambda r: (r["problem"], r["method"]), across=lambda r: r["method"])
     merged: dict[tuple, dict[str, Any]] = {}
     for row in every:
         key = (row["problem"], row["T"], row["method"], row["seed"])

@@ -115,31 +115,42 @@ def run_settings(params: dict[str, str], tags: dict[str, str]) -> dict[str, str]
     return {**model_settings(params), **preset}
 
 
-def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable]) -> None:
+def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable],
+                  across: Callable[[dict[str, Any]], Hashable] | None = None) -> None:
     """Set each row's ``variant``: the settings (its ``settings``, from :func:`run_settings`) in which it
     differs from other rows of its ``group``, as ``forget_bias=3.0`` or ``hf=is11`` (``, ``-joined; empty where
     the group's rows agree). Runs of one method that differ in such a setting are two methods, not two seeds of
     one. A setting varies when the rows that logged it hold more than one value; a row that did not log it (a
     run from before the key was added) is not marked with it. A row without ``settings`` (read from a table that
-    did not record them) takes no part and gets an empty variant."""
+    did not record them) takes no part and gets an empty variant.
+
+    With ``across``, a setting that varies inside one group marks the rows of every group that ``across``
+    puts with it: ``across`` the method, a figure that splits ``structural`` by ``hf`` on one problem names
+    the preset on every problem, so that one method never appears under two labels.
+    """
     groups: dict[Hashable, list[dict[str, Any]]] = {}
     for row in rows:
         row["variant"] = ""
         if "settings" in row:
             groups.setdefault(group(row), []).append(row)
+    varied: dict[Hashable, set[str]] = {}
     for members in groups.values():
         settings = [r["settings"] for r in members]
-        logged = set().union(*settings)
-        varied = sorted(k for k in logged if len({s[k] for s in settings if k in s}) > 1)
+        keys = {k for k in set().union(*settings) if len({s[k] for s in settings if k in s}) > 1}
         for row in members:
-            row["variant"] = ", ".join(f"{k}={row['settings'][k]}" for k in varied if k in row["settings"])
+            varied.setdefault(across(row) if across else group(row), set()).update(keys)
+    for members in groups.values():
+        for row in members:
+            keys = sorted(varied[across(row) if across else group(row)])
+            row["variant"] = ", ".join(f"{k}={row['settings'][k]}" for k in keys if k in row["settings"])
 
 
-def apply_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable]) -> None:
+def apply_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any]], Hashable],
+                   across: Callable[[dict[str, Any]], Hashable] | None = None) -> None:
     """:func:`mark_variants`, then each marked row's ``method`` key carries its variant after :data:`VARIANT`
     (the ``variant`` column is dropped)."""
     rows = list(rows)
-    mark_variants(rows, group)
+    mark_variants(rows, group, across)
     for row in rows:
         variant = row.pop("variant")
         if variant:

@@ -133,7 +133,7 @@ def rows_from_store(uri: str, experiment: str, filter_string: str) -> list[dict[
         if run.data.tags.get("task") in TASKS and training_of(run.data.params, run.data.tags) is not None:
             row = run_row(run.data.tags, run.data.params, run.data.metrics, run.info.run_id)
             found.append({**row, "settings": run_settings(run.data.params, run.data.tags)})
-    apply_variants(found, lambda r: (r["task"], r["method"]))
+    apply_variants(found, lambda r: (r["task"], r["method"]), across=lambda r: r["method"])
     rows: dict[tuple, dict[str, Any]] = {}
     for row in found:
         del row["settings"]
