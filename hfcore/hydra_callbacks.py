@@ -132,8 +132,9 @@ def run_identity(config: Any) -> dict[str, str]:
 def list_keys(config: Any) -> frozenset[str]:
     """The dotted keys of ``config`` whose values are lists (empty ones too), less the keys in ``_NOT_IDENTITY``.
 
-    A list is logged one param per index (``model.damped_signals.0``, ...), and an empty one not at all, so
-    the identity's keys alone cannot tell a list's length; :func:`identity_differences` needs these keys.
+    A list is logged one param per index (``model.damped_signals.0``, ...), an empty one as ``[]`` under its
+    own key (runs logged before that logged nothing for it), so a run's keys beyond the job's must be read as
+    part of the list; :func:`identity_differences` needs these keys.
     """
     def walk(node: Any, prefix: str) -> list[str]:
         if isinstance(node, dict):
@@ -157,8 +158,9 @@ def with_added_defaults(params: dict[str, str], lists: Iterable[str] | None = No
 
 
 def _in_list(key: str, lists: Iterable[str]) -> bool:
-    """Whether ``key`` is an index key (``<list>.<i>``, or below one) of one of the lists ``lists``."""
-    return any(key.startswith(f"{p}.") and key[len(p) + 1:].split(".")[0].isdigit() for p in lists)
+    """Whether ``key`` is an index key (``<list>.<i>``, or below one) of one of the lists ``lists``, or the key
+    of one of them that was empty (logged as ``[]``, :func:`hfcore.tracking.flatten`)."""
+    return any(key == p or key.startswith(f"{p}.") and key[len(p) + 1:].split(".")[0].isdigit() for p in lists)
 
 
 def identity_differences(identity: dict[str, str], lists: frozenset[str],

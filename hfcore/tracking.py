@@ -56,11 +56,17 @@ def default_tracking_uri() -> str:
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten nested dicts/lists into dotted keys (``damping.mu``)."""
+    """Flatten nested dicts/lists into dotted keys (``damping.mu``; a list's items ``model.damped_signals.0``).
+
+    An empty list is its own key with the value ``[]``: without it a run that damped no signals would log
+    nothing, and read back like one from before the list existed (which takes the list's default).
+    """
     out: dict[str, Any] = {}
     if isinstance(tree, dict):
         for key, value in tree.items():
             out.update(flatten(value, f"{prefix}{key}."))
+    elif isinstance(tree, (list, tuple)) and not tree and prefix:
+        out[prefix[:-1]] = "[]"
     elif isinstance(tree, (list, tuple)):
         for i, value in enumerate(tree):
             out.update(flatten(value, f"{prefix}{i}."))

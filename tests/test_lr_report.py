@@ -162,3 +162,5 @@ def test_model_settings_join_a_list_and_fill_keys_added_since():
         "hidden": "50", "damped_signals": "h,c", "forget_bias": "3.0"}
     assert model_settings({"model.name": "lstm", "model.damped_signals.0": "h"})["damped_signals"] == "h"
     assert model_settings({"model.name": "lstm"}) == {"damped_signals": "cell_inputs,gates", "forget_bias": "1.0"}
+    # a run that damped no signals logged its empty list as "[]" (hfcore.tracking.flatten): not the default's
+    assert model_settings({"model.name": "lstm", "model.damped_signals": "[]"})["damped_signals"] == "[]"

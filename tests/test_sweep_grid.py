@@ -387,6 +387,16 @@ def test_a_first_order_run_is_the_same_run_whatever_hf_settings_it_logged(tmp_pa
     assert find_finished_run(uri, "hfcore-figure3", other, "figure3_quick_sgd", "ms2011_addition") is None
 
 
+def test_an_empty_list_is_logged_under_its_own_key():
+    """A run logs its config flattened (hfcore.tracking.flatten): one param per list item, and an empty list as
+    ``[]`` under the list's key, so a run that damped no signals reads back as such, not as one from before
+    the list existed."""
+    from hfcore.tracking import flatten
+
+    assert flatten({"model": {"damped_signals": [], "hidden": 20, "gates": ["a", "b"]}}) == {
+        "model.damped_signals": "[]", "model.hidden": 20, "model.gates.0": "a", "model.gates.1": "b"}
+
+
 def _signals(signals: list[str] | None) -> list[str]:
     return [] if signals is None else [f"model.damped_signals=[{','.join(signals)}]"]
 
@@ -394,7 +404,10 @@ def _signals(signals: list[str] | None) -> list[str]:
 @pytest.mark.parametrize("model, logged, job, skipped", [
     ("lstm", ["hidden", "cell"], ["hidden"], False),  # the job's list is the run's first items only
     ("lstm", ["hidden"], ["hidden", "cell"], False),
-    ("lstm", ["cell_inputs", "gates"], [], False),  # an empty list logs no param
+    ("lstm", ["cell_inputs", "gates"], [], False),
+    ("lstm", [], None, False),  # a run with no damped signals is not the default's
+    ("lstm", [], [], True),
+    ("gru", [], ["hidden"], False),
     ("gru", None, ["update"], False),  # None: logged before damped_signals existed ([update, reset, candidate])
     ("gru", None, [], False),
     ("gru", None, None, True),
