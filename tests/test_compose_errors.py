@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -141,15 +142,21 @@ def test_a_natural_grid_with_untuned_adam_cells_passes(registry, tmp_path):
 def test_a_cell_bad_only_in_its_combination_is_left_to_its_job(registry):
     """The untuned Adam cells of gated_compare are refused when built, but pass without the group that ties the
     rate to the method and problem (the check that lets the sweep start)."""
+    from omegaconf import OmegaConf
+
     from hfcore.compose_check import _build_problem
 
-    job = ["sweep=gated_compare", "sweep/gated_method@gated_method=adam_lstm",
-           "sweep/gated_problem@gated_problem=addition", "seed=0"]
+    tuned = Path(__file__).resolve().parents[1] / "conf" / "sweep" / "adam_tuned_lr"
+    untuned = [f.stem for f in sorted(tuned.glob("adam_*.yaml"))  # gated_compare's cells (lstm_adam-*: Table 1's)
+               if OmegaConf.load(f).optimizer.learning_rate == 0]
+    if not untuned:
+        pytest.skip("every gated_compare Adam cell is tuned: none left to check with")
+    method, _, problem_name = untuned[0].partition("-")
+    job = ["sweep=gated_compare", f"sweep/gated_method@gated_method={method}",
+           f"sweep/gated_problem@gated_problem={problem_name}", "seed=0"]
     problem, choices = _build_problem(job, registry)
-    if problem is None:
-        pytest.skip("adam_lstm-addition's rate is tuned: no untuned cell left to check with")
-    assert "optimizer.learning_rate must be > 0, got 0.0" in problem
-    assert choices["sweep/adam_tuned_lr@adam_tuned_lr"] == "adam_lstm-addition"
+    assert problem is not None and "optimizer.learning_rate must be > 0, got 0.0" in problem
+    assert choices["sweep/adam_tuned_lr@adam_tuned_lr"] == untuned[0]
     assert _build_problem([*job, "~sweep/adam_tuned_lr@adam_tuned_lr"], registry)[0] is None
 
 
