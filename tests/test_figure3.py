@@ -424,6 +424,23 @@ def test_a_table_with_hf_presets_keeps_them_apart_and_reads_back_the_same(tmp_pa
         assert (tmp_path / "again" / name).read_text() == (tmp_path / "p" / name).read_text(), name
 
 
+def test_a_run_continued_in_another_store_replaces_its_row_of_a_table(tmp_path):
+    """A report's table names a run's preset in its method (``structural@hf=is11``); the same run continued
+    from its checkpoint into a new store is one row with it, the store's (the later source), not a second
+    line "structural damping" beside it."""
+    header = "problem,T,method,seed,state,solved,minibatches,iterations,wall_seconds,hf\n"
+    (tmp_path / "p.csv").write_text(header + "memorization_5bit,100,structural@hf=ms2011,0,finished,True,3012,9,9,"
+                                    "ms2011\nmemorization_5bit,200,structural@hf=is11,0,stopped,False,9086,9,9,is11\n")
+    fake_store(tmp_path / "mlflow.db", [{"problem": "memorization_5bit", "T": 200, "seed": 0, "method": "structural",
+                                         "minibatches": 10332.0, "hf": "is11", "solved": False}])
+    done = hf_report(tmp_path, "figure3", "--csv", "p.csv", "--uri", "sqlite:///mlflow.db", "--out", "p",
+                     "--filter", "tags.task = 'memorization_5bit'")
+    assert done.returncode == 0, done.stderr
+    with (tmp_path / "p" / "runs.csv").open() as fh:
+        assert [(r["T"], r["method"], r["minibatches"]) for r in csv.DictReader(fh)] == [
+            ("100", "structural@hf=ms2011", "3012.0"), ("200", "structural@hf=is11", "10332.0")]
+
+
 def test_variants_of_one_method_are_drawn_with_markers_of_their_own():
     from hfcore_reports.figure3 import method_styles
 

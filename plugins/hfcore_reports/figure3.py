@@ -24,6 +24,7 @@ from hfcore_reports.methods import (
     model_label,
     order,
     run_settings,
+    split_variant,
     training_of,
     variant_words,
 )
@@ -176,8 +177,11 @@ def rows_from_csv(path: Path) -> list[dict[str, Any]]:
 
     The report's table records each run's state and source, which are kept: a run still running when the
     table was written is listed so again, not counted. In the harness's, a row with a non-zero ``returncode``
-    is a run that did not finish (stopped by a signal, or crashed), and the source is ``path``. A table's ``hf``
-    column, where it has one and the cell is not empty, is the run's HF preset (its ``settings``).
+    is a run that did not finish (stopped by a signal, or crashed), and the source is ``path``. A row's
+    ``settings`` are those its method's variant names (``structural@hf=is11``, see
+    :func:`~hfcore_reports.methods.split_variant`; the method keeps its base key) and the table's ``hf`` column,
+    where it has one and the cell is not empty (the run's HF preset), so that :func:`combine` marks variants
+    afresh among all the sources' runs.
 
     Raises
     ------
@@ -211,8 +215,12 @@ def _csv_row(r: dict[str, str], path: Path, own: bool) -> dict[str, Any]:
             raise ValueError(f"state {state!r} is not one of {', '.join(STATES)}")
     else:
         state = state_of_exit(int(r["returncode"]))
+    # The variant the table's report gave the run is its settings again, to be compared with other sources' runs.
+    method, settings = split_variant(r["method"])
+    if r.get("hf"):
+        settings["hf"] = r["hf"]
     return {
-        "problem": r["problem"], "T": int(r["T"]), "method": r["method"], "seed": int(r["seed"]),
+        "problem": r["problem"], "T": int(r["T"]), "method": method, "seed": int(r["seed"]),
         "state": state, "solved": state == FINISHED and r["solved"] == "True",
         "minibatches": float(r["minibatches"] or "nan"),
         "iterations": int(float(r["iterations"] or 0)),
@@ -220,7 +228,7 @@ def _csv_row(r: dict[str, str], path: Path, own: bool) -> dict[str, Any]:
         "cpu_seconds": float(r.get("cpu_seconds") or "nan"),  # not in the harness's tables
         "test_error": float(r.get("test_error") or "nan"), "run_id": r.get("run_id") or "",
         "source": (r.get("source") or str(path)) if own else str(path),
-        **({"settings": {"hf": r["hf"]}} if r.get("hf") else {})}
+        **({"settings": settings} if settings else {})}
 
 
 def combine(sources: Iterable[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:

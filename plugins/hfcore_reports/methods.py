@@ -157,6 +157,15 @@ def apply_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, An
             row["method"] = f"{row['method']}{VARIANT}{variant}"
 
 
+def split_variant(method: str) -> tuple[str, dict[str, str]]:
+    """A method key's base and the settings its variant names (:func:`apply_variants`' inverse):
+    ``structural@hf=is11, hidden=50`` is ``("structural", {"hf": "is11", "hidden": "50"})``; a key without
+    a variant has no settings."""
+    base, _, variant = method.partition(VARIANT)
+    settings = dict(item.partition("=")[::2] for item in variant.split(", ")) if variant else {}
+    return base, settings
+
+
 def variant_words(method: str) -> str:
     """A method key's variant as words after its label: `` (forget_bias=3.0)``; empty without one."""
     variant = method.partition(VARIANT)[2]
