@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from hfcore.interfaces import (
 from hfcore.mixed_precision import MixedPrecisionModel
 from hfcore.parallel import SerialComm, ShardedModel, launched_size
 from hfcore.registry import Registry
+from hfcore.state import RunState
 from hfcore.training import StopRule
 from hfcore.types import OUTPUT_LOSSES
 
@@ -224,6 +226,56 @@ def _check_batches_fit(cfg: Any, task: Task, optimizer: Optimizer) -> None:
         verb = "is" if len(too_big) == 1 else "are"
         raise ConfigError(f"task {cfg.task.name} can sample at most {limit} sequences per batch; "
                           f"{settings} {verb} larger (lower it, e.g. {' '.join(fixes)})")
+
+
+def load_run(path: str | os.PathLike, registry: Registry | None = None) -> tuple[RunState, RunComponents]:
+    """The run a checkpoint was written by, rebuilt to look into: its state and its components.
+
+    The components come from the config the checkpoint saved (:func:`build_run`; a key added since keeps its
+    default), with ``parallel`` set to one process so that a checkpoint of a data-parallel run loads without
+    its launcher (its ``parallel.shards`` are kept; they do not change what the model computes). The
+    state's vectors are converted for the model's backend.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A checkpoint written by ``hf-train`` or :class:`hfcore.run.Run` (``checkpoints/state.npz``).
+    registry : Registry, optional
+        Where the components are looked up; by default every installed plugin's
+        (:func:`hfcore.registry.load_plugins`).
+
+    Returns
+    -------
+    (RunState, RunComponents)
+        ``state.theta`` holds the trained parameters: e.g. ``hfcore.hf.evaluate(parts.model, parts.task,
+        state.theta, parts.task.test_batch())`` scores them on the task's test set.
+
+    Raises
+    ------
+    hfcore.checkpoint.CheckpointError
+        The file is missing, not a checkpoint, or saved no config (a checkpoint written by hand with
+        :func:`hfcore.checkpoint.save_checkpoint` and no ``config`` in its ``extra``).
+    ConfigError
+        The saved config names an impossible value (as for :func:`build_run`).
+
+    Examples
+    --------
+    >>> from hfcore.build import load_run  # doctest: +SKIP
+    >>> state, parts = load_run("multirun/figure3_full/ms2011_addition-T100-structural-s0/checkpoints/state.npz")
+    """
+    from omegaconf import OmegaConf
+
+    from hfcore.checkpoint import CheckpointError, load_checkpoint
+    from hfcore.registry import load_plugins
+
+    state, extra = load_checkpoint(path)
+    config = extra.get("config")
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{path} saved no config, so the run it belongs to cannot be rebuilt from it")
+    parallel = {**config.get("parallel", {}), "name": "serial"}
+    parts = build_run(OmegaConf.create({**config, "parallel": parallel}),
+                      registry if registry is not None else load_plugins()[1])
+    return state.map_vectors(parts.model.from_numpy), parts
 
 
 def _communicator(cfg: Any, registry: Registry) -> Communicator:

@@ -185,3 +185,26 @@ def resume_format_1(method: str) -> None:
         assert resumed.optimizer.arrays()[name].tobytes() == vector.tobytes()
     assert resumed.optimizer.scalars() == expected.optimizer.scalars()
     assert (resumed.counters, resumed.data_rng) == (expected.counters, expected.data_rng)
+
+
+def test_load_run_rebuilds_a_committed_checkpoint_with_its_test_error():
+    """5-bit memorization at T = 200, stopped with one string of 32 wrong (sixteenth session): rebuilt from the
+    checkpoint alone, its network scores the test error the run recorded."""
+    from hfcore.build import load_run
+    from hfcore.hf import evaluate
+
+    path = ROOT / "docs" / "results" / "figure3-s16" / "checkpoints" / "memorization_5bit-T200-structural-is11-s0.npz"
+    state, parts = load_run(path)
+    assert (state.iteration, parts.task.T, parts.task.name) == (2597, 200, "memorization")
+    scores = evaluate(parts.model, parts.task, state.theta, parts.task.test_batch())
+    assert scores["error"] == state.test_error == 1 / 32
+
+
+def test_load_run_refuses_a_checkpoint_without_a_config(tmp_path):
+    from hfcore.build import load_run
+
+    path = save_checkpoint(tmp_path / "s.npz", sample_state(), {"note": "x"})
+    with pytest.raises(CheckpointError, match="saved no config"):
+        load_run(path)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_run(tmp_path / "missing.npz")

@@ -18,21 +18,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from hfcore.build import build_run
+from hfcore.build import load_run
 from hfcore.checkpoint import load_checkpoint
-from hfcore.registry import load_plugins
 
 
 def analyse(path: Path) -> str:
     """The report for one checkpoint, as markdown text."""
-    state, extra = load_checkpoint(path)
-    cfg = extra["config"]
-    parts = build_run(OmegaConf.create(cfg), load_plugins()[1])  # the run's own task and model settings
+    state, parts = load_run(path)  # the run's own task and model, from the config it saved
+    cfg = load_checkpoint(path)[1]["config"]
     task, model = parts.task, parts.model
     batch = task.test_batch()
-    loss, outputs = model.loss_and_predict(model.from_numpy(state.theta), batch)
+    loss, outputs = model.loss_and_predict(state.theta, batch)
     probs = np.asarray(outputs)  # softmax outputs, (T, n, classes)
     target = batch.targets.argmax(axis=2)
     predicted = probs.argmax(axis=2)

@@ -16,11 +16,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
-from hfcore.build import build_run
+from hfcore.build import load_run
 from hfcore.checkpoint import load_checkpoint
-from hfcore.registry import load_plugins
 
 
 def marked_values(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,14 +34,13 @@ def marked_values(inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def analyse(path: Path) -> str:
     """The report for one checkpoint, as text."""
-    state, extra = load_checkpoint(path)
-    cfg = extra["config"]
-    parts = build_run(OmegaConf.create(cfg), load_plugins()[1])  # the run's own task and model settings
+    state, parts = load_run(path)  # the run's own task and model, from the config it saved
+    cfg = load_checkpoint(path)[1]["config"]
     task, model = parts.task, parts.model
     batch = task.test_batch()
     steps, a, b = marked_values(batch.inputs)
     cols = np.arange(batch.size)
-    loss, outputs = model.loss_and_predict(model.from_numpy(state.theta), batch)
+    loss, outputs = model.loss_and_predict(state.theta, batch)
     target = batch.targets[batch.lengths - 1, cols, 0]
     err = outputs[batch.lengths - 1, cols, 0] - target
     wrong = np.abs(err) > cfg["task"]["tolerance"]
