@@ -398,9 +398,9 @@ def plot(summary: list[dict[str, Any]], path: Path) -> None:
             _draw_method(top, bottom, cells, method, styles[method])
         waiting = sum(s["not_finished"] for s in mine)
         if waiting:
-            top.text(0.02, 0.97, f"{waiting} run{'s' * (waiting > 1)} not finished", transform=top.transAxes,
-                     va="top", fontsize=7, color="0.4")
-        top.set_title(problem.replace("_", " "), fontsize=10)
+            # Above the axes, not in them, where it would cover the tick labels or a point.
+            top.set_title(f"{waiting} run{'s' * (waiting > 1)} not finished", loc="right", fontsize=7, color="0.4")
+        top.set_title(problem.replace("_", " "), loc="left", fontsize=10)
         top.set_yscale("log")
         top.set_xscale("log")  # T = 30, 50, 100, 200 evenly apart, as in the paper
         top.set_xlim(lengths[0] / 1.3, lengths[-1] * 1.3)  # the same T axis in every panel
