@@ -39,8 +39,13 @@ def analyse(path: Path) -> str:
     bad = np.flatnonzero(wrong.any(axis=0))
     lines = [f"{path.name}: {cfg['task']['name']} T={cfg['task']['T']} seed={cfg['seed']} iteration "
              f"{state.iteration}, test loss {loss:.4g}, {len(bad)} of {batch.size} test sequences wrong", ""]
+    T = probs.shape[0]
+    right = ~wrong.any(axis=0)
+    p_right = np.take_along_axis(probs[T - k:], target[T - k:, :, None], axis=2)[..., 0][:, right]
+    margin = (f"The {right.sum()} right sequences give their recalled symbols p(target) {p_right.min():.3f} at least "
+              f"(median {np.median(p_right):.3f})." if right.any() else "No test sequence is right.")
     if not len(bad):
-        return "\n".join(lines + ["every test sequence right"])
+        return "\n".join(lines + [margin])
     by_string: dict[str, list[int]] = defaultdict(list)
     for i in bad:
         by_string[strings[i]].append(int(i))
@@ -49,7 +54,6 @@ def analyse(path: Path) -> str:
     held = defaultdict(int)
     for s in strings:
         held[s] += 1
-    T = probs.shape[0]
     for string, rows in sorted(by_string.items()):
         steps = sorted({int(t) for i in rows for t in np.flatnonzero(wrong[:, i])})
         for t in steps:
@@ -59,11 +63,7 @@ def analyse(path: Path) -> str:
             lines.append(f"| {string} | {len(rows)} / {held[string]} | {where} | {target[t, cols[0]]} | "
                          f"{np.bincount(predicted[t, cols]).argmax()} | {p.min():.3f} / {np.median(p):.3f} / "
                          f"{p.max():.3f} |")
-    right = ~wrong.any(axis=0)
-    p_right = np.take_along_axis(probs[T - k:], target[T - k:, :, None], axis=2)[..., 0][:, right]
-    lines += ["", f"The {right.sum()} right sequences give their recalled symbols p(target) "
-              f"{p_right.min():.3f} at least (median {np.median(p_right):.3f})."]
-    return "\n".join(lines)
+    return "\n".join(lines + ["", margin])
 
 
 def main(argv: list[str] | None = None) -> None:
