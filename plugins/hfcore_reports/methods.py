@@ -128,6 +128,7 @@ def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any
     puts with it: ``across`` the method, a figure that splits ``structural`` by ``hf`` on one problem names
     the preset on every problem, so that one method never appears under two labels.
     """
+    label = across or group  # the rows that share the varied keys
     groups: dict[Hashable, list[dict[str, Any]]] = {}
     for row in rows:
         row["variant"] = ""
@@ -138,10 +139,10 @@ def mark_variants(rows: Iterable[dict[str, Any]], group: Callable[[dict[str, Any
         settings = [r["settings"] for r in members]
         keys = {k for k in set().union(*settings) if len({s[k] for s in settings if k in s}) > 1}
         for row in members:
-            varied.setdefault(across(row) if across else group(row), set()).update(keys)
+            varied.setdefault(label(row), set()).update(keys)
     for members in groups.values():
         for row in members:
-            keys = sorted(varied[across(row) if across else group(row)])
+            keys = sorted(varied[label(row)])
             row["variant"] = ", ".join(f"{k}={row['settings'][k]}" for k in keys if k in row["settings"])
 
 
